@@ -1,0 +1,118 @@
+"""The Python API behind the CLI: run a study (or resume one) from data through solve and grading to the store."""
+
+from __future__ import annotations
+
+import platform
+import re
+from collections.abc import Callable
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from .data import Problem, load_dataset
+from .grading import Grade, SymbolicGrader
+from .models import DEFAULT_MODEL, ChatModel, GenerationParams, create_model
+from .sandbox import DEFAULT_MODE, Limits, Sandbox, create_sandbox
+from .solve import PROMPT_VERSION, Attempt, AttemptStatus, SolvePolicy, solve
+from .store import RunStore
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run; stored verbatim so the run can be reproduced or resumed."""
+
+    model: str = DEFAULT_MODEL
+    dataset: str = "sample"
+    limit: int | None = Field(default=None, ge=1)
+    attempts: int = Field(default=10, ge=1, le=100)
+    feedback: Literal["error", "none"] = "error"
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    retry_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=768, ge=16)
+    seed: int = 0
+    timeout_s: float = Field(default=10.0, gt=0)
+    memory_mb: int = Field(default=2048, ge=64)
+    sandbox: str = DEFAULT_MODE
+    grader_deadline_s: float = Field(default=10.0, gt=0)
+    prompt_version: str = PROMPT_VERSION
+
+    def policy(self) -> SolvePolicy:
+        return SolvePolicy(
+            attempts=self.attempts,
+            feedback=self.feedback,
+            retry_temperature=self.retry_temperature,
+            params=GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed),
+            limits=Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb),
+        )
+
+
+OnProblem = Callable[[Problem, Grade, list[Attempt]], None]
+GRADER = "symbolic"
+
+
+def default_db(model: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", model).strip("-")
+    return Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{slug}.sqlite"
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("mathcodebench", "math-verify", "sympy", "llama-cpp-python", "pydantic"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "absent"
+    return out
+
+
+def select_problems(config: RunConfig) -> list[Problem]:
+    problems = load_dataset(config.dataset)
+    return problems[: config.limit] if config.limit else problems
+
+
+def start_run(config: RunConfig, db: Path, model: ChatModel | None = None) -> tuple[RunStore, ChatModel]:
+    """Validate everything, then create the store (nothing is written when the input is bad)."""
+    problems = select_problems(config)
+    model = model or create_model(config.model)
+    create_sandbox(config.sandbox).close()
+    store = RunStore.create(db, config.model_dump(), model.spec, model.describe(), versions(), problems)
+    return store, model
+
+
+def resume_run(db: Path, model: ChatModel | None = None) -> tuple[RunStore, ChatModel, RunConfig]:
+    store = RunStore.open(db)
+    config = RunConfig.model_validate(store.run_info()["config"])
+    return store, model or create_model(config.model), config
+
+
+def execute(store: RunStore, model: ChatModel, config: RunConfig, on_problem: OnProblem | None = None,
+            sandbox: Sandbox | None = None) -> None:
+    """Solve and grade every problem of the run that has no grade yet; each step is stored as it happens."""
+    problems = store.problems()
+    stored = store.attempts()
+    graded = store.grades(GRADER)
+    sandbox = sandbox or create_sandbox(config.sandbox)
+    policy = config.policy()
+    store.set_status("running")
+    try:
+        with SymbolicGrader(config.grader_deadline_s) as grader:
+            for problem in problems:
+                if problem.id in graded:
+                    continue
+                attempts = solve(problem, model, sandbox, policy, on_attempt=store.add_attempt,
+                                 start_after=stored.get(problem.id))
+                final = attempts[-1] if attempts and attempts[-1].status == AttemptStatus.ANSWERED else None
+                grade = (grader.grade(final.stdout, problem.answer) if final else
+                         Grade(correct=False, status="no_answer", method="none", answer=""))
+                store.add_grade(problem.id, GRADER, final.number if final else None, grade)
+                if on_problem:
+                    on_problem(problem, grade, attempts)
+        store.set_status("finished")
+    except BaseException:
+        store.set_status("interrupted")
+        raise
+    finally:
+        sandbox.close()
+

@@ -1,0 +1,109 @@
+"""Thin Typer CLI over `api`: parse flags, show progress, print tables. User mistakes exit 2 in one line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from . import api
+from .data import Problem
+from .errors import UserError
+from .grading import Grade
+from .report import render, summarize
+from .solve import Attempt
+from .store import RunStore
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Benchmark LLMs on competition math by having them write Python programs.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option(help="Model spec, e.g. 'embedded' (Qwen2.5-Coder-0.5B, offline).")] = api.RunConfig().model,
+    dataset: Annotated[str, typer.Option(help="'sample' (bundled) or a path to a MATH-schema .jsonl file.")] = "sample",
+    attempts: Annotated[int, typer.Option(help="Attempts per problem; only failures (no answer) are retried.")] = 10,
+    limit: Annotated[Optional[int], typer.Option(help="Use only the first N problems.")] = None,
+    db: Annotated[Optional[Path], typer.Option(help="Run database to create (default: runs/<time>-<model>.sqlite).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue an interrupted run from its database.")] = None,
+    feedback: Annotated[str, typer.Option(help="'error': tell the model what failed; 'none': resample.")] = "error",
+    temperature: Annotated[float, typer.Option(help="Temperature of attempt 1 (0 = greedy).")] = 0.0,
+    retry_temperature: Annotated[float, typer.Option(help="Temperature of retries (so they can differ).")] = 0.7,
+    max_tokens: Annotated[int, typer.Option(help="Maximum tokens per response.")] = 768,
+    seed: Annotated[int, typer.Option(help="Base seed; attempt k uses seed + k - 1.")] = 0,
+    timeout: Annotated[float, typer.Option(help="Wall-clock limit per program, seconds.")] = 10.0,
+) -> None:
+    """Run a study: every problem, up to N attempts each, graded and stored attempt by attempt."""
+    if resume is not None:
+        store, chat_model, config = api.resume_run(resume)
+    else:
+        try:
+            config = api.RunConfig(model=model, dataset=dataset, attempts=attempts, limit=limit, feedback=feedback,
+                                   temperature=temperature, retry_temperature=retry_temperature,
+                                   max_tokens=max_tokens, seed=seed, timeout_s=timeout)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise UserError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
+        store, chat_model = api.start_run(config, db or api.default_db(model))
+    total = len(store.problems())
+    done = len(store.grades(api.GRADER))
+    correct = sum(g.correct for g in store.grades(api.GRADER).values())
+    console.print(f"Run database: {store.path}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[acc]}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task(f"{config.model}", total=total, completed=done, acc="")
+
+        def on_problem(problem: Problem, grade: Grade, tried: list[Attempt]) -> None:
+            nonlocal done, correct
+            done, correct = done + 1, correct + grade.correct
+            progress.update(task, advance=1, acc=f"correct {correct}/{done}")
+
+        try:
+            api.execute(store, chat_model, config, on_problem)
+        except KeyboardInterrupt:
+            progress.stop()
+            err_console.print(f"Interrupted. Continue with: mathcodebench run --resume {store.path}")
+            raise typer.Exit(130) from None
+    render(summarize(store), console)
+    console.print(f"Stored run: {store.path}")
+
+
+@app.command()
+def report(
+    db: Annotated[Path, typer.Argument(help="A run database written by 'mathcodebench run'.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Print accuracy per subject and level, attempts used and unsolved problems of a stored run."""
+    summary = summarize(RunStore.open(db))
+    if as_json:
+        print(summary.model_dump_json(indent=2))
+    else:
+        render(summary, console)
+
+
+@app.command()
+def setup() -> None:
+    """Assemble and verify the embedded model's weights in the cache (done once; later runs reuse them)."""
+    from .models.weights import ensure_weights
+
+    path = ensure_weights()
+    console.print(f"Embedded model ready: {path} ({path.stat().st_size:,} bytes, sha256 verified)")
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        err_console.print(f"error: {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""A grade, and the rule for which line of a program's output is its answer."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+GradeStatus = Literal["ok", "no_answer", "rejected", "timeout", "error"]
+
+
+class Grade(BaseModel):
+    correct: bool
+    status: GradeStatus  # ok = a verdict was reached; anything else counts as incorrect
+    method: str  # how the verdict was reached: sympy, latex, none, ...
+    answer: str  # the exact text that was graded
+    detail: str = ""
+
+
+def answer_line(stdout: str) -> str:
+    """The answer is the last non-empty line the program printed (earlier lines are working output)."""
+    for line in reversed(stdout.splitlines()):
+        if line.strip():
+            return line.strip()
+    return ""

@@ -1,0 +1,83 @@
+"""Grading in a separate process with a hard per-item deadline: a hang is killed, not waited for.
+
+math-verify's own timeouts use SIGALRM, which only works on the main thread; sympy can also hang inside
+C code or big-integer arithmetic. A killed worker is restarted and the item recorded as `timeout`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from multiprocessing.connection import Connection
+
+from .base import Grade, answer_line
+
+DEFAULT_DEADLINE_S = 10.0
+
+
+def _serve(conn: Connection) -> None:
+    from .symbolic import grade_output  # imported in the worker only: sympy stays out of the caller
+
+    while True:
+        try:
+            stdout, reference = conn.recv()
+        except EOFError:
+            return
+        try:
+            grade = grade_output(stdout, reference)
+        except Exception as exc:  # a grader bug must cost one item, not the run
+            grade = Grade(correct=False, status="error", method="none", answer=answer_line(stdout),
+                          detail=f"{type(exc).__name__}: {exc}"[:500])
+        conn.send(grade.model_dump())
+
+
+class SymbolicGrader:
+    """Grades printed output against a LaTeX reference in a killable worker process."""
+
+    name = "symbolic"
+
+    def __init__(self, deadline_s: float = DEFAULT_DEADLINE_S) -> None:
+        self.deadline_s = deadline_s
+        self._ctx = mp.get_context("spawn")  # never fork a process that may hold model threads
+        self._proc: mp.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+
+    def _start(self) -> Connection:
+        if self._proc is None or not self._proc.is_alive():
+            parent, child = self._ctx.Pipe()
+            self._proc = self._ctx.Process(target=_serve, args=(child,), daemon=True, name="mcb-grader")
+            self._proc.start()
+            child.close()
+            self._conn = parent
+        assert self._conn is not None
+        return self._conn
+
+    def grade(self, stdout: str, reference: str) -> Grade:
+        conn = self._start()
+        conn.send((stdout, reference))
+        if conn.poll(self.deadline_s):
+            try:
+                return Grade.model_validate(conn.recv())
+            except EOFError:
+                self._stop()
+                return Grade(correct=False, status="error", method="none", answer=answer_line(stdout),
+                             detail="grader process died")
+        self._stop()
+        return Grade(correct=False, status="timeout", method="none", answer=answer_line(stdout),
+                     detail=f"no verdict within {self.deadline_s:g} s")
+
+    def _stop(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.join()
+        if self._conn is not None:
+            self._conn.close()
+        self._proc = self._conn = None
+
+    def close(self) -> None:
+        self._stop()
+
+    def __enter__(self) -> SymbolicGrader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

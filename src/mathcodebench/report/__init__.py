@@ -1,0 +1,6 @@
+"""Stage: turn a stored run into tables (reads the store only)."""
+
+from .console import render
+from .summary import Summary, Tally, summarize, wilson
+
+__all__ = ["Summary", "Tally", "render", "summarize", "wilson"]

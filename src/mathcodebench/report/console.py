@@ -1,0 +1,49 @@
+"""The terminal report: accuracy per subject and level with 95 % intervals, attempts, failures."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from .summary import Summary, Tally
+
+
+def _row(label: str, t: Tally) -> list[str]:
+    lo, hi = t.interval
+    return [label, str(t.n), str(t.correct), f"{100 * t.accuracy:.1f}", f"{100 * lo:.1f}-{100 * hi:.1f}"]
+
+
+def _accuracy_table(title: str, rows: list[list[str]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    for col in ("n", "correct", "acc %", "95 % CI"):
+        table.add_column(col, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def render(summary: Summary, console: Console) -> None:
+    console.print(f"[bold]{summary.model}[/] on [bold]{summary.dataset}[/]  ({summary.db}, {summary.status})")
+    o = summary.overall
+    rows = [_row(s, t) for s, t in summary.by_subject.items()] + [_row("all", o)]
+    console.print(_accuracy_table("Accuracy by subject", rows))
+    console.print(_accuracy_table("Accuracy by level", [_row(f"Level {lvl}", t) for lvl, t in summary.by_level.items()]))
+    attempts = Table(title="Attempts used per problem", title_justify="left")
+    attempts.add_column("attempts", justify="right")
+    attempts.add_column("problems", justify="right")
+    for k, count in summary.attempts_used.items():
+        attempts.add_row(str(k), str(count))
+    console.print(attempts)
+    failures = ", ".join(f"{s} {c}" for s, c in summary.statuses.items())
+    console.print(f"Attempt statuses: {failures or 'none'}")
+    console.print(
+        f"Unsolved (no answer after up to {summary.max_attempts} attempts): {len(summary.unsolved)} of {o.n}"
+        + (f"  [{', '.join(summary.unsolved)}]" if summary.unsolved else "")
+    )
+    if summary.ungraded:
+        console.print(f"[yellow]{summary.ungraded} problems not finished (interrupted run)[/]")
+    console.print(
+        f"Generation {summary.generation_s:.1f} s ({summary.completion_tokens} tokens), "
+        f"code execution {summary.execution_s:.1f} s"
+    )

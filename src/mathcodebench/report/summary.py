@@ -1,0 +1,99 @@
+"""Everything a report shows, computed from the store alone (never from a model)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from pydantic import BaseModel
+
+from ..data import LEVELS, SUBJECTS
+from ..solve import AttemptStatus
+from ..store import RunStore
+
+Z95 = 1.959963984540054
+
+
+def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a proportion; sound at 0 % and 100 % and for small cells."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = correct / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+class Tally(BaseModel):
+    n: int = 0
+    correct: int = 0
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.n if self.n else 0.0
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson(self.correct, self.n)
+
+
+class Summary(BaseModel):
+    db: str
+    model: str
+    dataset: str
+    status: str
+    max_attempts: int
+    overall: Tally
+    by_subject: dict[str, Tally]
+    by_level: dict[int, Tally]
+    attempts_used: dict[int, int]  # attempts used -> number of problems
+    statuses: dict[str, int]  # attempt status -> count over all attempts
+    unsolved: list[str]  # problems with no answered attempt
+    ungraded: int  # problems not finished (interrupted run)
+    generation_s: float
+    execution_s: float
+    completion_tokens: int
+
+
+def summarize(store: RunStore, grader: str = "symbolic") -> Summary:
+    info = store.run_info()
+    problems = store.problems()
+    attempts = store.attempts()
+    grades = store.grades(grader)
+    overall = Tally()
+    by_subject = {s: Tally() for s in SUBJECTS}
+    by_level = {lvl: Tally() for lvl in LEVELS}
+    used: Counter[int] = Counter()
+    statuses: Counter[str] = Counter()
+    unsolved: list[str] = []
+    for p in problems:
+        tried = attempts.get(p.id, [])
+        statuses.update(a.status.value for a in tried)
+        grade = grades.get(p.id)
+        if grade is None:
+            continue
+        for tally in (overall, by_subject[p.subject], by_level[p.level]):
+            tally.n += 1
+            tally.correct += grade.correct
+        used[len(tried)] += 1
+        if not any(a.status == AttemptStatus.ANSWERED for a in tried):
+            unsolved.append(p.id)
+    every = [a for tried in attempts.values() for a in tried]
+    return Summary(
+        db=str(store.path),
+        model=info["model"],
+        dataset=info["config"]["dataset"],
+        status=info["status"],
+        max_attempts=info["config"]["attempts"],
+        overall=overall,
+        by_subject={s: t for s, t in by_subject.items() if t.n},
+        by_level={lvl: t for lvl, t in by_level.items() if t.n},
+        attempts_used=dict(sorted(used.items())),
+        statuses=dict(statuses.most_common()),
+        unsolved=unsolved,
+        ungraded=len(problems) - len(grades),
+        generation_s=sum(a.gen_s for a in every),
+        execution_s=sum(a.exec_s for a in every),
+        completion_tokens=sum(a.completion_tokens for a in every),
+    )

@@ -1,0 +1,49 @@
+"""What a sandbox is asked to do and what it reports. It knows nothing of problems or answers."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+from pydantic import BaseModel
+
+
+class ExecStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"  # non-zero exit, e.g. an uncaught exception
+    TIMEOUT = "timeout"  # wall-clock or CPU limit
+    MEMORY = "memory"  # MemoryError under the address-space limit
+    OUTPUT_LIMIT = "output-limit"
+    KILLED = "killed"  # SIGKILL that the sandbox did not send
+    CRASH = "crash"  # any other fatal signal (SIGSEGV, SIGABRT, ...)
+
+
+class Limits(BaseModel):
+    timeout_s: float = 10.0
+    memory_mb: int = 2048
+    output_bytes: int = 1 << 20
+    file_size_mb: int = 64
+    open_files: int = 64
+
+
+class Execution(BaseModel):
+    status: ExecStatus
+    exit_code: int | None  # None when ended by a signal
+    signal: int | None
+    stdout: str
+    stderr: str
+    truncated: bool
+    wall_s: float
+    cpu_s: float
+    peak_memory_mb: float
+    layers: list[str]
+
+
+class Sandbox(Protocol):
+    """Runs one untrusted Python program and reports what happened; never raises for the program's faults."""
+
+    name: str
+
+    def run(self, code: str, limits: Limits) -> Execution: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,96 @@
+"""A fresh interpreter per run with rlimits, a private scratch dir, a minimal environment and a new session.
+
+This contains accidents and limit-bound attacks (CPU, memory, output, file size) but not a determined
+program: it can still read world-readable files and open sockets. It is the comparison baseline.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from .base import Execution, Limits
+from .classify import classify
+from .collect import collect
+
+PROGRAM = "main.py"
+
+
+def child_env(home: str) -> dict[str, str]:
+    """Nothing of the harness's environment reaches the program: no keys, tokens or paths."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": home,
+        "TMPDIR": home,
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+    }
+
+
+def _rlimits(limits: Limits) -> None:
+    mb = 1 << 20
+    cpu = int(limits.timeout_s) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * mb, limits.file_size_mb * mb))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+class SubprocessSandbox:
+    name = "subprocess"
+    layers = ["fresh-interpreter", "rlimits", "new-session", "scratch-dir", "clean-env"]
+
+    def run(self, code: str, limits: Limits) -> Execution:
+        scratch = tempfile.mkdtemp(prefix="mcb-")
+        try:
+            with open(os.path.join(scratch, PROGRAM), "w", encoding="utf-8") as fh:
+                fh.write(code)
+            started = time.monotonic()
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-B", PROGRAM],
+                cwd=scratch,
+                env=child_env(scratch),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=lambda: _rlimits(limits),
+            )
+            try:
+                got = collect(
+                    proc.pid, proc.stdout.fileno(), proc.stderr.fileno(),
+                    limits.timeout_s, limits.output_bytes, started,
+                )
+            finally:
+                proc.returncode = -1  # reaped by collect(); stop Popen from waiting again
+                proc.stdout.close()
+                proc.stderr.close()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        # The program is "main.py" to everyone downstream; its scratch location is our business.
+        stderr = got.stderr.decode("utf-8", "replace").replace(os.path.join(scratch, ""), "")
+        status, exit_code, sig = classify(got, stderr)
+        return Execution(
+            status=status,
+            exit_code=exit_code,
+            signal=sig,
+            stdout=got.stdout.decode("utf-8", "replace"),
+            stderr=stderr,
+            truncated=got.truncated,
+            wall_s=got.wall_s,
+            cpu_s=got.cpu_s,
+            peak_memory_mb=got.rusage_maxrss_kb / 1024,
+            layers=list(self.layers),
+        )
+
+    def close(self) -> None:
+        """Nothing is kept between runs."""

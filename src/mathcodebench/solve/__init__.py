@@ -1,0 +1,8 @@
+"""Stage: prompts, code extraction, the attempt loop and its failure taxonomy."""
+
+from .attempt import Attempt, AttemptStatus
+from .extract import Extracted, extract_code
+from .loop import SolvePolicy, solve
+from .prompts import PROMPT_VERSION
+
+__all__ = ["PROMPT_VERSION", "Attempt", "AttemptStatus", "Extracted", "SolvePolicy", "extract_code", "solve"]

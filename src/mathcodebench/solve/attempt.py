@@ -1,0 +1,127 @@
+"""One attempt's record and its single status, from the code and what the sandbox reported."""
+
+from __future__ import annotations
+
+import ast
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from ..models import GenerationParams
+from ..sandbox import ExecStatus, Execution, Limits
+
+
+class AttemptStatus(StrEnum):
+    ANSWERED = "answered"  # exit 0 with non-empty output (right or wrong: grading decides)
+    NO_CODE = "no_code"
+    SYNTAX_ERROR = "syntax_error"
+    RUNTIME_ERROR = "runtime_error"
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    OUTPUT_LIMIT = "output_limit"
+    EMPTY_OUTPUT = "empty_output"
+    MODEL_ERROR = "model_error"
+
+
+class Attempt(BaseModel):
+    problem_id: str
+    number: int  # 1-based
+    status: AttemptStatus
+    error_type: str | None = None  # exception name for syntax/runtime errors
+    response: str = ""
+    code: str | None = None
+    extraction: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int | None = None
+    feedback: str | None = None  # what the next attempt is told (None when no retry follows or feedback is off)
+    gen_s: float = 0.0
+    exec_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    params: GenerationParams
+
+
+_SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
+_EXC_LINE = re.compile(r"^(\w+(?:\.\w+)*)(?::\s?(.*))?$")
+
+
+def precheck_syntax(code: str) -> tuple[str, str] | None:
+    """Parse (never run) the program; if it cannot compile, return (error type, Python-style error text)."""
+    try:
+        ast.parse(code, filename="main.py")
+    except SyntaxError as exc:
+        where = f'  File "main.py", line {exc.lineno}\n' if exc.lineno else ""
+        return type(exc).__name__, f"{where}{type(exc).__name__}: {exc.msg}"
+    except ValueError as exc:  # e.g. null bytes in the source
+        return "SyntaxError", f"SyntaxError: {exc}"
+    except (RecursionError, MemoryError):
+        return "SyntaxError", "SyntaxError: program too deeply nested to parse"
+    return None
+
+
+def status_of(execution: Execution) -> tuple[AttemptStatus, str | None]:
+    """Map a sandbox result to the attempt taxonomy (and the exception type where there is one)."""
+    match execution.status:
+        case ExecStatus.OK:
+            if execution.stdout.strip():
+                return AttemptStatus.ANSWERED, None
+            return AttemptStatus.EMPTY_OUTPUT, None
+        case ExecStatus.TIMEOUT:
+            return AttemptStatus.TIMEOUT, None
+        case ExecStatus.MEMORY:
+            return AttemptStatus.MEMORY, "MemoryError"
+        case ExecStatus.OUTPUT_LIMIT:
+            return AttemptStatus.OUTPUT_LIMIT, None
+        case ExecStatus.ERROR:
+            error_type = exception_type(execution.stderr)
+            if error_type in _SYNTAX_ERRORS:
+                return AttemptStatus.SYNTAX_ERROR, error_type
+            return AttemptStatus.RUNTIME_ERROR, error_type
+        case _:
+            return AttemptStatus.RUNTIME_ERROR, f"signal {execution.signal}"
+
+
+def exception_type(stderr: str) -> str | None:
+    for line in reversed(stderr.strip().splitlines()):
+        if m := _EXC_LINE.match(line.strip()):
+            return m.group(1).rsplit(".", 1)[-1]
+    return None
+
+
+_FRAME = re.compile(r'File "main\.py", line (\d+)')
+
+
+def feedback_for(status: AttemptStatus, attempt: Attempt, limits: Limits) -> str:
+    """A compact account of the failure: type, message, the failing program line, last traceback lines."""
+    match status:
+        case AttemptStatus.NO_CODE:
+            return "Your reply contained no Python program in a ```python code block."
+        case AttemptStatus.SYNTAX_ERROR | AttemptStatus.RUNTIME_ERROR:
+            return _error_feedback(attempt)
+        case AttemptStatus.TIMEOUT:
+            return f"Your program did not finish within {limits.timeout_s:g} seconds. Use a faster method."
+        case AttemptStatus.MEMORY:
+            return f"Your program ran out of memory (limit {limits.memory_mb} MB). Use less memory."
+        case AttemptStatus.OUTPUT_LIMIT:
+            return "Your program printed far too much output. Print only the final answer."
+        case AttemptStatus.EMPTY_OUTPUT:
+            return "Your program ran but printed nothing. Print the final answer with print()."
+        case _:
+            return ""
+
+
+def _error_feedback(attempt: Attempt, max_lines: int = 6, max_chars: int = 1200) -> str:
+    lines = attempt.stderr.strip().splitlines()
+    tail = "\n".join(line[:200] for line in lines[-max_lines:])[-max_chars:]
+    failing = ""
+    frames = _FRAME.findall(attempt.stderr)
+    if frames and attempt.code:
+        lineno = int(frames[-1])
+        program = attempt.code.splitlines()
+        if 0 < lineno <= len(program):
+            failing = f"\nThe failing line is line {lineno}: {program[lineno - 1].strip()[:200]}"
+    header = f"Your program failed with {attempt.error_type or 'an error'}."
+    return f"{header}{failing}\nError output (last lines):\n{tail}"

@@ -1,0 +1,90 @@
+"""The attempt loop: generate, extract, check, execute; on failure retry with feedback, up to N attempts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel
+
+from ..data import Problem
+from ..models import ChatModel, GenerationParams, ModelError
+from ..sandbox import Limits, Sandbox
+from .attempt import Attempt, AttemptStatus, feedback_for, precheck_syntax, status_of
+from .extract import extract_code
+from .prompts import first_messages, retry_messages
+
+
+class SolvePolicy(BaseModel):
+    attempts: int = 10
+    feedback: Literal["error", "none"] = "error"
+    params: GenerationParams = GenerationParams()
+    # Attempt 1 uses params.temperature (greedy by default); retries sample, or a greedy model would
+    # repeat a failed program word for word. Seeded per attempt, so runs stay reproducible.
+    retry_temperature: float = 0.7
+    limits: Limits = Limits()
+
+
+def solve(
+    problem: Problem,
+    model: ChatModel,
+    sandbox: Sandbox,
+    policy: SolvePolicy,
+    on_attempt: Callable[[Attempt], None] = lambda a: None,
+    start_after: list[Attempt] | None = None,
+) -> list[Attempt]:
+    """Run attempts until one is answered (exit 0, non-empty output) or the budget is spent.
+
+    A wrong answer is not a failure: only failures to produce an answer are retried. `start_after`
+    holds attempts already stored for this problem, so an interrupted problem continues where it stopped.
+    """
+    attempts = list(start_after or [])
+    while len(attempts) < policy.attempts and not (attempts and attempts[-1].status == AttemptStatus.ANSWERED):
+        attempt = _one_attempt(problem, model, sandbox, policy, len(attempts) + 1, attempts[-1] if attempts else None)
+        attempts.append(attempt)
+        on_attempt(attempt)
+    return attempts
+
+
+def _one_attempt(
+    problem: Problem, model: ChatModel, sandbox: Sandbox, policy: SolvePolicy, number: int, previous: Attempt | None
+) -> Attempt:
+    update: dict[str, float | int] = {"seed": policy.params.seed + number - 1}
+    if number > 1:
+        update["temperature"] = policy.retry_temperature
+    params = policy.params.model_copy(update=update)
+    if previous is not None and previous.feedback is not None and previous.response:
+        messages = retry_messages(problem, previous.response, previous.feedback)
+    else:
+        messages = first_messages(problem)
+    base = {"problem_id": problem.id, "number": number, "params": params}
+    started = time.perf_counter()
+    try:
+        completion = model.generate(messages, params)
+    except ModelError as exc:
+        return Attempt(**base, status=AttemptStatus.MODEL_ERROR, error_type="ModelError", stderr=str(exc),
+                       gen_s=time.perf_counter() - started)
+    attempt = Attempt(
+        **base,
+        status=AttemptStatus.NO_CODE,
+        response=completion.text,
+        gen_s=completion.latency_s,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        finish_reason=completion.finish_reason,
+    )
+    extracted = extract_code(completion.text)
+    if extracted is not None:
+        attempt.code, attempt.extraction = extracted.code, extracted.method
+        if bad := precheck_syntax(extracted.code):
+            attempt.status, attempt.error_type = AttemptStatus.SYNTAX_ERROR, bad[0]
+            attempt.stderr = bad[1]
+        else:
+            execution = sandbox.run(extracted.code, policy.limits)
+            attempt.status, attempt.error_type = status_of(execution)
+            attempt.stdout, attempt.stderr = execution.stdout, execution.stderr
+            attempt.exit_code, attempt.exec_s = execution.exit_code, execution.wall_s
+    if attempt.status != AttemptStatus.ANSWERED and policy.feedback == "error":
+        attempt.feedback = feedback_for(attempt.status, attempt, policy.limits)
+    return attempt
