@@ -30,7 +30,7 @@ class RunConfig(BaseModel):
     feedback: Literal["error", "none"] = "error"
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     retry_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=768, ge=16)
+    max_tokens: int = Field(default=512, ge=16)
     seed: int = 0
     timeout_s: float = Field(default=10.0, gt=0)
     memory_mb: int = Field(default=2048, ge=64)

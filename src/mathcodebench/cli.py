@@ -36,7 +36,7 @@ def run(
     feedback: Annotated[str, typer.Option(help="'error': tell the model what failed; 'none': resample.")] = "error",
     temperature: Annotated[float, typer.Option(help="Temperature of attempt 1 (0 = greedy).")] = 0.0,
     retry_temperature: Annotated[float, typer.Option(help="Temperature of retries (so they can differ).")] = 0.7,
-    max_tokens: Annotated[int, typer.Option(help="Maximum tokens per response.")] = 768,
+    max_tokens: Annotated[int, typer.Option(help="Maximum tokens per response.")] = 512,
     seed: Annotated[int, typer.Option(help="Base seed; attempt k uses seed + k - 1.")] = 0,
     timeout: Annotated[float, typer.Option(help="Wall-clock limit per program, seconds.")] = 10.0,
 ) -> None:

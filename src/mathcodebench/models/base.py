@@ -17,7 +17,7 @@ class GenerationParams(BaseModel):
 
     temperature: float = 0.0
     top_p: float = 1.0
-    max_tokens: int = 768
+    max_tokens: int = 512
     seed: int = 0
 
 

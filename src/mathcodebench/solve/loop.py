@@ -54,8 +54,8 @@ def _one_attempt(
     if number > 1:
         update["temperature"] = policy.retry_temperature
     params = policy.params.model_copy(update=update)
-    if previous is not None and previous.feedback is not None and previous.response:
-        messages = retry_messages(problem, previous.response, previous.feedback)
+    if previous is not None and previous.feedback:
+        messages = retry_messages(problem, previous.feedback)
     else:
         messages = first_messages(problem)
     base = {"problem_id": problem.id, "number": number, "params": params}

@@ -1,0 +1,124 @@
+"""End to end with a scripted model: run -> store -> report, resume after an interrupt, CLI behaviour."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from conftest import ScriptedModel, fenced
+
+from mathcodebench import api
+from mathcodebench.report import summarize
+from mathcodebench.store import RunStore
+
+SCRIPT = {
+    "What is the value of $3x + 7$": [fenced("print(3 * 5 + 7)")],  # right at once
+    "slope of the line": [fenced("print((6 - 2) / (7 - 1) + )"), fenced("from fractions import Fraction\n"
+                                                                           "print(Fraction(6 - 2, 7 - 1))")],
+    "For what values of $x$": [fenced("print(undefined_name)"), fenced("print('(1, 4)')")],
+    "Expand the product": [fenced("print('2*x**2 + 5*x - 12')")],  # wrong answer: not retried
+    "Find the domain": [fenced("raise SystemExit(1)")],  # never answers: unsolved
+}
+CONFIG = api.RunConfig(model="scripted", limit=5, attempts=3)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mathcodebench.cli", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_scripted_run_is_stored_attempt_by_attempt_and_reported(db):
+    store, model = api.start_run(CONFIG, db, ScriptedModel(SCRIPT))
+    api.execute(store, model, CONFIG)
+    attempts = store.attempts()
+    statuses = {pid: [a.status.value for a in tried] for pid, tried in attempts.items()}
+    assert statuses == {
+        "sample/algebra/1": ["answered"],
+        "sample/algebra/2": ["syntax_error", "answered"],
+        "sample/algebra/3": ["runtime_error", "answered"],
+        "sample/algebra/4": ["answered"],
+        "sample/algebra/5": ["runtime_error"] * 3,
+    }
+    assert "NameError" in attempts["sample/algebra/3"][0].feedback
+    grades = store.grades("symbolic")
+    assert {pid: g.correct for pid, g in grades.items()} == {
+        "sample/algebra/1": True, "sample/algebra/2": True, "sample/algebra/3": True,
+        "sample/algebra/4": False, "sample/algebra/5": False,
+    }
+    assert grades["sample/algebra/5"].status == "no_answer"
+
+    summary = summarize(store)
+    assert (summary.overall.n, summary.overall.correct) == (5, 3)
+    assert summary.by_level[1].correct == 1 and summary.by_level[5].correct == 0
+    assert summary.attempts_used == {1: 2, 2: 2, 3: 1}
+    assert summary.unsolved == ["sample/algebra/5"]
+    assert summary.status == "finished"
+    info = store.run_info()
+    assert info["config"]["attempts"] == 3 and info["versions"]["sympy"]
+
+    report = cli("report", str(db), "--json")
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    assert data["overall"] == {"n": 5, "correct": 3} and data["unsolved"] == ["sample/algebra/5"]
+    table = cli("report", str(db))
+    assert "Accuracy by subject" in table.stdout and "Level 5" in table.stdout and "Unsolved" in table.stdout
+
+
+def test_interrupted_run_resumes_without_redoing_or_doubling_work(db):
+    interrupted = {**SCRIPT, "For what values of $x$": [fenced("print(undefined_name)"), KeyboardInterrupt()]}
+    store, model = api.start_run(CONFIG, db, ScriptedModel(interrupted))
+    with pytest.raises(KeyboardInterrupt):
+        api.execute(store, model, CONFIG)
+    assert store.run_info()["status"] == "interrupted"
+    assert len(store.grades("symbolic")) == 2
+    store.close()
+
+    fresh = ScriptedModel({**SCRIPT, "For what values of $x$": [fenced("print('(1, 4)')")]})
+    store, model, config = api.resume_run(db, fresh)
+    api.execute(store, model, config)
+    rows = sqlite3.connect(db).execute("SELECT problem_id, number FROM attempts ORDER BY 1, 2").fetchall()
+    assert len(rows) == len(set(rows)) == 1 + 2 + 2 + 1 + 3  # problem 3: 1 before the interrupt + 1 after
+    # the finished problems were not asked again; the interrupted one continued at attempt 2
+    assert "What is the value of $3x + 7$" not in fresh.calls and "slope of the line" not in fresh.calls
+    assert fresh.calls["For what values of $x$"] == 1
+    assert summarize(store).overall.correct == 3 and store.run_info()["status"] == "finished"
+
+
+def test_bad_input_gives_one_line_and_exit_2_without_writing(tmp_path):
+    db = tmp_path / "x.sqlite"
+    for args, message in [
+        (["run", "--dataset", "/no/such.jsonl", "--db", str(db)], "dataset not found: /no/such.jsonl"),
+        (["run", "--model", "nonsense", "--db", str(db)], "unknown model spec 'nonsense'"),
+        (["run", "--attempts", "0", "--db", str(db)], "--attempts"),
+    ]:
+        r = cli(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert message in r.stderr and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not db.exists()
+
+    foreign = tmp_path / "foreign.sqlite"
+    sqlite3.connect(foreign).execute("CREATE TABLE t (x)")
+    before = foreign.read_bytes()
+    r = cli("report", str(foreign))
+    assert r.returncode == 2 and "not a mathcodebench run database" in r.stderr
+    assert foreign.read_bytes() == before
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"not a database at all" * 100)
+    r = cli("report", str(garbage))
+    assert r.returncode == 2 and "not a readable run database" in r.stderr
+
+
+def test_existing_database_is_never_overwritten(db):
+    store, model = api.start_run(CONFIG, db, ScriptedModel(SCRIPT))
+    store.close()
+    r = cli("run", "--db", str(db))
+    assert r.returncode == 2 and "already exists" in r.stderr
+    assert RunStore.open(db).problems()
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["report"], ["setup"]])
+def test_every_command_has_help(command):
+    r = cli(*command, "--help")
+    assert r.returncode == 0 and "Usage" in r.stdout

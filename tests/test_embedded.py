@@ -1,0 +1,56 @@
+"""The real embedded model (Qwen2.5-Coder-0.5B via llama.cpp) on 2 sample problems, greedy.
+
+It checks the mechanics (code generated, executed, graded, stored), not whether the model was right.
+"""
+
+import hashlib
+
+import pytest
+
+from mathcodebench import api
+from mathcodebench.models import GenerationParams, Message, create_model
+from mathcodebench.models.weights import QWEN_CODER_05B, ensure_weights
+from mathcodebench.solve import AttemptStatus
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return create_model("embedded")
+
+
+def test_weights_are_the_pinned_file():
+    path = ensure_weights()
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            digest.update(block)
+    assert path.stat().st_size == QWEN_CODER_05B.size and digest.hexdigest() == QWEN_CODER_05B.sha256
+
+
+def test_greedy_generation_is_deterministic(model):
+    messages = [Message(role="user", content="Write a Python program that prints 2 + 3.")]
+    params = GenerationParams(max_tokens=40)
+    first, second = model.generate(messages, params), model.generate(messages, params)
+    assert first.text == second.text and first.completion_tokens > 0
+    assert first.prompt_tokens > 0 and first.finish_reason in {"stop", "length"}
+
+
+def test_real_model_run_generates_executes_and_grades(model, db):
+    config = api.RunConfig(limit=2, attempts=2, max_tokens=400)
+    store, model = api.start_run(config, db, model)
+    api.execute(store, model, config)
+    attempts = store.attempts()
+    grades = store.grades(api.GRADER)
+    assert set(attempts) == set(grades) == {"sample/algebra/1", "sample/algebra/2"}
+    for tried in attempts.values():
+        first = tried[0]
+        assert first.response and first.completion_tokens > 0 and first.gen_s > 0
+        assert first.code is not None, first.response  # the model wrote a program
+        assert first.status != AttemptStatus.NO_CODE
+        assert first.exec_s > 0 or first.status == AttemptStatus.SYNTAX_ERROR  # and it was executed
+    for pid, grade in grades.items():
+        answered = [a for a in attempts[pid] if a.status == AttemptStatus.ANSWERED]
+        assert grade.status in {"ok", "no_answer"}
+        assert (grade.status == "ok") == bool(answered)

@@ -1,0 +1,82 @@
+"""The attempt loop with a scripted model: every failure status, the feedback text, and the attempt cap."""
+
+import pytest
+from conftest import ScriptedModel, fenced
+
+from mathcodebench.data import Problem
+from mathcodebench.models import ModelError
+from mathcodebench.sandbox import Limits, create_sandbox
+from mathcodebench.solve import AttemptStatus, SolvePolicy, solve
+
+PROBLEM = Problem(id="t/1", subject="Algebra", level=1, problem="What is 6 times 7?", answer="42")
+POLICY = SolvePolicy(attempts=4, limits=Limits(timeout_s=2, memory_mb=512))
+
+
+@pytest.fixture(scope="module")
+def box():
+    sandbox = create_sandbox("subprocess")
+    yield sandbox
+    sandbox.close()
+
+
+def run(box, responses, policy=POLICY):
+    model = ScriptedModel({"6 times 7": responses})
+    return solve(PROBLEM, model, box, policy), model
+
+
+@pytest.mark.parametrize("response,status,error_type", [
+    ("I think it is 42.", AttemptStatus.NO_CODE, None),
+    (fenced("print(6 *)"), AttemptStatus.SYNTAX_ERROR, "SyntaxError"),
+    (fenced("def f():\nreturn 1"), AttemptStatus.SYNTAX_ERROR, "IndentationError"),
+    (fenced("values = [1]\nprint(values[3])"), AttemptStatus.RUNTIME_ERROR, "IndexError"),
+    (fenced("import time\ntime.sleep(30)"), AttemptStatus.TIMEOUT, None),
+    (fenced("x = bytearray(50 * 10**9)"), AttemptStatus.MEMORY, "MemoryError"),
+    (fenced("while True:\n    print('spam' * 1000)"), AttemptStatus.OUTPUT_LIMIT, None),
+    (fenced("x = 6 * 7"), AttemptStatus.EMPTY_OUTPUT, None),
+    (ModelError("server went away"), AttemptStatus.MODEL_ERROR, "ModelError"),
+])
+def test_each_failure_has_its_status_and_is_retried(box, response, status, error_type):
+    attempts, _ = run(box, [response, fenced("print(6 * 7)")])
+    assert [a.status for a in attempts] == [status, AttemptStatus.ANSWERED]
+    assert attempts[0].error_type == error_type
+    assert attempts[1].stdout == "42\n" and attempts[1].number == 2
+
+
+def test_runtime_error_feedback_names_exception_line_and_traceback(box):
+    attempts, model = run(box, [fenced("a = 6\nb = 0\nprint(a / b)"), fenced("print(42)")])
+    feedback = attempts[0].feedback
+    assert "ZeroDivisionError" in feedback
+    assert "line 3: print(a / b)" in feedback
+    assert 'File "main.py", line 3' in feedback
+    retry = model.seen[1]
+    assert [m.role for m in retry] == ["system", "user"]
+    assert PROBLEM.problem in retry[1].content and feedback in retry[1].content
+    assert attempts[0].response not in retry[1].content  # small models copy a replayed failure verbatim
+
+
+def test_syntax_error_feedback_points_at_the_line(box):
+    attempts, _ = run(box, [fenced("x = 1\nprint(x +)"), fenced("print(42)")])
+    assert "line 2" in attempts[0].feedback and attempts[0].exec_s == 0  # never executed
+
+
+def test_feedback_none_resamples_the_original_prompt(box):
+    policy = POLICY.model_copy(update={"feedback": "none"})
+    attempts, model = run(box, [fenced("raise ValueError('x')"), fenced("print(42)")], policy)
+    assert attempts[0].feedback is None
+    assert model.seen[0] == model.seen[1]
+
+
+def test_a_wrong_answer_is_not_retried(box):
+    attempts, _ = run(box, [fenced("print(41)"), fenced("print(42)")])
+    assert len(attempts) == 1 and attempts[0].status == AttemptStatus.ANSWERED
+
+
+def test_attempts_stop_at_the_cap_and_the_problem_is_unsolved(box):
+    attempts, _ = run(box, [fenced("raise RuntimeError('no')")])
+    assert len(attempts) == POLICY.attempts
+    assert all(a.status == AttemptStatus.RUNTIME_ERROR for a in attempts)
+
+
+def test_retries_sample_with_their_own_recorded_seed_and_temperature(box):
+    attempts, _ = run(box, [fenced("raise RuntimeError('no')"), fenced("raise RuntimeError('no')"), fenced("print(42)")])
+    assert [(a.params.temperature, a.params.seed) for a in attempts] == [(0.0, 0), (0.7, 1), (0.7, 2)]

@@ -1,0 +1,88 @@
+"""The plain-subprocess sandbox: limits, output cap, clean environment, process-group kill."""
+
+import os
+import time
+
+import pytest
+
+from mathcodebench.sandbox import ExecStatus, Limits, create_sandbox
+
+FAST = Limits(timeout_s=3, memory_mb=512)
+
+
+@pytest.fixture(scope="module")
+def box():
+    sandbox = create_sandbox("subprocess")
+    yield sandbox
+    sandbox.close()
+
+
+def test_prints_and_exits_cleanly(box):
+    r = box.run("import sympy\nprint(sympy.Rational(1, 3) + 1)\nprint('π ≈ 3.14')", FAST)
+    assert r.status == ExecStatus.OK and r.exit_code == 0
+    assert r.stdout == "4/3\nπ ≈ 3.14\n" and not r.truncated
+
+
+def test_exception_traceback_names_the_program_not_the_scratch_dir(box):
+    r = box.run("x = 1\ny = x / 0\n", FAST)
+    assert r.status == ExecStatus.ERROR and r.exit_code == 1
+    assert 'File "main.py", line 2' in r.stderr and "ZeroDivisionError" in r.stderr
+    assert "mcb-" not in r.stderr
+
+
+def test_exit_code_is_reported(box):
+    r = box.run("import sys\nsys.exit(3)", FAST)
+    assert r.status == ExecStatus.ERROR and r.exit_code == 3
+
+
+def test_stdin_is_empty(box):
+    r = box.run("import sys\nprint(repr(sys.stdin.read()))", FAST)
+    assert r.stdout == "''\n"
+
+
+def test_busy_loop_hits_the_time_limit(box):
+    r = box.run("while True:\n    pass", Limits(timeout_s=1))
+    assert r.status == ExecStatus.TIMEOUT and r.wall_s < 5
+
+
+def test_sleeping_program_is_killed_at_the_wall_deadline(box):
+    start = time.monotonic()
+    r = box.run("import time\ntime.sleep(60)", Limits(timeout_s=1))
+    assert r.status == ExecStatus.TIMEOUT and time.monotonic() - start < 5
+
+
+def test_setsid_daemon_holding_the_pipe_does_not_block_the_harness(box):
+    code = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(30)\nprint('parent done')"
+    start = time.monotonic()
+    r = box.run(code, Limits(timeout_s=5))
+    assert r.stdout == "parent done\n"
+    assert time.monotonic() - start < 3
+
+
+def test_huge_allocation_is_a_memory_failure(box):
+    r = box.run("x = bytearray(50 * 10**9)", FAST)
+    assert r.status == ExecStatus.MEMORY
+
+
+def test_output_flood_is_cut_at_the_cap(box):
+    r = box.run("while True:\n    print('x' * 1000)", Limits(timeout_s=5, output_bytes=100_000))
+    assert r.status == ExecStatus.OUTPUT_LIMIT and r.truncated and len(r.stdout) == 100_000
+
+
+def test_harness_environment_does_not_reach_the_program(box, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    r = box.run("import os\nprint(sorted(os.environ))\nprint(os.environ.get('OPENAI_API_KEY'))", FAST)
+    assert "sk-secret-value" not in r.stdout and "OPENAI_API_KEY" not in r.stdout
+
+
+def test_scratch_dir_is_wiped_and_private_per_run(box):
+    first = box.run("import os\nopen('left.txt', 'w').write('x')\nprint(os.getcwd())", FAST)
+    cwd = first.stdout.strip()
+    assert not os.path.exists(cwd)
+    second = box.run("import os\nprint(os.path.exists('left.txt'))", FAST)
+    assert second.stdout == "False\n"
+
+
+def test_segfault_is_a_crash(box):
+    r = box.run("import ctypes\nctypes.string_at(0)", FAST)
+    assert r.status == ExecStatus.CRASH and r.signal == 11
