@@ -1,4 +1,4 @@
-"""The plain-subprocess sandbox: limits, output cap, clean environment, process-group kill."""
+"""Behaviour both sandbox modes share: results, limits, output cap, clean environment, process-group kill."""
 
 import os
 import time
@@ -10,9 +10,9 @@ from mathcodebench.sandbox import ExecStatus, Limits, create_sandbox
 FAST = Limits(timeout_s=3, memory_mb=512)
 
 
-@pytest.fixture(scope="module")
-def box():
-    sandbox = create_sandbox("subprocess")
+@pytest.fixture(scope="module", params=["default", "subprocess"])
+def box(request):
+    sandbox = create_sandbox(request.param, workers=1)
     yield sandbox
     sandbox.close()
 
@@ -52,7 +52,8 @@ def test_sleeping_program_is_killed_at_the_wall_deadline(box):
 
 
 def test_setsid_daemon_holding_the_pipe_does_not_block_the_harness(box):
-    code = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(30)\nprint('parent done')"
+    code = ("import os, time\ntry:\n    pid = os.fork()\nexcept OSError:\n    pid = 1\n"
+            "if pid == 0:\n    os.setsid()\n    time.sleep(30)\nprint('parent done')")
     start = time.monotonic()
     r = box.run(code, Limits(timeout_s=5))
     assert r.stdout == "parent done\n"
@@ -77,8 +78,8 @@ def test_harness_environment_does_not_reach_the_program(box, monkeypatch):
 
 def test_scratch_dir_is_wiped_and_private_per_run(box):
     first = box.run("import os\nopen('left.txt', 'w').write('x')\nprint(os.getcwd())", FAST)
-    cwd = first.stdout.strip()
-    assert not os.path.exists(cwd)
+    assert first.status == ExecStatus.OK, first.stderr
+    assert not os.path.exists(os.path.join(first.stdout.strip(), "left.txt"))
     second = box.run("import os\nprint(os.path.exists('left.txt'))", FAST)
     assert second.stdout == "False\n"
 
@@ -86,3 +87,30 @@ def test_scratch_dir_is_wiped_and_private_per_run(box):
 def test_segfault_is_a_crash(box):
     r = box.run("import ctypes\nctypes.string_at(0)", FAST)
     assert r.status == ExecStatus.CRASH and r.signal == 11
+
+
+def test_random_is_deterministic_unless_the_program_seeds_it(box):
+    code = "import random\nprint(random.random())"
+    assert box.run(code, FAST).stdout == box.run(code, FAST).stdout
+    seeded = "import random, time\nrandom.seed(time.time_ns())\nprint(random.random())"
+    assert box.run(seeded, FAST).stdout != box.run(seeded, FAST).stdout
+
+
+def test_numpy_and_sympy_work(box):
+    code = ("import numpy as np, sympy as sp\nx = sp.symbols('x')\n"
+            "print(sp.solve(x**2 - 2, x), int(np.arange(10).sum()))")
+    r = box.run(code, FAST)
+    assert r.stdout == "[-sqrt(2), sqrt(2)] 45\n", r.stderr
+
+
+def test_lazily_imported_modules_are_importable(box):
+    r = box.run("from sympy.stats import Die, P\nprint(P(Die('d', 6) > 4))\nimport fractions, statistics\n"
+                "print(statistics.mean([fractions.Fraction(1, 2), 1]))", FAST)
+    assert r.stdout == "1/3\n3/4\n", r.stderr
+
+
+def test_traceback_has_no_harness_frames(box):
+    r = box.run("def f():\n    raise ValueError('bad')\nf()", FAST)
+    assert r.stderr.startswith("Traceback (most recent call last):\n  File \"main.py\", line 3")
+    assert "mathcodebench" not in r.stderr and "server.py" not in r.stderr
+    assert r.stderr.strip().endswith("ValueError: bad")

@@ -13,9 +13,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from .data import Problem, load_dataset
+from .errors import UserError
 from .grading import Grade, SymbolicGrader
 from .models import DEFAULT_MODEL, ChatModel, GenerationParams, create_model
-from .sandbox import DEFAULT_MODE, Limits, Sandbox, create_sandbox
+from .sandbox import DEFAULT_MODE, MODES, Limits, Sandbox, create_sandbox
 from .solve import PROMPT_VERSION, Attempt, AttemptStatus, SolvePolicy, solve
 from .store import RunStore
 
@@ -76,7 +77,10 @@ def start_run(config: RunConfig, db: Path, model: ChatModel | None = None) -> tu
     """Validate everything, then create the store (nothing is written when the input is bad)."""
     problems = select_problems(config)
     model = model or create_model(config.model)
-    create_sandbox(config.sandbox).close()
+    if config.sandbox not in MODES:
+        raise UserError(f"unknown sandbox mode {config.sandbox!r} (available: {', '.join(MODES)})")
+    if config.sandbox == "strict":
+        create_sandbox(config.sandbox).close()  # refuses now, before anything is written
     store = RunStore.create(db, config.model_dump(), model.spec, model.describe(), versions(), problems)
     return store, model
 

@@ -39,6 +39,7 @@ def run(
     max_tokens: Annotated[int, typer.Option(help="Maximum tokens per response.")] = 512,
     seed: Annotated[int, typer.Option(help="Base seed; attempt k uses seed + k - 1.")] = 0,
     timeout: Annotated[float, typer.Option(help="Wall-clock limit per program, seconds.")] = 10.0,
+    sandbox_mode: Annotated[str, typer.Option("--sandbox", help="default | strict | subprocess (comparison only).")] = "default",
 ) -> None:
     """Run a study: every problem, up to N attempts each, graded and stored attempt by attempt."""
     if resume is not None:
@@ -47,7 +48,8 @@ def run(
         try:
             config = api.RunConfig(model=model, dataset=dataset, attempts=attempts, limit=limit, feedback=feedback,
                                    temperature=temperature, retry_temperature=retry_temperature,
-                                   max_tokens=max_tokens, seed=seed, timeout_s=timeout)
+                                   max_tokens=max_tokens, seed=seed, timeout_s=timeout,
+                                   sandbox=sandbox_mode)
         except ValidationError as exc:
             err = exc.errors()[0]
             raise UserError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
@@ -86,6 +88,65 @@ def report(
         print(summary.model_dump_json(indent=2))
     else:
         render(summary, console)
+
+
+sandbox_app = typer.Typer(no_args_is_help=True, help="Inspect and use the sandbox that runs generated programs.")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("check")
+def sandbox_check(
+    mode: Annotated[str, typer.Option("--sandbox", help="Sandbox mode to check.")] = "default",
+) -> None:
+    """Show which isolation layers are active here and run a short containment self-test."""
+    from .sandbox import create_sandbox
+    from .sandbox.selftest import self_test
+
+    box = create_sandbox(mode)
+    try:
+        console.print(f"Sandbox mode: [bold]{mode}[/]")
+        for layer in box.layers:
+            console.print(f"  [green]active[/]       {layer}")
+        for layer in box.missing:
+            console.print(f"  [yellow]unavailable[/]  {layer}")
+        results = self_test(box)
+    finally:
+        box.close()
+    console.print("Self-test:")
+    for name, ok, seen in results:
+        console.print(f"  {'[green]pass[/]' if ok else '[red]FAIL[/]'}  {name}  ({seen})", highlight=False)
+    if not all(ok for _, ok, _ in results):
+        raise typer.Exit(1)
+
+
+@sandbox_app.command("exec")
+def sandbox_exec(
+    file: Annotated[Path, typer.Argument(help="Python program to run.")],
+    timeout: Annotated[float, typer.Option(help="Wall-clock limit, seconds.")] = 10.0,
+    memory: Annotated[int, typer.Option(help="Address-space limit, MB.")] = 2048,
+    mode: Annotated[str, typer.Option("--sandbox", help="default | strict | subprocess.")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Run one program in the sandbox and print what happened."""
+    from .sandbox import Limits, create_sandbox
+
+    try:
+        code = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {file}: {exc}") from None
+    box = create_sandbox(mode)
+    try:
+        result = box.run(code, Limits(timeout_s=timeout, memory_mb=memory))
+    finally:
+        box.close()
+    if as_json:
+        print(result.model_dump_json())
+        return
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    console.print(f"[dim]{result.status.value}, exit {result.exit_code}, {result.wall_s * 1000:.0f} ms wall, "
+                  f"{result.cpu_s * 1000:.0f} ms cpu, {result.peak_memory_mb:.1f} MB{', truncated' if result.truncated else ''}[/]",
+                  highlight=False)
 
 
 @app.command()

@@ -1,14 +1,24 @@
-"""Stage: run untrusted model-written programs. Knows nothing of problems, answers or the harness."""
+"""Stage: run untrusted model-written programs. Knows nothing of problems, answers or the harness.
+
+Modes: `default` (pre-warmed fork servers; every isolation layer this machine offers, missing ones
+reported), `strict` (the same, but refuses to start unless every layer is active), `subprocess`
+(a fresh interpreter with rlimits only; for comparison).
+"""
 
 from ..errors import UserError
 from .base import Execution, ExecStatus, Limits, Sandbox
+from .forkserver import ForkServerSandbox
 from .subproc import SubprocessSandbox
 
-MODES = ("subprocess",)
-DEFAULT_MODE = "subprocess"
+MODES = ("default", "strict", "subprocess")
+DEFAULT_MODE = "default"
 
 
-def create_sandbox(mode: str = DEFAULT_MODE) -> Sandbox:
+def create_sandbox(mode: str = DEFAULT_MODE, workers: int | None = None) -> Sandbox:
+    if mode == "default":
+        return ForkServerSandbox(workers)
+    if mode == "strict":
+        return ForkServerSandbox(workers, strict=True)
     if mode == "subprocess":
         return SubprocessSandbox()
     raise UserError(f"unknown sandbox mode {mode!r} (available: {', '.join(MODES)})")

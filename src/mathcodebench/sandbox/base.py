@@ -43,6 +43,8 @@ class Sandbox(Protocol):
     """Runs one untrusted Python program and reports what happened; never raises for the program's faults."""
 
     name: str
+    layers: list[str]  # isolation layers active for every run
+    missing: list[str]  # layers that could not be had here, each with its reason
 
     def run(self, code: str, limits: Limits) -> Execution: ...
 

@@ -19,6 +19,7 @@ from .classify import classify
 from .collect import collect
 
 PROGRAM = "main.py"
+RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "runner.py")
 
 
 def child_env(home: str) -> dict[str, str]:
@@ -47,7 +48,8 @@ def _rlimits(limits: Limits) -> None:
 
 class SubprocessSandbox:
     name = "subprocess"
-    layers = ["fresh-interpreter", "rlimits", "new-session", "scratch-dir", "clean-env"]
+    layers = ["fresh-interpreter", "rlimits", "session", "scratch-dir", "clean-env"]
+    missing = ["uid", "netns", "landlock", "seccomp"]
 
     def run(self, code: str, limits: Limits) -> Execution:
         scratch = tempfile.mkdtemp(prefix="mcb-")
@@ -56,7 +58,7 @@ class SubprocessSandbox:
                 fh.write(code)
             started = time.monotonic()
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", PROGRAM],
+                [sys.executable, "-I", "-B", RUNNER],
                 cwd=scratch,
                 env=child_env(scratch),
                 stdin=subprocess.DEVNULL,
