@@ -24,5 +24,8 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+bench: setup
+	$(BIN)/python benchmarks/sandbox.py
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

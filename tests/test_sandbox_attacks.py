@@ -1,5 +1,5 @@
-"""Hostile programs against the default (fork-server) sandbox: each must be contained, leave no process
-behind, and leave the sandbox usable. Layers that need root (netns, dropped capabilities) are asserted
+"""Hostile programs against the fork-server sandbox, plain (`default`) and inside bubblewrap (`strong`):
+each must be contained, leave no process behind, and leave the sandbox usable. Layers that need root (netns, dropped capabilities) are asserted
 only as root; containment itself is asserted everywhere."""
 
 import os
@@ -17,34 +17,35 @@ ROOT = os.geteuid() == 0
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def box():
-    sandbox = create_sandbox("default", workers=1)
+@pytest.fixture(scope="module", params=["default", "strong"])
+def box(request):
+    sandbox = create_sandbox(request.param, workers=1)
+    sandbox.run("print(0)", LIMITS)
+    sandbox.baseline = _descendants(sandbox)  # the server (and, in strong mode, bwrap's own processes)
     yield sandbox
     sandbox.close()
 
 
-def _server_pids(box):
-    return {s.proc.pid for s in list(box._idle.queue)}
-
-
-def _children_of(pids):
-    found = []
+def _descendants(box) -> set[int]:
+    parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
             except OSError:
                 continue
-            if int(fields[1]) in pids:
-                found.append(int(entry))
-    return found
+    found = {s.proc.pid for s in list(box._idle.queue)}
+    while True:
+        more = {pid for pid, ppid in parents.items() if ppid in found} - found
+        if not more:
+            return found
+        found |= more
 
 
 def run(box, code, limits=LIMITS):
     result = box.run(code, limits)
     time.sleep(0.05)
-    assert _children_of(_server_pids(box)) == [], "a process outlived its run"
+    assert _descendants(box) == box.baseline, "a process outlived its run"
     assert box.run("print('alive')", LIMITS).stdout == "alive\n", "the sandbox is still usable"
     return result
 
@@ -55,6 +56,7 @@ def refused(body: str) -> str:
 
 def test_layers_are_reported(box):
     assert "seccomp" in box.layers and any(layer.startswith("landlock") for layer in box.layers)
+    assert any(layer.startswith("bwrap") for layer in box.layers) == (box.name == "strong")
     if ROOT:
         assert "netns" in box.layers
         assert any(layer.startswith("uid") for layer in box.layers) or "no-capabilities" in box.layers
@@ -224,3 +226,14 @@ def test_five_thousand_threads(box):
 def test_scratch_is_not_world_readable(box):
     r = run(box, "import os, stat\nprint(oct(os.stat('.').st_mode & 0o777))")
     assert r.stdout.strip() == oct(stat.S_IRWXU)
+
+
+def test_total_disk_use_is_capped_in_strong_mode(box):
+    if box.name != "strong":
+        pytest.skip("only strong mode puts scratch on a size-capped tmpfs")
+    code = ("import errno\nwritten = 0\ntry:\n    for i in range(20):\n        with open(f'f{i}', 'wb') as f:\n"
+            "            for _ in range(50):\n                f.write(b'0' * 2**20)\n                written += 1\n"
+            "except OSError as e:\n    print(errno.errorcode[e.errno], written)")
+    r = run(box, code, Limits(timeout_s=10, memory_mb=1024))
+    error, megabytes = r.stdout.split()
+    assert error == "ENOSPC" and int(megabytes) <= 256, r.stdout

@@ -17,6 +17,7 @@ import threading
 from ..errors import UserError
 from . import protocol
 from .base import Execution, ExecStatus, Limits
+from .jail import SCRATCH, bwrap_prefix
 from .subproc import child_env
 
 # A server that does not answer this long after the program's own deadline is presumed wedged.
@@ -24,11 +25,16 @@ SERVER_GRACE_S = 15.0
 
 
 class _Server:
-    def __init__(self, slot: int, scratch_base: str) -> None:
+    def __init__(self, slot: int, scratch_base: str, jail: list[str] | None = None) -> None:
+        self.slot = slot
+        inner_scratch = SCRATCH if jail else scratch_base
+        command = [sys.executable, "-I", "-B", "-m", "mathcodebench.sandbox.server", str(slot), inner_scratch]
+        if jail:
+            command.append("--jailed")
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", "-m", "mathcodebench.sandbox.server", str(slot), scratch_base],
+            [*(jail or []), *command],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=child_env(scratch_base), cwd=scratch_base, start_new_session=True,
+            env=child_env(inner_scratch), cwd=scratch_base, start_new_session=True,
         )
         self.tx, self.rx = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         hello = self._receive(60.0)
@@ -60,11 +66,12 @@ class _Server:
 class ForkServerSandbox:
     """Runs programs in forked, locked-down children of pre-warmed servers. Thread-safe."""
 
-    name = "default"
-
-    def __init__(self, workers: int | None = None, strict: bool = False) -> None:
+    def __init__(self, workers: int | None = None, strict: bool = False, strong: bool = False,
+                 scratch_mb: int = 256) -> None:
+        self.name = "strong" if strong else "strict" if strict else "default"
         self.workers = workers or os.cpu_count() or 1
         self.strict = strict
+        self._jail = bwrap_prefix(scratch_mb) if strong else None
         self._scratch = tempfile.mkdtemp(prefix="mcb-sandbox-")
         os.chmod(self._scratch, 0o711)  # slot uids must reach their own scratch dirs
         self._idle: queue.Queue[_Server] = queue.Queue()
@@ -75,7 +82,7 @@ class ForkServerSandbox:
         self._idle.put(self._start(0))  # fail early, and learn the layers
 
     def _start(self, slot: int) -> _Server:
-        server = _Server(slot, self._scratch)
+        server = _Server(slot, self._scratch, self._jail)
         self.layers, self.missing = server.layers, server.missing
         if self.strict and self.missing:
             server.stop()
@@ -98,9 +105,8 @@ class ForkServerSandbox:
         try:
             result = server.run(code, limits)
         except (EOFError, OSError, TimeoutError, ValueError) as exc:
-            slot = int(server.proc.args[-2])
             server.stop()
-            self._idle.put(_Server(slot, self._scratch))
+            self._idle.put(_Server(server.slot, self._scratch, self._jail))
             return Execution(status=ExecStatus.CRASH, exit_code=None, signal=None, stdout="",
                              stderr=f"sandbox server failed: {exc}", truncated=False, wall_s=0.0, cpu_s=0.0,
                              peak_memory_mb=0.0, layers=self.layers)

@@ -17,7 +17,7 @@ import sys
 # longer be able to read the package's files.
 from .layers import capabilities, landlock
 from .layers._libc import CLONE_NEWNET, PR_SET_CHILD_SUBREAPER, prctl, unshare
-from .runner import run_program
+from .runner import run_program, seed_rngs
 
 PREIMPORT = (
     "math cmath fractions decimal itertools functools collections statistics random re heapq bisect string "
@@ -54,10 +54,12 @@ def _readable_by_others(path: str) -> bool:
 
 
 class Server:
-    def __init__(self, slot: int, scratch_base: str) -> None:
+    def __init__(self, slot: int, scratch_base: str, jailed: bool = False) -> None:
         self.slot = slot
         self.scratch = os.path.join(scratch_base, f"slot{slot}")
         self.layers: list[str] = ["session", "rlimits", "scratch-dir", "clean-env", "fork-server"]
+        if jailed:
+            self.layers.append("bwrap(ro-fs,pid,net,ipc,uts,tmpfs-scratch)")
         self.missing: list[str] = []
         self.is_root = os.geteuid() == 0
         self.uid: int | None = None
@@ -73,11 +75,14 @@ class Server:
             else:
                 self.missing.append("uid (the Python installation is not readable by other users)")
                 self.layers.append("no-capabilities")
-            try:
-                unshare(CLONE_NEWNET)
-                self.layers.append("netns")
-            except OSError as exc:
-                self.missing.append(f"netns ({exc.strerror})")
+            if jailed:
+                self.layers.append("netns")  # bwrap's
+            else:
+                try:
+                    unshare(CLONE_NEWNET)
+                    self.layers.append("netns")
+                except OSError as exc:
+                    self.missing.append(f"netns ({exc.strerror})")
         else:
             self.missing.append("uid (needs root)")
             self.missing.append("netns (needs root)")
@@ -159,13 +164,11 @@ def _child(server: Server, code: str, limits, workdir: str, out_w: int, err_w: i
         os.dup2(devnull, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        keep = {server.ruleset_fd} if server.ruleset_fd is not None else set()
-        for fd in os.listdir("/proc/self/fd"):
-            if int(fd) > 2 and int(fd) not in keep:
-                try:
-                    os.close(int(fd))
-                except OSError:
-                    pass
+        if server.ruleset_fd is None:
+            os.closerange(3, 1 << 16)
+        else:
+            os.closerange(3, server.ruleset_fd)
+            os.closerange(server.ruleset_fd + 1, 1 << 16)
         os.chdir(workdir)
         mb = 1 << 20
         cpu = int(limits.timeout_s) + 1
@@ -196,6 +199,7 @@ def main() -> None:
     from . import protocol
 
     slot, scratch_base = int(sys.argv[1]), sys.argv[2]
+    os.environ.pop("PWD", None)  # bwrap sets it after --chdir; children get exactly the harness's clean set
     # Protocol on private descriptors; 0/1 go to /dev/null so nothing reaches the pipes by accident.
     rx, tx = os.dup(0), os.dup(1)
     devnull = os.open("/dev/null", os.O_RDWR)
@@ -204,7 +208,8 @@ def main() -> None:
     missing_modules = _preimport()
     import gc
 
-    server = Server(slot, scratch_base)
+    server = Server(slot, scratch_base, jailed="--jailed" in sys.argv[3:])
+    seed_rngs()
     gc.freeze()  # children share the pre-imported heap copy-on-write
     protocol.send(tx, {"ready": True, "layers": server.layers, "missing": server.missing,
                        "missing_modules": missing_modules})
