@@ -17,12 +17,9 @@ import traceback
 import types
 
 
-def seed_rngs() -> None:
-    """Make `random` and numpy deterministic unless the program seeds them itself.
-
-    The fork server calls this once: every child inherits the same state (numpy's seeding costs ~9 ms).
-    """
-    random.seed(0)
+def seed_numpy() -> None:
+    """Seed numpy's global RNG. The fork server does it once (it costs ~9 ms) and every child inherits the
+    state; `random` is seeded per run instead, because it re-seeds itself from urandom after a fork."""
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed(0)
 
@@ -34,6 +31,7 @@ def run_program(code: str) -> None:
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
                                   line_buffering=True)
     sys.argv = ["main.py"]
+    random.seed(0)  # deterministic unless the program seeds it itself
     main = types.ModuleType("__main__")
     main.__dict__.update({"__builtins__": builtins, "__file__": "main.py"})
     sys.modules["__main__"] = main
@@ -60,6 +58,5 @@ def run_program(code: str) -> None:
 
 
 if __name__ == "__main__":
-    seed_rngs()
     with open("main.py", encoding="utf-8") as fh:
         run_program(fh.read())

@@ -17,7 +17,7 @@ import sys
 # longer be able to read the package's files.
 from .layers import capabilities, landlock
 from .layers._libc import CLONE_NEWNET, PR_SET_CHILD_SUBREAPER, prctl, unshare
-from .runner import run_program, seed_rngs
+from .runner import run_program, seed_numpy
 
 PREIMPORT = (
     "math cmath fractions decimal itertools functools collections statistics random re heapq bisect string "
@@ -209,7 +209,7 @@ def main() -> None:
     import gc
 
     server = Server(slot, scratch_base, jailed="--jailed" in sys.argv[3:])
-    seed_rngs()
+    seed_numpy()
     gc.freeze()  # children share the pre-imported heap copy-on-write
     protocol.send(tx, {"ready": True, "layers": server.layers, "missing": server.missing,
                        "missing_modules": missing_modules})
