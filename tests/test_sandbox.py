@@ -122,3 +122,22 @@ def test_traceback_has_no_harness_frames(box):
     assert r.stderr.startswith("Traceback (most recent call last):\n  File \"main.py\", line 3")
     assert "mathcodebench" not in r.stderr and "server.py" not in r.stderr
     assert r.stderr.strip().endswith("ValueError: bad")
+
+
+def test_servers_started_from_a_thread_outlive_it(box):
+    # bwrap's --die-with-parent (PDEATHSIG) once killed servers when the thread that started them exited.
+    import threading
+
+    fresh = create_sandbox(box.name if box.name != "subprocess" else "subprocess", workers=2)
+    try:
+        outputs = []
+        threads = [threading.Thread(target=lambda: outputs.append(fresh.run("print(7)", FAST).stdout)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        time.sleep(0.2)
+        assert outputs == ["7\n", "7\n"]
+        assert [fresh.run("print(8)", FAST).stdout for _ in range(4)] == ["8\n"] * 4
+    finally:
+        fresh.close()

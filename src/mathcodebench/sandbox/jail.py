@@ -4,6 +4,9 @@ The jail shows only a read-only minimal filesystem (system libraries, the interp
 gives private network, PID, IPC and UTS namespaces, and puts scratch on a size-capped tmpfs, so the
 total a program can write is bounded (RLIMIT_FSIZE bounds one file only). Children still apply every
 per-child layer inside it.
+
+No `--die-with-parent`: it is PDEATHSIG, tied to the *thread* that started bwrap, so a server started from a
+worker thread would die with that thread. A server exits instead when the harness's end of its pipe closes.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def bwrap_prefix(scratch_mb: int) -> list[str]:
     interpreter = os.path.realpath(sys.executable)
     binds = sorted({sys.base_prefix, sys.prefix, sys.exec_prefix, package_root, os.path.dirname(interpreter)})
     args = [bwrap_binary(), "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr", *_mount_symlinks()]
+            "--new-session", "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr", *_mount_symlinks()]
     for path in ("/etc/ld.so.cache", "/etc/localtime"):
         if os.path.exists(path):
             args += ["--ro-bind", path, path]

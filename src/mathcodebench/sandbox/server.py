@@ -15,6 +15,7 @@ import sys
 
 # Everything a child calls after lockdown is imported here, before any fork: a locked-down child may no
 # longer be able to read the package's files.
+from . import rlimits
 from .layers import capabilities, landlock
 from .layers._libc import CLONE_NEWNET, PR_SET_CHILD_SUBREAPER, prctl, unshare
 from .runner import run_program, seed_numpy
@@ -157,8 +158,6 @@ def _rss_kb() -> int:
 def _child(server: Server, code: str, limits, workdir: str, out_w: int, err_w: int) -> None:
     """Lock down, then run the program. Any failure to lock down kills the child before user code runs."""
     try:
-        import resource
-
         os.setsid()
         devnull = os.open("/dev/null", os.O_RDONLY)
         os.dup2(devnull, 0)
@@ -170,14 +169,7 @@ def _child(server: Server, code: str, limits, workdir: str, out_w: int, err_w: i
             os.closerange(3, server.ruleset_fd)
             os.closerange(server.ruleset_fd + 1, 1 << 16)
         os.chdir(workdir)
-        mb = 1 << 20
-        cpu = int(limits.timeout_s) + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * mb, limits.file_size_mb * mb))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-        resource.setrlimit(resource.RLIMIT_NPROC, (64, 64))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        rlimits.apply(limits)
         if server.uid is not None:
             os.setgroups([])
             os.setresgid(server.uid, server.uid, server.uid)

@@ -7,13 +7,13 @@ program: it can still read world-readable files and open sockets. It is the comp
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
+from . import rlimits
 from .base import Execution, Limits
 from .classify import classify
 from .collect import collect
@@ -36,16 +36,6 @@ def child_env(home: str) -> dict[str, str]:
     }
 
 
-def _rlimits(limits: Limits) -> None:
-    mb = 1 << 20
-    cpu = int(limits.timeout_s) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * mb, limits.file_size_mb * mb))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
 class SubprocessSandbox:
     name = "subprocess"
     layers = ["fresh-interpreter", "rlimits", "session", "scratch-dir", "clean-env"]
@@ -65,7 +55,7 @@ class SubprocessSandbox:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
-                preexec_fn=lambda: _rlimits(limits),
+                preexec_fn=lambda: rlimits.apply(limits),
             )
             try:
                 got = collect(

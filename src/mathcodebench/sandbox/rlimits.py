@@ -1,0 +1,20 @@
+"""The resource limits every sandboxed program runs under (both fork-server children and subprocesses)."""
+
+from __future__ import annotations
+
+import resource
+
+from .base import Limits
+
+MAX_PROCESSES = 64  # per uid; root ignores it, which is why fork is also denied by seccomp
+
+
+def apply(limits: Limits) -> None:
+    mb = 1 << 20
+    cpu = int(limits.timeout_s) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * mb, limits.file_size_mb * mb))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+    resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
