@@ -9,6 +9,7 @@ import pytest
 from conftest import ScriptedModel, fenced
 
 from mathcodebench import api
+from mathcodebench.data import Selection
 from mathcodebench.report import summarize
 from mathcodebench.store import RunStore
 
@@ -20,7 +21,7 @@ SCRIPT = {
     "Expand the product": [fenced("print('2*x**2 + 5*x - 12')")],  # wrong answer: not retried
     "Find the domain": [fenced("raise SystemExit(1)")],  # never answers: unsolved
 }
-CONFIG = api.RunConfig(model="scripted", limit=5, attempts=3)
+CONFIG = api.RunConfig(model="scripted", selection=Selection(limit=5), attempts=3)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -29,7 +30,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_scripted_run_is_stored_attempt_by_attempt_and_reported(db):
-    store, model = api.start_run(CONFIG, db, ScriptedModel(SCRIPT))
+    store, model, _ = api.start_run(CONFIG, db, ScriptedModel(SCRIPT))
     api.execute(store, model, CONFIG)
     attempts = store.attempts()
     statuses = {pid: [a.status.value for a in tried] for pid, tried in attempts.items()}
@@ -67,7 +68,7 @@ def test_scripted_run_is_stored_attempt_by_attempt_and_reported(db):
 
 def test_interrupted_run_resumes_without_redoing_or_doubling_work(db):
     interrupted = {**SCRIPT, "For what values of $x$": [fenced("print(undefined_name)"), KeyboardInterrupt()]}
-    store, model = api.start_run(CONFIG, db, ScriptedModel(interrupted))
+    store, model, _ = api.start_run(CONFIG, db, ScriptedModel(interrupted))
     with pytest.raises(KeyboardInterrupt):
         api.execute(store, model, CONFIG)
     assert store.run_info()["status"] == "interrupted"
@@ -111,7 +112,7 @@ def test_bad_input_gives_one_line_and_exit_2_without_writing(tmp_path):
 
 
 def test_existing_database_is_never_overwritten(db):
-    store, model = api.start_run(CONFIG, db, ScriptedModel(SCRIPT))
+    store, model, _ = api.start_run(CONFIG, db, ScriptedModel(SCRIPT))
     store.close()
     r = cli("run", "--db", str(db))
     assert r.returncode == 2 and "already exists" in r.stderr

@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from mathcodebench import api
+from mathcodebench.data import Selection
 from mathcodebench.models import GenerationParams, Message, create_model
 from mathcodebench.models.weights import QWEN_CODER_05B, ensure_weights
 from mathcodebench.solve import AttemptStatus
@@ -38,8 +39,8 @@ def test_greedy_generation_is_deterministic(model):
 
 
 def test_real_model_run_generates_executes_and_grades(model, db):
-    config = api.RunConfig(limit=2, attempts=2, max_tokens=400)
-    store, model = api.start_run(config, db, model)
+    config = api.RunConfig(selection=Selection(limit=2), attempts=2, max_tokens=400)
+    store, model, _ = api.start_run(config, db, model)
     api.execute(store, model, config)
     attempts = store.attempts()
     grades = store.grades(api.GRADER)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mathcodebench.data import load_dataset
+from mathcodebench.data import load
 from mathcodebench.grading import SymbolicGrader, answer_line
 from mathcodebench.grading.pyexpr import Rejected, parse_python_expr
 from mathcodebench.grading.symbolic import grade_output
@@ -52,7 +52,7 @@ def test_answer_shapes(reference, good, bad):
 
 def test_every_sample_reference_is_covered_by_a_shape_row():
     references = {r for r, _, _ in SHAPES}
-    sample = {p.answer for p in load_dataset("sample")}
+    sample = {p.answer for p in load("sample").problems}
     simple_integers = {a for a in sample if a.isdigit()}
     assert sample - simple_integers <= references, sample - simple_integers - references
 

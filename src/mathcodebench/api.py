@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from .data import Problem, load_dataset
+from .data import Loaded, Problem, Selection, load, select, selection_hash
 from .errors import UserError
 from .grading import Grade, SymbolicGrader
 from .models import DEFAULT_MODEL, ChatModel, GenerationParams, create_model
@@ -26,7 +26,7 @@ class RunConfig(BaseModel):
 
     model: str = DEFAULT_MODEL
     dataset: str = "sample"
-    limit: int | None = Field(default=None, ge=1)
+    selection: Selection = Selection()
     attempts: int = Field(default=10, ge=1, le=100)
     feedback: Literal["error", "none"] = "error"
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
@@ -68,21 +68,35 @@ def versions() -> dict[str, str]:
     return out
 
 
-def select_problems(config: RunConfig) -> list[Problem]:
-    problems = load_dataset(config.dataset)
-    return problems[: config.limit] if config.limit else problems
+class Chosen(BaseModel):
+    """The problems a run uses and how they were found; stored with the run."""
+
+    problems: list[Problem]
+    source: str
+    selection_hash: str
+    skipped: list[tuple[str, str]]  # (id, reason) of rows the source had but no usable item
+    short_cells: list[str]
 
 
-def start_run(config: RunConfig, db: Path, model: ChatModel | None = None) -> tuple[RunStore, ChatModel]:
+def choose_problems(dataset: str, selection: Selection) -> Chosen:
+    loaded: Loaded = load(dataset)
+    problems, short = select(loaded.problems, selection)
+    return Chosen(problems=problems, source=loaded.source, selection_hash=selection_hash(problems),
+                  skipped=[(s.id, s.reason) for s in loaded.skipped], short_cells=short)
+
+
+def start_run(config: RunConfig, db: Path, model: ChatModel | None = None) -> tuple[RunStore, ChatModel, Chosen]:
     """Validate everything, then create the store (nothing is written when the input is bad)."""
-    problems = select_problems(config)
+    chosen = choose_problems(config.dataset, config.selection)
     model = model or create_model(config.model)
     if config.sandbox not in MODES:
         raise UserError(f"unknown sandbox mode {config.sandbox!r} (available: {', '.join(MODES)})")
     if config.sandbox == "strict":
         create_sandbox(config.sandbox).close()  # refuses now, before anything is written
-    store = RunStore.create(db, config.model_dump(), model.spec, model.describe(), versions(), problems)
-    return store, model
+    dataset = chosen.model_dump(exclude={"problems"})
+    store = RunStore.create(db, config.model_dump(), model.spec, model.describe(), versions(), dataset,
+                            chosen.problems)
+    return store, model, chosen
 
 
 def resume_run(db: Path, model: ChatModel | None = None) -> tuple[RunStore, ChatModel, RunConfig]:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from . import api
-from .data import Problem
+from .data import SPECS_HELP, Problem, Selection, parse_levels, parse_subjects
 from .errors import UserError
 from .grading import Grade
 from .report import render, summarize
@@ -25,19 +25,57 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+# Selection options, shared by `run` and `datasets show`.
+DatasetOpt = Annotated[str, typer.Option("--dataset", help="Dataset: " + SPECS_HELP + ".")]
+PerCellOpt = Annotated[Optional[int], typer.Option(help="Stratified: K problems from every subject x level cell "
+                                                       "(the paper: 27 -> 945).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed for sampling and decoding; attempt k uses seed + k - 1.")]
+SubjectsOpt = Annotated[Optional[str], typer.Option(help="Only these subjects, comma-separated.")]
+LevelsOpt = Annotated[Optional[str], typer.Option(help="Only these levels, e.g. '1,2' or '3-5'.")]
+IdsOpt = Annotated[Optional[Path], typer.Option(help="Only the problem ids listed in this file, one per line.")]
+LimitOpt = Annotated[Optional[int], typer.Option(help="Use only the first N problems (after sampling).")]
+ShortOpt = Annotated[bool, typer.Option(help="With --per-cell, take all problems of a cell smaller than K.")]
+
+
+def _selection(per_cell: int | None, seed: int, subjects: str | None, levels: str | None, ids: Path | None,
+               limit: int | None, allow_short_cells: bool) -> Selection:
+    id_list = None
+    if ids is not None:
+        try:
+            id_list = [line.strip() for line in ids.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"--ids {ids}: {exc}") from None
+    try:
+        return Selection(per_cell=per_cell, seed=seed, subjects=parse_subjects(subjects) if subjects else None,
+                         levels=parse_levels(levels) if levels else None, ids=id_list, limit=limit,
+                         allow_short_cells=allow_short_cells)
+    except ValidationError as exc:
+        raise _option_error(exc) from None
+
+
+def _option_error(exc: ValidationError) -> UserError:
+    err = exc.errors()[0]
+    return UserError(f"--{str(err['loc'][-1]).replace('_', '-')}: {err['msg']}")
+
+
 @app.command()
 def run(
     model: Annotated[str, typer.Option(help="Model spec, e.g. 'embedded' (Qwen2.5-Coder-0.5B, offline).")] = api.RunConfig().model,
-    dataset: Annotated[str, typer.Option(help="'sample' (bundled) or a path to a MATH-schema .jsonl file.")] = "sample",
+    dataset: DatasetOpt = "sample",
+    per_cell: PerCellOpt = None,
+    subjects: SubjectsOpt = None,
+    levels: LevelsOpt = None,
+    ids: IdsOpt = None,
+    limit: LimitOpt = None,
+    allow_short_cells: ShortOpt = False,
     attempts: Annotated[int, typer.Option(help="Attempts per problem; only failures (no answer) are retried.")] = 10,
-    limit: Annotated[Optional[int], typer.Option(help="Use only the first N problems.")] = None,
     db: Annotated[Optional[Path], typer.Option(help="Run database to create (default: runs/<time>-<model>.sqlite).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue an interrupted run from its database.")] = None,
     feedback: Annotated[str, typer.Option(help="'error': tell the model what failed; 'none': resample.")] = "error",
     temperature: Annotated[float, typer.Option(help="Temperature of attempt 1 (0 = greedy).")] = 0.0,
     retry_temperature: Annotated[float, typer.Option(help="Temperature of retries (so they can differ).")] = 0.7,
     max_tokens: Annotated[int, typer.Option(help="Maximum tokens per response.")] = 512,
-    seed: Annotated[int, typer.Option(help="Base seed; attempt k uses seed + k - 1.")] = 0,
+    seed: SeedOpt = 0,
     timeout: Annotated[float, typer.Option(help="Wall-clock limit per program, seconds.")] = 10.0,
     sandbox_mode: Annotated[str, typer.Option("--sandbox", help="default | strict | subprocess (comparison only).")] = "default",
 ) -> None:
@@ -45,15 +83,15 @@ def run(
     if resume is not None:
         store, chat_model, config = api.resume_run(resume)
     else:
+        selection = _selection(per_cell, seed, subjects, levels, ids, limit, allow_short_cells)
         try:
-            config = api.RunConfig(model=model, dataset=dataset, attempts=attempts, limit=limit, feedback=feedback,
-                                   temperature=temperature, retry_temperature=retry_temperature,
-                                   max_tokens=max_tokens, seed=seed, timeout_s=timeout,
-                                   sandbox=sandbox_mode)
+            config = api.RunConfig(model=model, dataset=dataset, selection=selection, attempts=attempts,
+                                   feedback=feedback, temperature=temperature, retry_temperature=retry_temperature,
+                                   max_tokens=max_tokens, seed=seed, timeout_s=timeout, sandbox=sandbox_mode)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise UserError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}") from None
-        store, chat_model = api.start_run(config, db or api.default_db(model))
+            raise _option_error(exc) from None
+        store, chat_model, chosen = api.start_run(config, db or api.default_db(model))
+        _describe_selection(chosen)
     total = len(store.problems())
     done = len(store.grades(api.GRADER))
     correct = sum(g.correct for g in store.grades(api.GRADER).values())
@@ -75,6 +113,57 @@ def run(
             raise typer.Exit(130) from None
     render(summarize(store), console)
     console.print(f"Stored run: {store.path}")
+
+
+def _describe_selection(chosen: api.Chosen) -> None:
+    console.print(f"{len(chosen.problems)} problems from {chosen.source}, selection hash {chosen.selection_hash}",
+                  highlight=False, soft_wrap=True)
+    if chosen.skipped:
+        ids = ", ".join(pid for pid, _ in chosen.skipped[:5]) + (" ..." if len(chosen.skipped) > 5 else "")
+        reasons = sorted({reason for _, reason in chosen.skipped})
+        err_console.print(f"[yellow]{len(chosen.skipped)} rows skipped ({'; '.join(reasons)}): {ids}[/]",
+                          highlight=False, soft_wrap=True)
+    if chosen.short_cells:
+        err_console.print(f"[yellow]short cells taken whole: {'; '.join(chosen.short_cells)}[/]", highlight=False,
+                          soft_wrap=True)
+
+
+datasets_app = typer.Typer(no_args_is_help=True, help="Inspect datasets and selections.")
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.command("show")
+def datasets_show(
+    spec: Annotated[str, typer.Argument(help="Dataset: " + SPECS_HELP + ".")],
+    per_cell: PerCellOpt = None,
+    seed: SeedOpt = 0,
+    subjects: SubjectsOpt = None,
+    levels: LevelsOpt = None,
+    ids: IdsOpt = None,
+    limit: LimitOpt = None,
+    allow_short_cells: ShortOpt = False,
+) -> None:
+    """Print the problems per subject x level cell of a (sampled) dataset and the hash of the selection."""
+    from rich.table import Table
+
+    from .data import LEVELS, SUBJECTS
+
+    chosen = api.choose_problems(spec, _selection(per_cell, seed, subjects, levels, ids, limit, allow_short_cells))
+    counts: dict[tuple[str, int], int] = {}
+    for p in chosen.problems:
+        counts[(p.subject, p.level)] = counts.get((p.subject, p.level), 0) + 1
+    table = Table(title=f"{chosen.source}: problems per cell", title_justify="left")
+    table.add_column("subject")
+    for level in LEVELS:
+        table.add_column(f"L{level}", justify="right")
+    table.add_column("total", justify="right")
+    for subject in SUBJECTS:
+        row = [counts.get((subject, level), 0) for level in LEVELS]
+        table.add_row(subject, *map(str, row), str(sum(row)))
+    totals = [sum(counts.get((s, level), 0) for s in SUBJECTS) for level in LEVELS]
+    table.add_row("total", *map(str, totals), str(sum(totals)))
+    console.print(table)
+    _describe_selection(chosen)
 
 
 @app.command()

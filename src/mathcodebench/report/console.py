@@ -25,6 +25,7 @@ def _accuracy_table(title: str, rows: list[list[str]]) -> Table:
 
 def render(summary: Summary, console: Console) -> None:
     console.print(f"[bold]{summary.model}[/] on [bold]{summary.dataset}[/]  ({summary.db}, {summary.status})")
+    console.print(f"Selection hash {summary.selection_hash}", style="dim")
     o = summary.overall
     rows = [_row(s, t) for s, t in summary.by_subject.items()] + [_row("all", o)]
     console.print(_accuracy_table("Accuracy by subject", rows))

@@ -42,6 +42,7 @@ class Summary(BaseModel):
     db: str
     model: str
     dataset: str
+    selection_hash: str
     status: str
     max_attempts: int
     overall: Tally
@@ -83,7 +84,8 @@ def summarize(store: RunStore, grader: str = "symbolic") -> Summary:
     return Summary(
         db=str(store.path),
         model=info["model"],
-        dataset=info["config"]["dataset"],
+        dataset=info["dataset"]["source"],
+        selection_hash=info["dataset"]["selection_hash"],
         status=info["status"],
         max_attempts=info["config"]["attempts"],
         overall=overall,

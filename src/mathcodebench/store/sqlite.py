@@ -28,6 +28,7 @@ CREATE TABLE run (
     model TEXT NOT NULL,
     model_info TEXT NOT NULL,      -- JSON: backend, versions, weights hash
     versions TEXT NOT NULL,        -- JSON: tool and dependency versions
+    dataset TEXT NOT NULL,         -- JSON: source (with hub revision), selection hash, skipped rows
     started_at TEXT NOT NULL,
     finished_at TEXT,
     status TEXT NOT NULL           -- running | finished | interrupted
@@ -79,7 +80,7 @@ class RunStore:
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: Path, config: dict[str, Any], model: str, model_info: dict[str, str],
-               versions: dict[str, str], problems: list[Problem]) -> RunStore:
+               versions: dict[str, str], dataset: dict[str, Any], problems: list[Problem]) -> RunStore:
         if path.exists():
             raise UserError(f"{path} already exists; choose another --db or remove it")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,8 +91,9 @@ class RunStore:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now(),))
             conn.execute(
-                "INSERT INTO run VALUES (1, ?, ?, ?, ?, ?, NULL, 'running')",
-                (json.dumps(config), model, json.dumps(model_info), json.dumps(versions), _now()),
+                "INSERT INTO run VALUES (1, ?, ?, ?, ?, ?, ?, NULL, 'running')",
+                (json.dumps(config), model, json.dumps(model_info), json.dumps(versions), json.dumps(dataset),
+                 _now()),
             )
             conn.executemany(
                 "INSERT INTO problems VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -148,7 +150,7 @@ class RunStore:
     def run_info(self) -> dict[str, Any]:
         row = self._conn.execute("SELECT * FROM run WHERE id = 1").fetchone()
         info = dict(row)
-        for key in ("config", "model_info", "versions"):
+        for key in ("config", "model_info", "versions", "dataset"):
             info[key] = json.loads(info[key])
         return info
 
