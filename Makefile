@@ -26,6 +26,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/sandbox.py
+	$(BIN)/python benchmarks/grading.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -46,7 +46,7 @@ def main() -> None:
     try:
         for box in boxes.values():  # warm every server of the pool
             with ThreadPoolExecutor(cores) as pool:
-                list(pool.map(lambda _: box.run("print(0)", LIMITS), range(cores * 2)))
+                list(pool.map(lambda _, b=box: b.run("print(0)", LIMITS), range(cores * 2)))
         latency: dict[tuple[str, str], list[float]] = {(m, s): [] for m in MODES for s in SCRIPTS}
         rng = random.Random(0)
         for _ in range(args.runs):
@@ -63,7 +63,7 @@ def main() -> None:
             for mode in MODES:
                 start = time.perf_counter()
                 with ThreadPoolExecutor(cores) as pool:
-                    results = list(pool.map(lambda _: boxes[mode].run(SCRIPTS[script], LIMITS),
+                    results = list(pool.map(lambda _, b=boxes[mode], code=SCRIPTS[script]: b.run(code, LIMITS),
                                             range(args.throughput_runs)))
                 assert all(r.status == ExecStatus.OK for r in results)
                 throughput[(script, mode)] = args.throughput_runs / (time.perf_counter() - start)

@@ -122,7 +122,7 @@ def test_hub_sources_from_an_offline_cache(tmp_path):
     is unreachable from these machines)."""
     rows = math_rows(2)
     files = {}
-    for subject_dir, subject in zip(SUBJECT_DIRS, SUBJECTS):
+    for subject_dir, subject in zip(SUBJECT_DIRS, SUBJECTS, strict=True):
         mine = [r for r in rows if r["type"] == subject]
         files[f"{subject_dir}/test-00000-of-00001.parquet"] = _parquet_bytes(mine, tmp_path)
         files[f"{subject_dir}/train-00000-of-00001.parquet"] = _parquet_bytes(mine, tmp_path)

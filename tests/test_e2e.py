@@ -92,6 +92,9 @@ def test_bad_input_gives_one_line_and_exit_2_without_writing(tmp_path):
         (["run", "--dataset", "/no/such.jsonl", "--db", str(db)], "dataset not found: /no/such.jsonl"),
         (["run", "--model", "nonsense", "--db", str(db)], "unknown model spec 'nonsense'"),
         (["run", "--attempts", "0", "--db", str(db)], "--attempts"),
+        (["run", "--grading", "both", "--judge", "nonsense", "--db", str(db)], "unknown model spec 'nonsense'"),
+        (["run", "--per-cell", "50", "--db", str(db)], "fewer than --per-cell 50"),
+        (["run", "--levels", "0-2", "--db", str(db)], "levels are 1 to 5"),
     ]:
         r = cli(*args)
         assert r.returncode == 2, (args, r.stderr)

@@ -11,8 +11,8 @@ from mathcodebench.grading.symbolic import grade_output
 SHAPES = [
     ("22", ["22", "22.0", "x = 22"], ["-22", "23", "21.9999"]),
     (r"\frac{2}{3}", ["2/3", "0.6666666666666666", "Rational(2, 3)"], ["0.67", "3/2", "2/3 + 1"]),
-    # A printed Python list is a tuple (so `[3, -10]` is an ordered pair); MATH's `(1, 4)` reads as either.
-    ("(1, 4)", ["(1, 4)", "Interval.open(1, 4)", "[1, 4]"], ["[1, 4)", "(1, 5)", "Interval(1, 4)"]),
+    # Against an interval, a bracketed pair is interval notation: `[1, 4]` is closed, so wrong here.
+    ("(1, 4)", ["(1, 4)", "Interval.open(1, 4)"], ["[1, 4]", "[1, 4)", "(1, 5)", "Interval(1, 4)"]),
     ("2x^2 - 5x - 12", ["2*x**2 - 5*x - 12", "2*x^2 - 5*x - 12", "(2*x + 3)*(x - 4)"], ["2*x**2 - 5*x + 12", "2*x**2"]),
     ("(-2, 6]", ["(-2, 6]", "Interval.Lopen(-2, 6)"], ["(-2, 6)", "[-2, 6]"]),
     (r"\frac{1}{6}", ["1/6", "0.16666666666666666"], ["1/36", "0.17"]),
@@ -87,3 +87,37 @@ def test_pathological_inputs_end_within_the_deadline_with_a_status():
         assert huge.status in {"ok", "timeout"} and not huge.correct
         deep = grader.grade("[" * 10_000 + "]" * 10_000 + "\n", "5")
         assert not deep.correct
+
+
+# -- the shapes and near-misses, as (printed output, reference, expected verdict) ------------------
+NEAR_MISSES = [
+    ("1/3", r"\frac{1}{3}", True), ("0.333333333333", r"\dfrac{1}{3}", True), ("0.33", r"\frac{1}{3}", False),
+    ("Rational(1, 3)", r"\frac{1}{3}", True), ("sqrt(2)/2", r"\frac{\sqrt{2}}{2}", True),
+    ("sqrt(2)/2", r"\sqrt{2}/2", True), ("2*sqrt(3)", r"2\sqrt{3}", True), ("(1, 2)", "(1,2)", True),
+    ("(1, 2)", "[1,2]", False), ("[-2, 5)", "[-2,5)", True), ("x**2 + 1", "x^2+1", True), ("{1, 2}", r"\{1,2\}", True),
+    ("3.0", "3", True), ("45 degrees", r"45^\circ", True), ("$5", r"\$5", True), ("2", "2.0001", False),
+    ("-2", "2", False), ("-1/3", r"\frac{1}{3}", False), ("2*pi", r"2\pi", True), ("6.283185307179586", r"2\pi", True),
+    ("6.28", r"2\pi", False), ("12 cm", r"12\text{ cm}", True), ("C", r"\text{(C)}", True),
+    ("Answer: 5", "5", True), ("The final answer is 7/2", r"\frac{7}{2}", True),
+    ("0.0000001", r"\frac{1}{5000000}", False),  # math-verify's 6-decimal rounding alone would say equal
+    ("0.0000002", r"\frac{1}{5000000}", True), ("1000000.1", "1000000", True), ("1000001", "1000000", False),
+    ("[1, 5]", r"x \in [1,5]", True),
+]
+
+
+@pytest.mark.parametrize("output,reference,expected", NEAR_MISSES)
+def test_near_misses(output, reference, expected):
+    grade = grade_output(output, reference)
+    assert grade.correct is expected, grade
+    assert grade.status == "ok"
+
+
+def test_tolerance_is_relative_and_recorded():
+    grade = grade_output("0.33333", r"\frac{1}{3}", rel_tol=1e-6)  # 1e-5 off, relatively
+    assert not grade.correct and "rel_tol=1e-06" in grade.detail and grade.method == "numeric"
+    assert grade_output("0.33333", r"\frac{1}{3}", rel_tol=1e-4).correct
+
+
+def test_multi_line_output_grades_the_last_line():
+    assert grade_output("x = 3\ny = 4\n7\n", "7").correct
+    assert not grade_output("7\ndone\n", "7").correct

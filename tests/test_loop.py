@@ -80,3 +80,15 @@ def test_attempts_stop_at_the_cap_and_the_problem_is_unsolved(box):
 def test_retries_sample_with_their_own_recorded_seed_and_temperature(box):
     attempts, _ = run(box, [fenced("raise RuntimeError('no')"), fenced("raise RuntimeError('no')"), fenced("print(42)")])
     assert [(a.params.temperature, a.params.seed) for a in attempts] == [(0.0, 0), (0.7, 1), (0.7, 2)]
+
+
+def test_a_reply_cut_off_at_the_token_limit_is_explained(box):
+    class CutOff(ScriptedModel):
+        def generate(self, messages, params):
+            completion = super().generate(messages, params)
+            return completion.model_copy(update={"finish_reason": "length" if len(self.seen) == 1 else "stop"})
+
+    model = CutOff({"6 times 7": ["```python\nx = Rational(36, 1000000000", fenced("print(42)")]})
+    attempts = solve(PROBLEM, model, box, POLICY)
+    assert attempts[0].status == AttemptStatus.SYNTAX_ERROR
+    assert "cut off at the token limit" in attempts[0].feedback

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from .data import Loaded, Problem, Selection, load, select, selection_hash
 from .errors import UserError
-from .grading import Grade, SymbolicGrader
+from .grading import FINAL, Grading, GradingSettings
 from .models import DEFAULT_MODEL, ChatModel, GenerationParams, create_model
 from .sandbox import DEFAULT_MODE, MODES, Limits, Sandbox, create_sandbox
 from .solve import PROMPT_VERSION, Attempt, AttemptStatus, SolvePolicy, solve
@@ -36,7 +36,7 @@ class RunConfig(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0)
     memory_mb: int = Field(default=2048, ge=64)
     sandbox: str = DEFAULT_MODE
-    grader_deadline_s: float = Field(default=10.0, gt=0)
+    grading: GradingSettings = GradingSettings()
     prompt_version: str = PROMPT_VERSION
 
     def policy(self) -> SolvePolicy:
@@ -49,8 +49,7 @@ class RunConfig(BaseModel):
         )
 
 
-OnProblem = Callable[[Problem, Grade, list[Attempt]], None]
-GRADER = "symbolic"
+OnProblem = Callable[[Problem, bool, list[Attempt]], None]
 
 
 def default_db(model: str) -> Path:
@@ -85,10 +84,13 @@ def choose_problems(dataset: str, selection: Selection) -> Chosen:
                   skipped=[(s.id, s.reason) for s in loaded.skipped], short_cells=short)
 
 
-def start_run(config: RunConfig, db: Path, model: ChatModel | None = None) -> tuple[RunStore, ChatModel, Chosen]:
+def start_run(config: RunConfig, db: Path, model: ChatModel | None = None,
+              judge: ChatModel | None = None) -> tuple[RunStore, ChatModel, Chosen]:
     """Validate everything, then create the store (nothing is written when the input is bad)."""
     chosen = choose_problems(config.dataset, config.selection)
     model = model or create_model(config.model)
+    if judge is None:
+        judge_model(config.grading, model)  # an unknown judge spec fails here, before anything is written
     if config.sandbox not in MODES:
         raise UserError(f"unknown sandbox mode {config.sandbox!r} (available: {', '.join(MODES)})")
     if config.sandbox == "strict":
@@ -105,32 +107,72 @@ def resume_run(db: Path, model: ChatModel | None = None) -> tuple[RunStore, Chat
     return store, model or create_model(config.model), config
 
 
+def judge_model(settings: GradingSettings, solver: ChatModel | None) -> ChatModel | None:
+    """The judge, sharing the solver's instance when it is the same model (one copy of the weights)."""
+    if settings.mode == "symbolic" or settings.judge is None:
+        return None
+    if solver is not None and solver.spec == settings.judge:
+        return solver
+    return create_model(settings.judge)
+
+
+def answered(attempts: list[Attempt]) -> Attempt | None:
+    """The attempt whose output is graded: the last one, if it printed an answer."""
+    return attempts[-1] if attempts and attempts[-1].status == AttemptStatus.ANSWERED else None
+
+
 def execute(store: RunStore, model: ChatModel, config: RunConfig, on_problem: OnProblem | None = None,
-            sandbox: Sandbox | None = None) -> None:
-    """Solve and grade every problem of the run that has no grade yet; each step is stored as it happens."""
+            sandbox: Sandbox | None = None, judge: ChatModel | None = None) -> None:
+    """Solve and grade every problem of the run that has no final grade yet; each step is stored as it happens."""
     problems = store.problems()
     stored = store.attempts()
-    graded = store.grades(GRADER)
+    graded = store.grades(FINAL)
     sandbox = sandbox or create_sandbox(config.sandbox)
+    grading = Grading(config.grading, judge or judge_model(config.grading, model), store)
     policy = config.policy()
     store.set_status("running")
     try:
-        with SymbolicGrader(config.grader_deadline_s) as grader:
-            for problem in problems:
-                if problem.id in graded:
-                    continue
-                attempts = solve(problem, model, sandbox, policy, on_attempt=store.add_attempt,
-                                 start_after=stored.get(problem.id))
-                final = attempts[-1] if attempts and attempts[-1].status == AttemptStatus.ANSWERED else None
-                grade = (grader.grade(final.stdout, problem.answer) if final else
-                         Grade(correct=False, status="no_answer", method="none", answer=""))
-                store.add_grade(problem.id, GRADER, final.number if final else None, grade)
-                if on_problem:
-                    on_problem(problem, grade, attempts)
+        for problem in problems:
+            if problem.id in graded:
+                continue
+            attempts = solve(problem, model, sandbox, policy, on_attempt=store.add_attempt,
+                             start_after=stored.get(problem.id))
+            final = answered(attempts)
+            grades = grading.grade(problem, final.stdout if final else None)
+            store.add_grades(problem.id, final.number if final else None, grades)
+            if on_problem:
+                on_problem(problem, grades[FINAL].correct, attempts)
         store.set_status("finished")
     except BaseException:
         store.set_status("interrupted")
         raise
     finally:
+        grading.close()
         sandbox.close()
+
+
+def regrade(store: RunStore, settings: GradingSettings, judge: ChatModel | None = None,
+            on_problem: OnProblem | None = None) -> None:
+    """Grade a stored run again (another mode, judge or tolerance) without calling the solving model.
+
+    Judge verdicts come from the run's cache where the same judge saw the same answer before.
+    """
+    config = RunConfig.model_validate(store.run_info()["config"])
+    attempts = store.attempts()
+    finished = set(store.grades(FINAL))  # an interrupted run's unfinished problems stay open for --resume
+    grading = Grading(settings, judge or judge_model(settings, None), store)
+    try:
+        store.clear_grades()
+        store.set_config(config.model_copy(update={"grading": settings}).model_dump())
+        for problem in store.problems():
+            if problem.id not in finished:
+                continue
+            tried = attempts.get(problem.id, [])
+            final = answered(tried)
+            grades = grading.grade(problem, final.stdout if final else None)
+            store.add_grades(problem.id, final.number if final else None, grades)
+            if on_problem:
+                on_problem(problem, grades[FINAL].correct, tried)
+    finally:
+        grading.close()
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -14,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import api
 from .data import SPECS_HELP, Problem, Selection, parse_levels, parse_subjects
 from .errors import UserError
-from .grading import Grade
+from .grading import FINAL, GradingSettings
 from .report import render, summarize
 from .solve import Attempt
 from .store import RunStore
@@ -27,13 +28,13 @@ err_console = Console(stderr=True)
 
 # Selection options, shared by `run` and `datasets show`.
 DatasetOpt = Annotated[str, typer.Option("--dataset", help="Dataset: " + SPECS_HELP + ".")]
-PerCellOpt = Annotated[Optional[int], typer.Option(help="Stratified: K problems from every subject x level cell "
+PerCellOpt = Annotated[int | None, typer.Option(help="Stratified: K problems from every subject x level cell "
                                                        "(the paper: 27 -> 945).")]
 SeedOpt = Annotated[int, typer.Option(help="Seed for sampling and decoding; attempt k uses seed + k - 1.")]
-SubjectsOpt = Annotated[Optional[str], typer.Option(help="Only these subjects, comma-separated.")]
-LevelsOpt = Annotated[Optional[str], typer.Option(help="Only these levels, e.g. '1,2' or '3-5'.")]
-IdsOpt = Annotated[Optional[Path], typer.Option(help="Only the problem ids listed in this file, one per line.")]
-LimitOpt = Annotated[Optional[int], typer.Option(help="Use only the first N problems (after sampling).")]
+SubjectsOpt = Annotated[str | None, typer.Option(help="Only these subjects, comma-separated.")]
+LevelsOpt = Annotated[str | None, typer.Option(help="Only these levels, e.g. '1,2' or '3-5'.")]
+IdsOpt = Annotated[Path | None, typer.Option(help="Only the problem ids listed in this file, one per line.")]
+LimitOpt = Annotated[int | None, typer.Option(help="Use only the first N problems (after sampling).")]
 ShortOpt = Annotated[bool, typer.Option(help="With --per-cell, take all problems of a cell smaller than K.")]
 
 
@@ -53,6 +54,20 @@ def _selection(per_cell: int | None, seed: int, subjects: str | None, levels: st
         raise _option_error(exc) from None
 
 
+GradingOpt = Annotated[str, typer.Option("--grading", help="symbolic | judge | cascade (judge where symbolic "
+                                                           "says no) | both (judge counts; agreement reported).")]
+JudgeOpt = Annotated[str | None, typer.Option(help="Judge model spec for judge, cascade and both, "
+                                                     "e.g. 'embedded'.")]
+
+
+def _grading(mode: str, judge: str | None) -> GradingSettings:
+    try:
+        return GradingSettings(mode=mode, judge=judge)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UserError(f"--grading: {err['msg'].removeprefix('Value error, ')}") from None
+
+
 def _option_error(exc: ValidationError) -> UserError:
     err = exc.errors()[0]
     return UserError(f"--{str(err['loc'][-1]).replace('_', '-')}: {err['msg']}")
@@ -69,15 +84,18 @@ def run(
     limit: LimitOpt = None,
     allow_short_cells: ShortOpt = False,
     attempts: Annotated[int, typer.Option(help="Attempts per problem; only failures (no answer) are retried.")] = 10,
-    db: Annotated[Optional[Path], typer.Option(help="Run database to create (default: runs/<time>-<model>.sqlite).")] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue an interrupted run from its database.")] = None,
+    db: Annotated[Path | None, typer.Option(help="Run database to create (default: runs/<time>-<model>.sqlite).")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run from its database.")] = None,
     feedback: Annotated[str, typer.Option(help="'error': tell the model what failed; 'none': resample.")] = "error",
     temperature: Annotated[float, typer.Option(help="Temperature of attempt 1 (0 = greedy).")] = 0.0,
     retry_temperature: Annotated[float, typer.Option(help="Temperature of retries (so they can differ).")] = 0.7,
     max_tokens: Annotated[int, typer.Option(help="Maximum tokens per response.")] = 512,
     seed: SeedOpt = 0,
     timeout: Annotated[float, typer.Option(help="Wall-clock limit per program, seconds.")] = 10.0,
-    sandbox_mode: Annotated[str, typer.Option("--sandbox", help="default | strict | subprocess (comparison only).")] = "default",
+    sandbox_mode: Annotated[str, typer.Option("--sandbox", help="default | strong | strict | subprocess "
+                                                                "(comparison only).")] = "default",
+    grading: GradingOpt = "symbolic",
+    judge: JudgeOpt = None,
 ) -> None:
     """Run a study: every problem, up to N attempts each, graded and stored attempt by attempt."""
     if resume is not None:
@@ -87,22 +105,23 @@ def run(
         try:
             config = api.RunConfig(model=model, dataset=dataset, selection=selection, attempts=attempts,
                                    feedback=feedback, temperature=temperature, retry_temperature=retry_temperature,
-                                   max_tokens=max_tokens, seed=seed, timeout_s=timeout, sandbox=sandbox_mode)
+                                   max_tokens=max_tokens, seed=seed, timeout_s=timeout, sandbox=sandbox_mode,
+                                   grading=_grading(grading, judge))
         except ValidationError as exc:
             raise _option_error(exc) from None
         store, chat_model, chosen = api.start_run(config, db or api.default_db(model))
         _describe_selection(chosen)
     total = len(store.problems())
-    done = len(store.grades(api.GRADER))
-    correct = sum(g.correct for g in store.grades(api.GRADER).values())
+    finals = store.grades(FINAL)
+    done, correct = len(finals), sum(g.correct for g in finals.values())
     console.print(f"Run database: {store.path}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[acc]}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
         task = progress.add_task(f"{config.model}", total=total, completed=done, acc="")
 
-        def on_problem(problem: Problem, grade: Grade, tried: list[Attempt]) -> None:
+        def on_problem(problem: Problem, is_correct: bool, tried: list[Attempt]) -> None:
             nonlocal done, correct
-            done, correct = done + 1, correct + grade.correct
+            done, correct = done + 1, correct + is_correct
             progress.update(task, advance=1, acc=f"correct {correct}/{done}")
 
         try:
@@ -236,6 +255,68 @@ def sandbox_exec(
     console.print(f"[dim]{result.status.value}, exit {result.exit_code}, {result.wall_s * 1000:.0f} ms wall, "
                   f"{result.cpu_s * 1000:.0f} ms cpu, {result.peak_memory_mb:.1f} MB{', truncated' if result.truncated else ''}[/]",
                   highlight=False)
+
+
+@app.command()
+def grade(
+    answer: Annotated[str | None, typer.Option(help="What a program printed (the last non-empty line counts).")] = None,
+    reference: Annotated[str | None, typer.Option(help="The reference answer, in LaTeX as MATH writes it.")] = None,
+    pairs: Annotated[Path | None, typer.Option(help="JSONL file of {\"answer\", \"reference\"} lines; one "
+                                                       "JSON verdict per line is printed, in order.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+) -> None:
+    """Grade printed answers against LaTeX references with the symbolic grader, and say how it decided."""
+    from .grading import SymbolicGrader
+
+    if (pairs is None) == (answer is None or reference is None):
+        raise UserError("give either --answer and --reference, or --pairs FILE")
+    with SymbolicGrader() as grader:
+        if pairs is None:
+            verdict = grader.grade(answer, reference)
+            if as_json:
+                print(json.dumps(_verdict(verdict)))
+            else:
+                console.print(f"{'correct' if verdict.correct else 'incorrect'} ({verdict.status}, "
+                              f"{verdict.method}: {verdict.detail})", highlight=False)
+            return
+        for row in _pair_rows(pairs):
+            print(json.dumps(_verdict(grader.grade(row["answer"], row["reference"]))), flush=True)
+
+
+def _pair_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
+    rows = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("answer"), str) or not isinstance(row.get("reference"), str):
+            raise UserError(f"{path}:{lineno}: expected an object with string fields 'answer' and 'reference'")
+        rows.append(row)
+    return rows
+
+
+def _verdict(g) -> dict:
+    return {"correct": g.correct, "status": g.status, "method": g.method, "answer": g.answer, "detail": g.detail}
+
+
+@app.command()
+def regrade(
+    db: Annotated[Path, typer.Argument(help="A run database written by 'mathcodebench run'.")],
+    grading: GradingOpt = "symbolic",
+    judge: JudgeOpt = None,
+) -> None:
+    """Grade a stored run again (another mode or judge) without calling the solving model."""
+    settings = _grading(grading, judge)
+    store = RunStore.open(db)
+    api.regrade(store, settings)
+    render(summarize(store), console)
 
 
 @app.command()

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-GradeStatus = Literal["ok", "no_answer", "rejected", "timeout", "error"]
+GradeStatus = Literal["ok", "no_answer", "timeout", "error", "unparseable"]
 
 
 class Grade(BaseModel):
@@ -15,6 +15,7 @@ class Grade(BaseModel):
     method: str  # how the verdict was reached: sympy, latex, none, ...
     answer: str  # the exact text that was graded
     detail: str = ""
+    score: int | None = None  # the judge's 1-5 score
 
 
 def answer_line(stdout: str) -> str:

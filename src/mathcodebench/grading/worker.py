@@ -19,11 +19,11 @@ def _serve(conn: Connection) -> None:
 
     while True:
         try:
-            stdout, reference = conn.recv()
+            stdout, reference, rel_tol = conn.recv()
         except EOFError:
             return
         try:
-            grade = grade_output(stdout, reference)
+            grade = grade_output(stdout, reference, rel_tol)
         except Exception as exc:  # a grader bug must cost one item, not the run
             grade = Grade(correct=False, status="error", method="none", answer=answer_line(stdout),
                           detail=f"{type(exc).__name__}: {exc}"[:500])
@@ -35,8 +35,9 @@ class SymbolicGrader:
 
     name = "symbolic"
 
-    def __init__(self, deadline_s: float = DEFAULT_DEADLINE_S) -> None:
+    def __init__(self, deadline_s: float = DEFAULT_DEADLINE_S, rel_tol: float = 1e-6) -> None:
         self.deadline_s = deadline_s
+        self.rel_tol = rel_tol
         self._ctx = mp.get_context("spawn")  # never fork a process that may hold model threads
         self._proc: mp.process.BaseProcess | None = None
         self._conn: Connection | None = None
@@ -53,7 +54,7 @@ class SymbolicGrader:
 
     def grade(self, stdout: str, reference: str) -> Grade:
         conn = self._start()
-        conn.send((stdout, reference))
+        conn.send((stdout, reference, self.rel_tol))
         if conn.poll(self.deadline_s):
             try:
                 return Grade.model_validate(conn.recv())

@@ -25,7 +25,7 @@ def _accuracy_table(title: str, rows: list[list[str]]) -> Table:
 
 def render(summary: Summary, console: Console) -> None:
     console.print(f"[bold]{summary.model}[/] on [bold]{summary.dataset}[/]  ({summary.db}, {summary.status})")
-    console.print(f"Selection hash {summary.selection_hash}", style="dim")
+    console.print(f"Selection hash {summary.selection_hash}; grading: {summary.grading_mode}", style="dim")
     o = summary.overall
     rows = [_row(s, t) for s, t in summary.by_subject.items()] + [_row("all", o)]
     console.print(_accuracy_table("Accuracy by subject", rows))
@@ -44,7 +44,33 @@ def render(summary: Summary, console: Console) -> None:
     )
     if summary.ungraded:
         console.print(f"[yellow]{summary.ungraded} problems not finished (interrupted run)[/]")
+    if summary.graders is not None:
+        _graders(summary, console)
     console.print(
         f"Generation {summary.generation_s:.1f} s ({summary.completion_tokens} tokens), "
         f"code execution {summary.execution_s:.1f} s"
     )
+
+
+def _graders(summary: Summary, console: Console) -> None:
+    g = summary.graders
+    assert g is not None
+    a = g.agreement
+    table = Table(title=f"Symbolic grader vs judge on {a.n} answers", title_justify="left")
+    table.add_column("")
+    table.add_column("judge: correct", justify="right")
+    table.add_column("judge: incorrect", justify="right")
+    table.add_row("symbolic: correct", str(a.both_correct), str(a.first_only))
+    table.add_row("symbolic: incorrect", str(a.second_only), str(a.both_incorrect))
+    console.print(table)
+    kappa = "undefined (a grader is constant)" if g.kappa is None else f"{g.kappa:.3f}"
+    console.print(f"Agreement {100 * g.rate:.1f} %, Cohen's kappa {kappa}; accuracy symbolic "
+                  f"{100 * g.symbolic_accuracy:.1f} %, judge {100 * g.judge_accuracy:.1f} %")
+    if g.disagreements:
+        rows = Table(title="Disagreements (review these)", title_justify="left")
+        for col in ("problem", "printed answer", "reference", "symbolic", "judge"):
+            rows.add_column(col)
+        for d in g.disagreements:
+            rows.add_row(d.problem_id, d.answer[:60], d.reference[:40], "correct" if d.symbolic else "incorrect",
+                         f"{'correct' if d.judge else 'incorrect'} ({d.judge_score})")
+        console.print(rows)

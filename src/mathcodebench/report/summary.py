@@ -8,6 +8,7 @@ from collections import Counter
 from pydantic import BaseModel
 
 from ..data import LEVELS, SUBJECTS
+from ..grading import FINAL, Agreement, agreement
 from ..solve import AttemptStatus
 from ..store import RunStore
 
@@ -38,6 +39,26 @@ class Tally(BaseModel):
         return wilson(self.correct, self.n)
 
 
+class Disagreement(BaseModel):
+    problem_id: str
+    answer: str
+    reference: str
+    symbolic: bool
+    judge: bool
+    judge_score: int | None
+
+
+class GraderComparison(BaseModel):
+    """Symbolic grader (first) against the judge (second) on the answers both graded."""
+
+    agreement: Agreement
+    rate: float
+    kappa: float | None
+    symbolic_accuracy: float
+    judge_accuracy: float
+    disagreements: list[Disagreement]
+
+
 class Summary(BaseModel):
     db: str
     model: str
@@ -55,13 +76,15 @@ class Summary(BaseModel):
     generation_s: float
     execution_s: float
     completion_tokens: int
+    grading_mode: str
+    graders: GraderComparison | None  # when both the symbolic grader and the judge graded answers
 
 
-def summarize(store: RunStore, grader: str = "symbolic") -> Summary:
+def summarize(store: RunStore) -> Summary:
     info = store.run_info()
     problems = store.problems()
     attempts = store.attempts()
-    grades = store.grades(grader)
+    grades = store.grades(FINAL)
     overall = Tally()
     by_subject = {s: Tally() for s in SUBJECTS}
     by_level = {lvl: Tally() for lvl in LEVELS}
@@ -98,4 +121,24 @@ def summarize(store: RunStore, grader: str = "symbolic") -> Summary:
         generation_s=sum(a.gen_s for a in every),
         execution_s=sum(a.exec_s for a in every),
         completion_tokens=sum(a.completion_tokens for a in every),
+        grading_mode=info["config"]["grading"]["mode"],
+        graders=compare_graders(store, problems),
+    )
+
+
+def compare_graders(store: RunStore, problems: list) -> GraderComparison | None:
+    symbolic, judge = store.grades("symbolic"), store.grades("judge")
+    both = [p for p in problems if p.id in symbolic and p.id in judge and symbolic[p.id].status != "no_answer"]
+    if not both:
+        return None
+    first = [symbolic[p.id].correct for p in both]
+    second = [judge[p.id].correct for p in both]
+    table = agreement(first, second)
+    return GraderComparison(
+        agreement=table, rate=table.rate, kappa=table.kappa,
+        symbolic_accuracy=sum(first) / len(both), judge_accuracy=sum(second) / len(both),
+        disagreements=[Disagreement(problem_id=p.id, answer=symbolic[p.id].answer, reference=p.answer,
+                                    symbolic=symbolic[p.id].correct, judge=judge[p.id].correct,
+                                    judge_score=judge[p.id].score)
+                       for p in both if symbolic[p.id].correct != judge[p.id].correct],
     )

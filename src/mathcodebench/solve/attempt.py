@@ -96,6 +96,9 @@ _FRAME = re.compile(r'File "main\.py", line (\d+)')
 
 def feedback_for(status: AttemptStatus, attempt: Attempt, limits: Limits) -> str:
     """A compact account of the failure: type, message, the failing program line, last traceback lines."""
+    if attempt.finish_reason == "length" and status in (AttemptStatus.NO_CODE, AttemptStatus.SYNTAX_ERROR):
+        return ("Your reply was cut off at the token limit before the program was complete. "
+                "Write a much shorter program, without long literals or repetition.")
     match status:
         case AttemptStatus.NO_CODE:
             return "Your reply contained no Python program in a ```python code block."

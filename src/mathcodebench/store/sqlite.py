@@ -63,7 +63,14 @@ CREATE TABLE grades (
     answer TEXT NOT NULL,
     detail TEXT NOT NULL,
     created_at TEXT NOT NULL,
+    score INTEGER,                 -- the judge's 1-5 score
     PRIMARY KEY (problem_id, grader)
+);
+CREATE TABLE judge_cache (
+    key TEXT PRIMARY KEY,          -- sha256 of judge spec, prompt version, problem, reference, output
+    grade TEXT NOT NULL,           -- JSON
+    reply TEXT NOT NULL,           -- the judge's raw reply
+    created_at TEXT NOT NULL
 );
 """
 
@@ -133,13 +140,32 @@ class RunStore:
                  attempt.gen_s, attempt.exec_s, attempt.completion_tokens, _now()),
             )
 
-    def add_grade(self, problem_id: str, grader: str, attempt: int | None, grade: Grade) -> None:
+    def add_grades(self, problem_id: str, attempt: int | None, grades: dict[str, Grade]) -> None:
+        """All of a problem's grades in one transaction (replacing earlier ones on a re-grade)."""
         with self._conn:
-            self._conn.execute(
-                "INSERT INTO grades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (problem_id, grader, attempt, int(grade.correct), grade.status, grade.method, grade.answer,
-                 grade.detail, _now()),
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO grades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(problem_id, grader, attempt, int(g.correct), g.status, g.method, g.answer, g.detail, _now(),
+                  g.score) for grader, g in grades.items()],
             )
+
+    def clear_grades(self) -> None:
+        with self._conn:
+            self._conn.execute("DELETE FROM grades")
+
+    def set_config(self, config: dict[str, Any]) -> None:
+        with self._conn:
+            self._conn.execute("UPDATE run SET config = ? WHERE id = 1", (json.dumps(config),))
+
+    # -- the judge cache (grading.JudgeCache) -----------------------------------------------------
+    def get(self, key: str) -> tuple[Grade, str] | None:
+        row = self._conn.execute("SELECT grade, reply FROM judge_cache WHERE key = ?", (key,)).fetchone()
+        return (Grade.model_validate_json(row["grade"]), row["reply"]) if row else None
+
+    def put(self, key: str, grade: Grade, reply: str) -> None:
+        with self._conn:
+            self._conn.execute("INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?)",
+                               (key, grade.model_dump_json(), reply, _now()))
 
     def set_status(self, status: str) -> None:
         with self._conn:
@@ -169,7 +195,10 @@ class RunStore:
     def grades(self, grader: str) -> dict[str, Grade]:
         rows = self._conn.execute("SELECT * FROM grades WHERE grader = ?", (grader,)).fetchall()
         return {r["problem_id"]: Grade(correct=bool(r["correct"]), status=r["status"], method=r["method"],
-                                       answer=r["answer"], detail=r["detail"]) for r in rows}
+                                       answer=r["answer"], detail=r["detail"], score=r["score"]) for r in rows}
+
+    def graders(self) -> set[str]:
+        return {r[0] for r in self._conn.execute("SELECT DISTINCT grader FROM grades")}
 
 
 def _connect(path: Path) -> sqlite3.Connection:
