@@ -284,20 +284,14 @@ def grade(
 
 
 def _pair_rows(path: Path) -> list[dict[str, str]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
+    from .data.readers import jsonl_rows
+
+    if not path.exists():
+        raise UserError(f"no such file: {path}")
     rows = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+    for where, _, row in jsonl_rows(path):
         if not isinstance(row, dict) or not isinstance(row.get("answer"), str) or not isinstance(row.get("reference"), str):
-            raise UserError(f"{path}:{lineno}: expected an object with string fields 'answer' and 'reference'")
+            raise UserError(f"{where}: expected an object with string fields 'answer' and 'reference'")
         rows.append(row)
     return rows
 
