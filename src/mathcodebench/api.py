@@ -25,6 +25,7 @@ class RunConfig(BaseModel):
     """Everything that defines a run; stored verbatim so the run can be reproduced or resumed."""
 
     model: str = DEFAULT_MODEL
+    base_url: str | None = None  # for openai-compatible/ and ollama/ models (never holds a key)
     dataset: str = "sample"
     selection: Selection = Selection()
     attempts: int = Field(default=10, ge=1, le=100)
@@ -88,7 +89,7 @@ def start_run(config: RunConfig, db: Path, model: ChatModel | None = None,
               judge: ChatModel | None = None) -> tuple[RunStore, ChatModel, Chosen]:
     """Validate everything, then create the store (nothing is written when the input is bad)."""
     chosen = choose_problems(config.dataset, config.selection)
-    model = model or create_model(config.model)
+    model = model or create_model(config.model, config.base_url)
     if judge is None:
         judge_model(config.grading, model)  # an unknown judge spec fails here, before anything is written
     if config.sandbox not in MODES:
@@ -104,7 +105,7 @@ def start_run(config: RunConfig, db: Path, model: ChatModel | None = None,
 def resume_run(db: Path, model: ChatModel | None = None) -> tuple[RunStore, ChatModel, RunConfig]:
     store = RunStore.open(db)
     config = RunConfig.model_validate(store.run_info()["config"])
-    return store, model or create_model(config.model), config
+    return store, model or create_model(config.model, config.base_url), config
 
 
 def judge_model(settings: GradingSettings, solver: ChatModel | None) -> ChatModel | None:

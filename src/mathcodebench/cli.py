@@ -75,7 +75,10 @@ def _option_error(exc: ValidationError) -> UserError:
 
 @app.command()
 def run(
-    model: Annotated[str, typer.Option(help="Model spec, e.g. 'embedded' (Qwen2.5-Coder-0.5B, offline).")] = api.RunConfig().model,
+    model: Annotated[str, typer.Option(help="Model spec, e.g. 'embedded' (offline), 'ollama/llama3.1:8b', "
+                                            "'openai/gpt-4o-mini-2024-07-18' (see 'mathcodebench models').")] = api.RunConfig().model,
+    base_url: Annotated[str | None, typer.Option(help="Server address for openai-compatible/ and ollama/ "
+                                                      "models.")] = None,
     dataset: DatasetOpt = "sample",
     per_cell: PerCellOpt = None,
     subjects: SubjectsOpt = None,
@@ -103,7 +106,7 @@ def run(
     else:
         selection = _selection(per_cell, seed, subjects, levels, ids, limit, allow_short_cells)
         try:
-            config = api.RunConfig(model=model, dataset=dataset, selection=selection, attempts=attempts,
+            config = api.RunConfig(model=model, base_url=base_url, dataset=dataset, selection=selection, attempts=attempts,
                                    feedback=feedback, temperature=temperature, retry_temperature=retry_temperature,
                                    max_tokens=max_tokens, seed=seed, timeout_s=timeout, sandbox=sandbox_mode,
                                    grading=_grading(grading, judge))
@@ -311,6 +314,39 @@ def regrade(
     store = RunStore.open(db)
     api.regrade(store, settings)
     render(summarize(store), console)
+
+
+models_app = typer.Typer(help="List model backends and check that a model is reachable.",
+                         invoke_without_command=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback()
+def models_list(ctx: typer.Context) -> None:
+    """List the model backends and their spec strings."""
+    if ctx.invoked_subcommand is None:
+        from .models import BACKENDS
+
+        for spec, what in BACKENDS.items():
+            console.print(f"[bold]{spec}[/]  {what}", highlight=False, soft_wrap=True)
+
+
+@models_app.command("check")
+def models_check(
+    spec: Annotated[str, typer.Argument(help="Model spec, e.g. ollama/llama3.1:8b.")],
+    base_url: Annotated[str | None, typer.Option(help="Server address for openai-compatible/ and ollama/.")] = None,
+) -> None:
+    """Send a one-token request to a model and report whether it answered."""
+    from .models import GenerationParams, Message, ModelError, create_model
+
+    model = create_model(spec, base_url, max_retries=1)  # a check should answer quickly
+    try:
+        reply = model.generate([Message(role="user", content="Reply with OK.")], GenerationParams(max_tokens=4))
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    console.print(f"{spec}: reachable, answered {reply.text.strip()[:20]!r} in {reply.latency_s:.2f} s "
+                  f"(capabilities: {', '.join(k for k, v in model.capabilities.model_dump().items() if v)})",
+                  highlight=False)
 
 
 @app.command()

@@ -6,6 +6,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from ..errors import UserError
+
 
 class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
@@ -21,6 +23,12 @@ class GenerationParams(BaseModel):
     seed: int = 0
 
 
+class TokenLogprob(BaseModel):
+    token: str
+    logprob: float
+    top: dict[str, float] = {}
+
+
 class Completion(BaseModel):
     """What one model call produced, with the accounting the report needs."""
 
@@ -31,10 +39,26 @@ class Completion(BaseModel):
     latency_s: float
     model: str
     params: GenerationParams
+    ttft_s: float | None = None  # time to first token, when the response was streamed
+    logprobs: list[TokenLogprob] | None = None
+    retries: int = 0  # transient failures retried before this completion
+
+
+class Capabilities(BaseModel):
+    """What a backend can do, so a strategy that needs more can say so before a run starts."""
+
+    chat: bool = True
+    prefix: bool = False  # raw-prompt continuation (token-by-token regeneration needs it)
+    logprobs: bool = False
+    seed: bool = False
 
 
 class ModelError(Exception):
     """The backend failed to produce a completion (after whatever retries it does itself)."""
+
+
+class FatalModelError(UserError):
+    """A failure no retry can fix (bad key, unknown model or endpoint): the run stops with one line."""
 
 
 @runtime_checkable
@@ -42,6 +66,7 @@ class ChatModel(Protocol):
     """A chat model: a spec names it; `generate` answers a conversation."""
 
     spec: str
+    capabilities: Capabilities
 
     def generate(self, messages: list[Message], params: GenerationParams) -> Completion: ...
 

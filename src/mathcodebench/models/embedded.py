@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .base import Completion, GenerationParams, Message, ModelError
+from .base import Capabilities, Completion, GenerationParams, Message, ModelError
 from .weights import QWEN_CODER_05B, ensure_weights
 
 SPECS = ("embedded", "qwen2.5-coder-0.5b")
@@ -17,6 +17,8 @@ N_CTX = 4096
 
 class EmbeddedModel:
     """llama.cpp in this process. Loaded on first use; one generation at a time."""
+
+    capabilities = Capabilities(seed=True)
 
     def __init__(self, spec: str = "embedded", model_path: Path | None = None) -> None:
         self.spec = spec

@@ -5,12 +5,27 @@ from __future__ import annotations
 from ..errors import UserError
 from . import embedded
 from .base import ChatModel
+from .ollama import OllamaModel
+from .openai_compat import PROVIDERS, OpenAICompatibleModel
 
 DEFAULT_MODEL = "embedded"
+BACKENDS = {
+    "embedded": "Qwen2.5-Coder-0.5B-Instruct in process via llama.cpp (offline; alias qwen2.5-coder-0.5b)",
+    "openai/MODEL": "OpenAI chat completions (OPENAI_API_KEY, OPENAI_BASE_URL)",
+    "mistral/MODEL": "Mistral API (MISTRAL_API_KEY)",
+    "openai-compatible/MODEL": "any OpenAI-compatible server: vLLM, llama.cpp server, LM Studio, OpenRouter "
+                               "(--base-url or OPENAI_BASE_URL; OPENAI_API_KEY if the server needs one)",
+    "ollama/MODEL": "Ollama's native API (OLLAMA_HOST, default http://localhost:11434)",
+}
 
 
-def create_model(spec: str) -> ChatModel:
+def create_model(spec: str, base_url: str | None = None, max_retries: int = 6) -> ChatModel:
     if spec in embedded.SPECS:
         return embedded.EmbeddedModel(spec)
-    known = ", ".join(embedded.SPECS)
-    raise UserError(f"unknown model spec {spec!r} (available: {known})")
+    provider, sep, name = spec.partition("/")
+    if sep and name:
+        if provider in PROVIDERS:
+            return OpenAICompatibleModel(spec, base_url, max_retries=max_retries)
+        if provider == "ollama":
+            return OllamaModel(spec, base_url, max_retries=max_retries)
+    raise UserError(f"unknown model spec {spec!r} (available: {', '.join(BACKENDS)})")

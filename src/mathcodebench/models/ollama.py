@@ -1,0 +1,58 @@
+"""Ollama's native API: /api/chat and /api/generate (with `raw` for prefix continuation), streamed as
+NDJSON, with Ollama's own token counts and durations."""
+
+from __future__ import annotations
+
+import os
+
+from .base import Capabilities, Completion, GenerationParams, Message, ModelError
+from .http import HTTPBackend
+
+DEFAULT_HOST = "http://localhost:11434"
+
+
+class OllamaModel:
+    capabilities = Capabilities(prefix=True, seed=True)
+
+    def __init__(self, spec: str, base_url: str | None = None, concurrency: int = 4, timeout_s: float = 600.0,
+                 max_retries: int = 6, backoff_s: float = 1.0) -> None:
+        self.spec = spec
+        self.model = spec.partition("/")[2]
+        host = base_url or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+        if "://" not in host:
+            host = f"http://{host}"
+        self.http = HTTPBackend(spec, host, None, concurrency, timeout_s, max_retries, backoff_s)
+
+    @staticmethod
+    def _options(params: GenerationParams) -> dict:
+        return {"temperature": params.temperature, "top_p": params.top_p, "num_predict": params.max_tokens,
+                "seed": params.seed}
+
+    def generate(self, messages: list[Message], params: GenerationParams) -> Completion:
+        payload = {"model": self.model, "messages": [m.model_dump() for m in messages], "stream": True,
+                   "options": self._options(params)}
+        objects, latency, ttft, retries = self.http.post_ndjson("/api/chat", payload)
+        text = "".join((o.get("message") or {}).get("content", "") for o in objects)
+        return self._completion(objects, text, latency, ttft, retries, params)
+
+    def complete(self, prompt: str, params: GenerationParams) -> Completion:
+        """Continue raw text: /api/generate with raw=true bypasses the chat template."""
+        payload = {"model": self.model, "prompt": prompt, "raw": True, "stream": True, "options": self._options(params)}
+        objects, latency, ttft, retries = self.http.post_ndjson("/api/generate", payload)
+        text = "".join(o.get("response", "") for o in objects)
+        return self._completion(objects, text, latency, ttft, retries, params)
+
+    def _completion(self, objects: list[dict], text: str, latency: float, ttft: float | None, retries: int,
+                    params: GenerationParams) -> Completion:
+        last = objects[-1]
+        if "error" in last:
+            raise ModelError(f"{self.spec}: {last['error']}")
+        return Completion(text=text, finish_reason=last.get("done_reason") or "stop",
+                          prompt_tokens=last.get("prompt_eval_count", 0), completion_tokens=last.get("eval_count", 0),
+                          latency_s=latency, ttft_s=ttft, model=self.spec, params=params, retries=retries)
+
+    def describe(self) -> dict[str, str]:
+        return {"backend": "ollama", "base_url": self.http.base_url, "model": self.model}
+
+    def installed(self) -> list[str]:
+        return [m.get("name", "") for m in self.http.get_json("/api/tags").get("models", [])]

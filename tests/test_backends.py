@@ -1,0 +1,194 @@
+"""HTTP model backends over real loopback HTTP: llama-cpp-python's own OpenAI-compatible server (a real
+server with the embedded model), a faithful Ollama stand-in, and a server that injects faults."""
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from conftest import fenced
+from servers import FaultyServer, OllamaStandIn
+
+from mathcodebench import api
+from mathcodebench.data import Selection
+from mathcodebench.models import FatalModelError, GenerationParams, Message, ModelError, create_model
+from mathcodebench.models.ollama import OllamaModel
+from mathcodebench.models.openai_compat import OpenAICompatibleModel
+from mathcodebench.models.weights import ensure_weights
+from mathcodebench.solve import AttemptStatus
+
+HELLO = [Message(role="user", content="Write a Python program that prints 17 * 23.")]
+PARAMS = GenerationParams(max_tokens=40)
+
+
+def fast(spec: str, url: str, **kw) -> OpenAICompatibleModel:
+    return OpenAICompatibleModel(spec, url, backoff_s=0.05, **kw)
+
+
+# -- a real OpenAI-compatible server ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def llama_server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(ensure_weights()),
+                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--logits_all", "true",
+                             "--model_alias", "qwen-coder"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.25)
+        else:
+            pytest.fail("llama_cpp.server did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.model
+def test_chat_against_llama_cpp_server(llama_server):
+    model = create_model("openai-compatible/qwen-coder", llama_server)
+    first = model.generate(HELLO, GenerationParams(max_tokens=40, temperature=0))
+    assert first.text and first.completion_tokens > 0 and first.prompt_tokens > 0
+    assert first.finish_reason in {"stop", "length"} and first.latency_s > 0
+    assert model.generate(HELLO, GenerationParams(max_tokens=40, temperature=0)).text == first.text  # greedy
+    assert model.describe() == {"backend": "openai-compatible", "base_url": llama_server, "model": "qwen-coder"}
+
+
+@pytest.mark.model
+def test_prefix_continuation_and_logprobs_against_llama_cpp_server(llama_server):
+    model = create_model("openai-compatible/qwen-coder", llama_server)
+    prefix = ("<|im_start|>user\nPrint 17 times 23 in Python.<|im_end|>\n<|im_start|>assistant\n"
+              "```python\nresult = 17 *")
+    completion = model.complete(prefix, GenerationParams(max_tokens=12, temperature=0), logprobs=3)
+    assert completion.text.strip() and "23" in completion.text
+    assert completion.logprobs and all(lp.logprob <= 0 for lp in completion.logprobs)
+    assert len(completion.logprobs[0].top) >= 1
+
+
+# -- the Ollama protocol ----------------------------------------------------------------------------
+
+def test_ollama_chat_streaming_and_raw_generate():
+    server = OllamaStandIn()
+    try:
+        model = OllamaModel("ollama/llama3.1:8b", server.url)
+        chat = model.generate(HELLO, PARAMS)
+        assert chat.text == "```python\nprint(42)\n```" and chat.ttft_s is not None
+        assert (chat.prompt_tokens, chat.completion_tokens, chat.finish_reason) == (12, 6, "stop")
+        request = server.requests[-1]
+        assert request["path"] == "/api/chat" and request["body"]["stream"] is True
+        assert request["body"]["options"] == {"temperature": 0.0, "top_p": 1.0, "num_predict": 40, "seed": 0}
+        raw = model.complete("```python\nprint(17 *", PARAMS)
+        assert raw.text == " 23)\n```" and server.requests[-1]["body"]["raw"] is True
+        assert model.installed() == ["llama3.1:8b"]
+        with pytest.raises(FatalModelError, match="HTTP 404"):
+            OllamaModel("ollama/olmo2:7b", server.url).generate(HELLO, PARAMS)
+    finally:
+        server.stop()
+
+
+def test_ollama_host_from_the_environment(monkeypatch):
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")
+    assert OllamaModel("ollama/x").http.base_url == "http://127.0.0.1:9"
+
+
+# -- faults -----------------------------------------------------------------------------------------
+
+def test_429_with_retry_after_is_honoured():
+    server = FaultyServer([("status", 429, [("Retry-After", "1")])])
+    try:
+        start = time.perf_counter()
+        reply = fast("openai-compatible/m", server.url).generate(HELLO, PARAMS)
+        assert reply.retries == 1 and time.perf_counter() - start >= 1.0
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("faults", [
+    [("status", 500, []), ("status", 503, [])],
+    [("slow", 1.5)],
+    [("drop",)],
+    [("malformed",), ("malformed",)],
+])
+def test_transient_faults_are_retried(faults):
+    server = FaultyServer(faults)
+    try:
+        reply = fast("openai-compatible/m", server.url, timeout_s=1.0).generate(HELLO, PARAMS)
+        assert reply.text.startswith("```python") and reply.retries == len(faults)
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("status,message", [(401, "authentication failed"), (403, "authentication failed"),
+                                            (404, "unknown model or endpoint")])
+def test_fatal_statuses_stop_at_once(status, message):
+    server = FaultyServer([("status", status, [])] * 10)
+    try:
+        with pytest.raises(FatalModelError, match=message):
+            fast("openai-compatible/m", server.url).generate(HELLO, PARAMS)
+        assert len(server.requests) == 1  # no retry storm
+    finally:
+        server.stop()
+
+
+def test_giving_up_is_a_model_error():
+    server = FaultyServer([("status", 500, [])] * 10)
+    try:
+        with pytest.raises(ModelError, match=r"gave up after 3 tries \(HTTP 500\)"):
+            fast("openai-compatible/m", server.url, max_retries=2).generate(HELLO, PARAMS)
+    finally:
+        server.stop()
+
+
+def test_keys_are_required_and_never_stored(monkeypatch, db):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(FatalModelError, match="set OPENAI_API_KEY"):
+        create_model("openai/gpt-4o-mini-2024-07-18")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123")
+    server = FaultyServer([("status", 500, [])], reply=fenced("print(22)"))
+    try:
+        model = fast("openai-compatible/m", server.url)
+        config = api.RunConfig(model="openai-compatible/m", base_url=server.url, selection=Selection(limit=2),
+                               attempts=2)
+        store, model, _ = api.start_run(config, db, model)
+        api.execute(store, model, config)
+        assert server.requests[0]["headers"]["Authorization"] == "Bearer sk-test-secret-123"
+        store.close()
+    finally:
+        server.stop()
+    dump = "\n".join(sqlite3.connect(db).iterdump())
+    assert "sk-test-secret-123" not in dump and server.url in dump
+
+
+def test_a_run_survives_a_server_that_dies(db):
+    server = FaultyServer([("status", 429, [("Retry-After", "0")]), ("drop",)], reply=fenced("print(22)"))
+    model = fast("openai-compatible/m", server.url, max_retries=1, timeout_s=2)
+    config = api.RunConfig(model="openai-compatible/m", selection=Selection(limit=3), attempts=2)
+    store, model, _ = api.start_run(config, db, model)
+    original = model.generate
+
+    def dies_after_first_problem(messages, params):
+        if len(server.requests) >= 3:
+            server.stop()
+        return original(messages, params)
+
+    model.generate = dies_after_first_problem
+    api.execute(store, model, config)
+    attempts = store.attempts()
+    assert set(attempts) == {"sample/algebra/1", "sample/algebra/2", "sample/algebra/3"}
+    assert attempts["sample/algebra/1"][-1].status == AttemptStatus.ANSWERED
+    failed = [a for tried in attempts.values() for a in tried if a.status == AttemptStatus.MODEL_ERROR]
+    assert failed and all("gave up" in a.stderr for a in failed)
+    assert len(store.grades("final")) == 3 and store.run_info()["status"] == "finished"
