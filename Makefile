@@ -27,6 +27,7 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/sandbox.py
 	$(BIN)/python benchmarks/grading.py
+	$(BIN)/python benchmarks/harness_overhead.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -4,6 +4,7 @@ the real model is exercised in test_embedded.py."""
 from __future__ import annotations
 
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ class ScriptedModel:
         self.default = default
         self.calls: defaultdict[str, int] = defaultdict(int)
         self.seen: list[list[Message]] = []
+        self._lock = threading.Lock()  # the run scheduler may call from several threads
 
     def _key(self, messages: list[Message]) -> str:
         statement = next(m.content for m in messages if m.role == "user")
@@ -43,11 +45,12 @@ class ScriptedModel:
         return "__default__"
 
     def generate(self, messages: list[Message], params: GenerationParams) -> Completion:
-        self.seen.append(messages)
         key = self._key(messages)
         responses = self.script.get(key, [self.default])
-        index = self.calls[key]
-        self.calls[key] += 1
+        with self._lock:
+            self.seen.append(messages)
+            index = self.calls[key]
+            self.calls[key] += 1
         response = responses[min(index, len(responses) - 1)]
         if isinstance(response, BaseException):
             raise response

@@ -175,7 +175,7 @@ def test_keys_are_required_and_never_stored(monkeypatch, db):
 def test_a_run_survives_a_server_that_dies(db):
     server = FaultyServer([("status", 429, [("Retry-After", "0")]), ("drop",)], reply=fenced("print(22)"))
     model = fast("openai-compatible/m", server.url, max_retries=1, timeout_s=2)
-    config = api.RunConfig(model="openai-compatible/m", selection=Selection(limit=3), attempts=2)
+    config = api.RunConfig(model="openai-compatible/m", selection=Selection(limit=3), attempts=2, concurrency=1)
     store, model, _ = api.start_run(config, db, model)
     original = model.generate
 
@@ -192,3 +192,33 @@ def test_a_run_survives_a_server_that_dies(db):
     failed = [a for tried in attempts.values() for a in tried if a.status == AttemptStatus.MODEL_ERROR]
     assert failed and all("gave up" in a.stderr for a in failed)
     assert len(store.grades("final")) == 3 and store.run_info()["status"] == "finished"
+
+
+def test_requests_in_flight_are_bounded_by_concurrency(db):
+    import threading
+
+    server = FaultyServer([("slow", 0.3)] * 9, reply=fenced("print(22)"))
+    active, peak, lock = 0, 0, threading.Lock()
+    model = fast("openai-compatible/m", server.url, concurrency=3)
+    original = model.generate
+
+    def counting(messages, params):
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        try:
+            return original(messages, params)
+        finally:
+            with lock:
+                active -= 1
+
+    model.generate = counting
+    config = api.RunConfig(model="openai-compatible/m", selection=Selection(limit=9), attempts=1, concurrency=3)
+    store, model, _ = api.start_run(config, db, model)
+    try:
+        api.execute(store, model, config)
+    finally:
+        server.stop()
+    assert peak == 3  # three problems in flight at once, never more
+    assert len(store.grades("final")) == 9

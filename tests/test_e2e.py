@@ -72,7 +72,7 @@ def test_interrupted_run_resumes_without_redoing_or_doubling_work(db):
     with pytest.raises(KeyboardInterrupt):
         api.execute(store, model, CONFIG)
     assert store.run_info()["status"] == "interrupted"
-    assert len(store.grades("symbolic")) == 2
+    assert len(store.grades("final")) == 2
     store.close()
 
     fresh = ScriptedModel({**SCRIPT, "For what values of $x$": [fenced("print('(1, 4)')")]})
@@ -126,3 +126,39 @@ def test_existing_database_is_never_overwritten(db):
 def test_every_command_has_help(command):
     r = cli(*command, "--help")
     assert r.returncode == 0 and "Usage" in r.stdout
+
+
+def _stored(db):
+    conn = sqlite3.connect(db)
+    attempts = conn.execute("SELECT problem_id, number, status FROM attempts ORDER BY 1, 2").fetchall()
+    grades = conn.execute("SELECT problem_id, grader, correct FROM grades ORDER BY 1, 2").fetchall()
+    return attempts, grades
+
+
+def test_concurrent_run_stores_the_same_as_a_sequential_one(tmp_path):
+    results = []
+    for concurrency in (1, 4):
+        db = tmp_path / f"c{concurrency}.sqlite"
+        config = CONFIG.model_copy(update={"concurrency": concurrency})
+        store, model, _ = api.start_run(config, db, ScriptedModel(SCRIPT))
+        seen: list[str] = []
+        api.execute(store, model, config, lambda p, ok, tried, seen=seen: seen.append(p.id))
+        assert sorted(seen) == sorted(p.id for p in store.problems())
+        store.close()
+        results.append(_stored(db))
+    assert results[0] == results[1]
+
+
+def test_interrupt_in_a_worker_thread_resumes_cleanly(db):
+    config = CONFIG.model_copy(update={"concurrency": 3})
+    interrupted = {**SCRIPT, "Expand the product": [KeyboardInterrupt()]}
+    store, model, _ = api.start_run(config, db, ScriptedModel(interrupted))
+    with pytest.raises(KeyboardInterrupt):
+        api.execute(store, model, config)
+    assert store.run_info()["status"] == "interrupted"
+    store.close()
+    store, model, config = api.resume_run(db, ScriptedModel(SCRIPT))
+    api.execute(store, model, config)
+    attempts, grades = _stored(db)
+    assert len(attempts) == len(set(attempts)) == 1 + 2 + 2 + 1 + 3
+    assert len([g for g in grades if g[1] == "final"]) == 5

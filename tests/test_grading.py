@@ -121,3 +121,12 @@ def test_tolerance_is_relative_and_recorded():
 def test_multi_line_output_grades_the_last_line():
     assert grade_output("x = 3\ny = 4\n7\n", "7").correct
     assert not grade_output("7\ndone\n", "7").correct
+
+
+def test_integer_fast_path_agrees_with_the_full_grader():
+    with SymbolicGrader() as grader:
+        for output, reference in [("42", "42"), ("-7", "-7"), ("007", "7"), ("42", "43"), ("42.0", "42"),
+                                  ("x = 42", "42"), ("42", r"\$42")]:
+            fast = grader.grade(output + "\n", reference)
+            assert fast.correct == grade_output(output + "\n", reference).correct, (output, reference)
+        assert grader.grade("12\n", "12").method == "integer"

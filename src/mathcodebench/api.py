@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import platform
 import re
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +28,7 @@ class RunConfig(BaseModel):
 
     model: str = DEFAULT_MODEL
     base_url: str | None = None  # for openai-compatible/ and ollama/ models (never holds a key)
+    concurrency: int | None = Field(default=None, ge=1, le=512)  # problems in flight; None: the backend's default
     dataset: str = "sample"
     selection: Selection = Selection()
     attempts: int = Field(default=10, ge=1, le=100)
@@ -89,7 +92,7 @@ def start_run(config: RunConfig, db: Path, model: ChatModel | None = None,
               judge: ChatModel | None = None) -> tuple[RunStore, ChatModel, Chosen]:
     """Validate everything, then create the store (nothing is written when the input is bad)."""
     chosen = choose_problems(config.dataset, config.selection)
-    model = model or create_model(config.model, config.base_url)
+    model = model or create_model(config.model, config.base_url, concurrency=config.concurrency)
     if judge is None:
         judge_model(config.grading, model)  # an unknown judge spec fails here, before anything is written
     if config.sandbox not in MODES:
@@ -105,7 +108,7 @@ def start_run(config: RunConfig, db: Path, model: ChatModel | None = None,
 def resume_run(db: Path, model: ChatModel | None = None) -> tuple[RunStore, ChatModel, RunConfig]:
     store = RunStore.open(db)
     config = RunConfig.model_validate(store.run_info()["config"])
-    return store, model or create_model(config.model, config.base_url), config
+    return store, model or create_model(config.model, config.base_url, concurrency=config.concurrency), config
 
 
 def judge_model(settings: GradingSettings, solver: ChatModel | None) -> ChatModel | None:
@@ -122,29 +125,62 @@ def answered(attempts: list[Attempt]) -> Attempt | None:
     return attempts[-1] if attempts and attempts[-1].status == AttemptStatus.ANSWERED else None
 
 
+class _Stopped(Exception):
+    """Raised in a worker after its current attempt is stored, once the run is being stopped."""
+
+
 def execute(store: RunStore, model: ChatModel, config: RunConfig, on_problem: OnProblem | None = None,
             sandbox: Sandbox | None = None, judge: ChatModel | None = None) -> None:
-    """Solve and grade every problem of the run that has no final grade yet; each step is stored as it happens."""
-    problems = store.problems()
+    """Solve and grade every problem of the run that has no final grade yet; each step is stored as it happens.
+
+    This is the run's one scheduler: up to `concurrency` problems are in flight at once (threads; the model
+    backend bounds its own requests, the sandbox pool its executions). On Ctrl-C or a fatal error, workers stop
+    after the attempt they are in is stored; `--resume` continues from there.
+    """
     stored = store.attempts()
     graded = store.grades(FINAL)
+    todo = [p for p in store.problems() if p.id not in graded]
+    workers = config.concurrency or getattr(model, "default_concurrency", 1)
     sandbox = sandbox or create_sandbox(config.sandbox)
     grading = Grading(config.grading, judge or judge_model(config.grading, model), store)
     policy = config.policy()
+    stop = threading.Event()
+
+    def record(attempt: Attempt) -> None:
+        store.add_attempt(attempt)
+        if stop.is_set():
+            raise _Stopped
+
+    def work(problem: Problem) -> tuple[Problem, bool, list[Attempt]]:
+        attempts = solve(problem, model, sandbox, policy, on_attempt=record, start_after=stored.get(problem.id))
+        final = answered(attempts)
+        grades = grading.grade(problem, final.stdout if final else None)
+        store.add_grades(problem.id, final.number if final else None, grades)
+        return problem, grades[FINAL].correct, attempts
+
     store.set_status("running")
     try:
-        for problem in problems:
-            if problem.id in graded:
-                continue
-            attempts = solve(problem, model, sandbox, policy, on_attempt=store.add_attempt,
-                             start_after=stored.get(problem.id))
-            final = answered(attempts)
-            grades = grading.grade(problem, final.stdout if final else None)
-            store.add_grades(problem.id, final.number if final else None, grades)
-            if on_problem:
-                on_problem(problem, grades[FINAL].correct, attempts)
+        if workers == 1:
+            for problem in todo:
+                result = work(problem)
+                if on_problem:
+                    on_problem(*result)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="mcb-problem") as pool:
+                futures = [pool.submit(work, problem) for problem in todo]
+                try:
+                    for future in as_completed(futures):
+                        result = future.result()  # re-raises a worker's exception here
+                        if on_problem:
+                            on_problem(*result)
+                except BaseException:
+                    stop.set()
+                    for future in futures:
+                        future.cancel()
+                    raise
         store.set_status("finished")
     except BaseException:
+        stop.set()
         store.set_status("interrupted")
         raise
     finally:

@@ -79,6 +79,8 @@ def run(
                                             "'openai/gpt-4o-mini-2024-07-18' (see 'mathcodebench models').")] = api.RunConfig().model,
     base_url: Annotated[str | None, typer.Option(help="Server address for openai-compatible/ and ollama/ "
                                                       "models.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Problems (and model requests) in flight at once; "
+                                                         "default 1 for embedded, 8 for APIs, 4 for Ollama.")] = None,
     dataset: DatasetOpt = "sample",
     per_cell: PerCellOpt = None,
     subjects: SubjectsOpt = None,
@@ -106,7 +108,7 @@ def run(
     else:
         selection = _selection(per_cell, seed, subjects, levels, ids, limit, allow_short_cells)
         try:
-            config = api.RunConfig(model=model, base_url=base_url, dataset=dataset, selection=selection, attempts=attempts,
+            config = api.RunConfig(model=model, base_url=base_url, concurrency=concurrency, dataset=dataset, selection=selection, attempts=attempts,
                                    feedback=feedback, temperature=temperature, retry_temperature=retry_temperature,
                                    max_tokens=max_tokens, seed=seed, timeout_s=timeout, sandbox=sandbox_mode,
                                    grading=_grading(grading, judge))

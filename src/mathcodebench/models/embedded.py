@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +25,9 @@ class EmbeddedModel:
         self.spec = spec
         self._path = model_path
         self._llm: Any = None
+        self._lock = threading.Lock()  # llama.cpp contexts are not thread-safe
 
+    default_concurrency = 1
     def _load(self) -> Any:
         if self._llm is None:
             # OpenMP threads spin while idle; on a busy 2-core machine that collapses generation ~20x.
@@ -48,6 +51,10 @@ class EmbeddedModel:
         return self._llm
 
     def generate(self, messages: list[Message], params: GenerationParams) -> Completion:
+        with self._lock:
+            return self._generate(messages, params)
+
+    def _generate(self, messages: list[Message], params: GenerationParams) -> Completion:
         llm = self._load()
         start = time.perf_counter()
         try:

@@ -51,6 +51,10 @@ class OllamaModel:
                           prompt_tokens=last.get("prompt_eval_count", 0), completion_tokens=last.get("eval_count", 0),
                           latency_s=latency, ttft_s=ttft, model=self.spec, params=params, retries=retries)
 
+    @property
+    def default_concurrency(self) -> int:
+        return self.http.concurrency
+
     def describe(self) -> dict[str, str]:
         return {"backend": "ollama", "base_url": self.http.base_url, "model": self.model}
 

@@ -70,6 +70,10 @@ class OpenAICompatibleModel:
                           prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0),
                           latency_s=latency, model=self.spec, params=params, retries=retries)
 
+    @property
+    def default_concurrency(self) -> int:
+        return self.http.concurrency
+
     def describe(self) -> dict[str, str]:
         return {"backend": self.spec.partition("/")[0], "base_url": self.http.base_url, "model": self.model}
 

@@ -19,13 +19,16 @@ BACKENDS = {
 }
 
 
-def create_model(spec: str, base_url: str | None = None, max_retries: int = 6) -> ChatModel:
+def create_model(spec: str, base_url: str | None = None, max_retries: int = 6,
+                 concurrency: int | None = None) -> ChatModel:
+    """`concurrency` bounds an HTTP backend's requests in flight (default: the backend's own)."""
     if spec in embedded.SPECS:
         return embedded.EmbeddedModel(spec)
     provider, sep, name = spec.partition("/")
+    options = {"max_retries": max_retries, **({"concurrency": concurrency} if concurrency else {})}
     if sep and name:
         if provider in PROVIDERS:
-            return OpenAICompatibleModel(spec, base_url, max_retries=max_retries)
+            return OpenAICompatibleModel(spec, base_url, **options)
         if provider == "ollama":
-            return OllamaModel(spec, base_url, max_retries=max_retries)
+            return OllamaModel(spec, base_url, **options)
     raise UserError(f"unknown model spec {spec!r} (available: {', '.join(BACKENDS)})")

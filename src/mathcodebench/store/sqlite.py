@@ -6,8 +6,10 @@ finished once it has a grade; everything else can be continued from what is stor
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,9 +81,21 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _locked(method):
+    """The run scheduler's workers share one connection; every use of it holds the store's lock."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class RunStore:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
+        self._lock = threading.RLock()
         self.path = path
 
     # -- opening ---------------------------------------------------------------------------------
@@ -128,10 +142,12 @@ class RunStore:
         conn.close()
         return cls(_connect(path), path)
 
+    @_locked
     def close(self) -> None:
         self._conn.close()
 
     # -- writing ---------------------------------------------------------------------------------
+    @_locked
     def add_attempt(self, attempt: Attempt) -> None:
         with self._conn:
             self._conn.execute(
@@ -140,6 +156,7 @@ class RunStore:
                  attempt.gen_s, attempt.exec_s, attempt.completion_tokens, _now()),
             )
 
+    @_locked
     def add_grades(self, problem_id: str, attempt: int | None, grades: dict[str, Grade]) -> None:
         """All of a problem's grades in one transaction (replacing earlier ones on a re-grade)."""
         with self._conn:
@@ -149,30 +166,36 @@ class RunStore:
                   g.score) for grader, g in grades.items()],
             )
 
+    @_locked
     def clear_grades(self) -> None:
         with self._conn:
             self._conn.execute("DELETE FROM grades")
 
+    @_locked
     def set_config(self, config: dict[str, Any]) -> None:
         with self._conn:
             self._conn.execute("UPDATE run SET config = ? WHERE id = 1", (json.dumps(config),))
 
     # -- the judge cache (grading.JudgeCache) -----------------------------------------------------
+    @_locked
     def get(self, key: str) -> tuple[Grade, str] | None:
         row = self._conn.execute("SELECT grade, reply FROM judge_cache WHERE key = ?", (key,)).fetchone()
         return (Grade.model_validate_json(row["grade"]), row["reply"]) if row else None
 
+    @_locked
     def put(self, key: str, grade: Grade, reply: str) -> None:
         with self._conn:
             self._conn.execute("INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?)",
                                (key, grade.model_dump_json(), reply, _now()))
 
+    @_locked
     def set_status(self, status: str) -> None:
         with self._conn:
             finished = _now() if status == "finished" else None
             self._conn.execute("UPDATE run SET status = ?, finished_at = ? WHERE id = 1", (status, finished))
 
     # -- reading ---------------------------------------------------------------------------------
+    @_locked
     def run_info(self) -> dict[str, Any]:
         row = self._conn.execute("SELECT * FROM run WHERE id = 1").fetchone()
         info = dict(row)
@@ -180,11 +203,13 @@ class RunStore:
             info[key] = json.loads(info[key])
         return info
 
+    @_locked
     def problems(self) -> list[Problem]:
         rows = self._conn.execute("SELECT * FROM problems ORDER BY position").fetchall()
         return [Problem(id=r["id"], subject=r["subject"], level=r["level"], problem=r["problem"],
                         answer=r["answer"]) for r in rows]
 
+    @_locked
     def attempts(self) -> dict[str, list[Attempt]]:
         out: dict[str, list[Attempt]] = {}
         for (record,) in self._conn.execute("SELECT record FROM attempts ORDER BY problem_id, number"):
@@ -192,17 +217,19 @@ class RunStore:
             out.setdefault(attempt.problem_id, []).append(attempt)
         return out
 
+    @_locked
     def grades(self, grader: str) -> dict[str, Grade]:
         rows = self._conn.execute("SELECT * FROM grades WHERE grader = ?", (grader,)).fetchall()
         return {r["problem_id"]: Grade(correct=bool(r["correct"]), status=r["status"], method=r["method"],
                                        answer=r["answer"], detail=r["detail"], score=r["score"]) for r in rows}
 
+    @_locked
     def graders(self) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT DISTINCT grader FROM grades")}
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path)
+    conn = sqlite3.connect(path, check_same_thread=False)  # guarded by RunStore._lock
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")

@@ -1,0 +1,118 @@
+"""Harness overhead: how close a run gets to pure model latency, and the embedded model's speed in a run.
+
+1. A local OpenAI-compatible stand-in answers every request after a fixed latency L. A run of N problems
+   (7 subjects x 5 levels x 27, one attempt each, the real sandbox and symbolic grader) at concurrency C is
+   timed against the ideal N * L / C.
+2. The embedded model's generation speed inside a run (tokens/s from the stored attempts) against raw
+   llama-cpp-python on the same prompts, measured side by side in this process.
+
+    python benchmarks/harness_overhead.py [--latency 0.2] [--concurrency 32] [--per-cell 27]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Thread
+
+from mathcodebench import api
+from mathcodebench.data import LEVELS, SUBJECTS, Selection
+from mathcodebench.solve.prompts import first_messages
+
+REPLY = json.dumps({"choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": "```python\nprint(2)\n```"}}],
+                    "usage": {"prompt_tokens": 50, "completion_tokens": 8}}).encode()
+
+
+def stand_in(latency: float) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            time.sleep(latency)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(REPLY)))
+            self.end_headers()
+            self.wfile.write(REPLY)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.request_queue_size = 256
+    Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def synthetic_dataset(directory: Path, per_cell: int) -> Path:
+    path = directory / "synthetic.jsonl"
+    with path.open("w") as out:
+        for subject in SUBJECTS:
+            for level in LEVELS:
+                for i in range(per_cell):
+                    out.write(json.dumps({"id": f"{subject}/{level}/{i}", "subject": subject, "level": level,
+                                          "problem": f"What is 1 + 1? ({subject} {level} {i})", "answer": "2"}) + "\n")
+    return path
+
+
+def overhead(latency: float, concurrency: int, per_cell: int, work: Path) -> tuple[int, float, float]:
+    server = stand_in(latency)
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    data = synthetic_dataset(work, per_cell)
+    config = api.RunConfig(model="openai-compatible/stand-in", base_url=url, dataset=str(data),
+                           selection=Selection(), attempts=1, concurrency=concurrency)
+    store, model, chosen = api.start_run(config, work / f"overhead-{latency}-{concurrency}.sqlite")
+    start = time.perf_counter()
+    api.execute(store, model, config)
+    wall = time.perf_counter() - start
+    server.shutdown()
+    n = len(chosen.problems)
+    assert len(store.grades("final")) == n and all(g.correct for g in store.grades("final").values())
+    return n, wall, n * latency / concurrency
+
+
+def embedded_speed(work: Path, problems: int) -> tuple[float, float]:
+    """(tokens/s inside a run, tokens/s of raw llama-cpp-python on the same prompts)."""
+    config = api.RunConfig(selection=Selection(limit=problems), attempts=1, max_tokens=256)
+    store, model, chosen = api.start_run(config, work / "embedded.sqlite")
+    api.execute(store, model, config)
+    attempts = [a for tried in store.attempts().values() for a in tried]
+    in_run = sum(a.completion_tokens for a in attempts) / sum(a.gen_s for a in attempts)
+    llm = model._load()  # the same loaded weights and settings, called directly
+    tokens = seconds = 0.0
+    for problem in chosen.problems:
+        start = time.perf_counter()
+        out = llm.create_chat_completion(messages=[m.model_dump() for m in first_messages(problem)],
+                                         temperature=0.0, max_tokens=256, seed=0)
+        seconds += time.perf_counter() - start
+        tokens += out["usage"]["completion_tokens"]
+    return in_run, tokens / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, nargs="+", default=[0.2, 1.0])
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--per-cell", type=int, default=27)
+    parser.add_argument("--embedded-problems", type=int, default=6)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        print(f"{'latency L':>9} {'C':>4} {'problems':>9} {'ideal s':>8} {'wall s':>8} {'wall/ideal':>11}")
+        for latency in args.latency:
+            n, wall, ideal = overhead(latency, args.concurrency, args.per_cell, work)
+            print(f"{latency:>9.2f} {args.concurrency:>4} {n:>9} {ideal:>8.1f} {wall:>8.1f} {wall / ideal:>11.2f}")
+        sys.stdout.flush()
+        in_run, raw = embedded_speed(work, args.embedded_problems)
+        print(f"\nembedded model, {args.embedded_problems} problems: {in_run:.1f} tokens/s in a run, "
+              f"{raw:.1f} tokens/s raw llama-cpp-python, ratio {in_run / raw:.2f}")
+
+
+if __name__ == "__main__":
+    main()
