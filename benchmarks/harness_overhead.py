@@ -22,6 +22,7 @@ from threading import Thread
 
 from mathcodebench import api
 from mathcodebench.data import LEVELS, SUBJECTS, Selection
+from mathcodebench.models import GenerationParams
 from mathcodebench.solve.prompts import first_messages
 
 REPLY = json.dumps({"choices": [{"index": 0, "finish_reason": "stop",
@@ -81,6 +82,7 @@ def embedded_speed(work: Path, problems: int) -> tuple[float, float]:
     """(tokens/s inside a run, tokens/s of raw llama-cpp-python on the same prompts)."""
     config = api.RunConfig(selection=Selection(limit=problems), attempts=1, max_tokens=256)
     store, model, chosen = api.start_run(config, work / "embedded.sqlite")
+    model.generate(first_messages(chosen.problems[-1]), GenerationParams(max_tokens=8))  # load and warm up first
     api.execute(store, model, config)
     attempts = [a for tried in store.attempts().values() for a in tried]
     in_run = sum(a.completion_tokens for a in attempts) / sum(a.gen_s for a in attempts)
@@ -100,7 +102,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, nargs="+", default=[0.2, 1.0])
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--per-cell", type=int, default=27)
-    parser.add_argument("--embedded-problems", type=int, default=6)
+    parser.add_argument("--embedded-problems", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -42,6 +42,7 @@ class RunConfig(BaseModel):
     sandbox: str = DEFAULT_MODE
     grading: GradingSettings = GradingSettings()
     prompt_version: str = PROMPT_VERSION
+    study: str | None = None  # the verbatim study file this run came from
 
     def policy(self) -> SolvePolicy:
         return SolvePolicy(

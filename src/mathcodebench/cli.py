@@ -16,7 +16,7 @@ from . import api
 from .data import SPECS_HELP, Problem, Selection, parse_levels, parse_subjects
 from .errors import UserError
 from .grading import FINAL, GradingSettings
-from .report import render, summarize
+from .report import render, render_comparison, summarize
 from .solve import Attempt
 from .store import RunStore
 
@@ -192,15 +192,52 @@ def datasets_show(
 
 @app.command()
 def report(
-    db: Annotated[Path, typer.Argument(help="A run database written by 'mathcodebench run'.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    dbs: Annotated[list[Path], typer.Argument(help="Run databases written by 'mathcodebench run' or 'study'.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
 ) -> None:
-    """Print accuracy per subject and level, attempts used and unsolved problems of a stored run."""
-    summary = summarize(RunStore.open(db))
+    """Print accuracy per subject and level, attempts used and unsolved problems; several runs side by side."""
+    summaries = [summarize(RunStore.open(db)) for db in dbs]
     if as_json:
-        print(summary.model_dump_json(indent=2))
-    else:
+        payload = [s.model_dump(mode="json") for s in summaries]
+        print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
+        return
+    for summary in summaries:
         render(summary, console)
+    if len(summaries) > 1:
+        render_comparison(summaries, console)
+
+
+@app.command()
+def study(
+    file: Annotated[Path, typer.Argument(help="A study TOML file (see studies/).")],
+) -> None:
+    """Run every model of a study file (resuming where it stopped) and compare them."""
+    from .study import run_study
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=console)
+    tasks: dict[str, int] = {}
+
+    def on_model(spec: str, db: Path, total: int) -> None:
+        console.print(f"{spec}: {db}", highlight=False)
+        tasks[spec] = progress.add_task(spec, total=total, completed=total - _remaining(db))
+
+    def on_problem(problem: Problem, is_correct: bool, tried: list[Attempt]) -> None:
+        progress.advance(list(tasks.values())[-1])
+
+    with progress:
+        dbs = run_study(file, on_model, on_problem)
+    summaries = [summarize(RunStore.open(db)) for db in dbs]
+    render_comparison(summaries, console)
+    console.print("Run databases: " + " ".join(str(db) for db in dbs), highlight=False, soft_wrap=True)
+
+
+def _remaining(db: Path) -> int:
+    store = RunStore.open(db)
+    try:
+        return len(store.problems()) - len(store.grades(FINAL))
+    finally:
+        store.close()
 
 
 sandbox_app = typer.Typer(no_args_is_help=True, help="Inspect and use the sandbox that runs generated programs.")

@@ -74,3 +74,17 @@ def _graders(summary: Summary, console: Console) -> None:
             rows.add_row(d.problem_id, d.answer[:60], d.reference[:40], "correct" if d.symbolic else "incorrect",
                          f"{'correct' if d.judge else 'incorrect'} ({d.judge_score})")
         console.print(rows)
+
+
+def render_comparison(summaries: list[Summary], console: Console) -> None:
+    """One row per run: the models side by side."""
+    table = Table(title="Models compared", title_justify="left")
+    for col in ("model", "n", "correct", "acc %", "95 % CI", "unsolved", "selection"):
+        table.add_column(col, justify="left" if col in ("model", "selection") else "right")
+    for s in sorted(summaries, key=lambda s: -s.overall.accuracy):
+        lo, hi = s.overall.interval
+        table.add_row(s.model, str(s.overall.n), str(s.overall.correct), f"{100 * s.overall.accuracy:.1f}",
+                      f"{100 * lo:.1f}-{100 * hi:.1f}", str(len(s.unsolved)), s.selection_hash[:12])
+    console.print(table)
+    if len({s.selection_hash for s in summaries}) > 1:
+        console.print("[yellow]The runs used different problem selections: compare with care.[/]")

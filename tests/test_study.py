@@ -1,0 +1,82 @@
+"""A study file naming an embedded, an Ollama-protocol and an OpenAI-compatible model, run end to end
+through the CLI over loopback (the Ollama stand-in is explained in servers.py)."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from conftest import fenced
+from servers import FaultyServer, OllamaStandIn
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "mathcodebench.cli", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.model
+def test_three_backends_in_one_study(tmp_path):
+    ollama = OllamaStandIn(reply=fenced("print(22)"))
+    compatible = FaultyServer([("status", 503, [("Retry-After", "0")])], reply=fenced("print(3 * 5 + 7)"))
+    study = tmp_path / "study.toml"
+    study.write_text(f"""
+[study]
+name = "three"
+dataset = "sample"
+limit = 2
+attempts = 2
+directory = "out"
+
+[[models]]
+spec = "embedded"
+max_tokens = 200
+
+[[models]]
+spec = "ollama/llama3.1:8b"
+base_url = "{ollama.url}"
+
+[[models]]
+spec = "openai-compatible/stand-in"
+base_url = "{compatible.url}"
+concurrency = 2
+""")
+    try:
+        r = cli("study", str(study))
+        assert r.returncode == 0, r.stderr
+        dbs = sorted((tmp_path / "out").glob("*.sqlite"))
+        assert [db.name for db in dbs] == ["three-embedded.sqlite", "three-ollama-llama3.1-8b.sqlite",
+                                           "three-openai-compatible-stand-in.sqlite"]
+        for db in dbs:
+            conn = sqlite3.connect(db)
+            assert conn.execute("SELECT count(*) FROM grades WHERE grader = 'final'").fetchone() == (2,)
+            config = json.loads(conn.execute("SELECT config FROM run").fetchone()[0])
+            assert config["study"] == study.read_text() and config["selection"]["limit"] == 2
+        assert "Models compared" in r.stdout and "ollama/llama3.1:8b" in r.stdout
+        assert ollama.requests and compatible.requests
+
+        requests = len(ollama.requests) + len(compatible.requests)
+        again = cli("study", str(study))  # everything finished: nothing is asked again
+        assert again.returncode == 0 and len(ollama.requests) + len(compatible.requests) == requests
+
+        both = cli("report", str(dbs[1]), str(dbs[2]), "--json")
+        assert [s["model"] for s in json.loads(both.stdout)] == ["ollama/llama3.1:8b", "openai-compatible/stand-in"]
+    finally:
+        ollama.stop()
+        compatible.stop()
+
+
+def test_study_file_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    for text, message in [
+        ("[study\n", "not valid TOML"),
+        ("[study]\nname = 'x'\n", "models: Field required"),
+        ("[[models]]\nspec = 'embedded'\nsurprise = 1\n", "models.0.surprise: Extra inputs are not permitted"),
+        ("[study]\ngrading = 'both'\n[[models]]\nspec = 'embedded'\n", "needs a judge model"),
+    ]:
+        bad.write_text(text)
+        r = cli("study", str(bad))
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (text, r.stderr)
+    r = cli("study", str(tmp_path / "missing.toml"))
+    assert r.returncode == 2 and "cannot read study file" in r.stderr
