@@ -80,3 +80,19 @@ def test_study_file_errors(tmp_path):
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (text, r.stderr)
     r = cli("study", str(tmp_path / "missing.toml"))
     assert r.returncode == 2 and "cannot read study file" in r.stderr
+
+
+@pytest.mark.parametrize("name", ["demo.toml", "paper.toml"])
+def test_shipped_study_files_are_valid(name):
+    from pathlib import Path
+
+    from mathcodebench.study import load_study, run_configs
+
+    study, text = load_study(Path(__file__).resolve().parents[1] / "studies" / name)
+    configs = run_configs(study, text)
+    assert configs and all(c.study == text for c in configs)
+    if name == "paper.toml":
+        assert [c.model for c in configs] == ["ollama/llama3.1:8b", "ollama/olmo2:7b", "mistral/codestral-2501",
+                                              "openai/gpt-4o-mini-2024-07-18", "mistral/open-codestral-mamba"]
+        assert configs[0].selection.per_cell == 27 and configs[0].attempts == 10
+        assert configs[0].grading.mode == "both" and configs[0].grading.judge == "mistral/mistral-large-2411"
