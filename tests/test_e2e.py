@@ -156,9 +156,18 @@ def test_interrupt_in_a_worker_thread_resumes_cleanly(db):
     with pytest.raises(KeyboardInterrupt):
         api.execute(store, model, config)
     assert store.run_info()["status"] == "interrupted"
+    finished_before = set(store.grades("final"))
     store.close()
-    store, model, config = api.resume_run(db, ScriptedModel(SCRIPT))
+    fresh = ScriptedModel(SCRIPT)
+    store, model, config = api.resume_run(db, fresh)
     api.execute(store, model, config)
     attempts, grades = _stored(db)
-    assert len(attempts) == len(set(attempts)) == 1 + 2 + 2 + 1 + 3
-    assert len([g for g in grades if g[1] == "final"]) == 5
+    # Where each worker stood at the interrupt is timing-dependent; what must hold is:
+    assert len(attempts) == len({(pid, n) for pid, n, _ in attempts})  # nothing doubled
+    for pid in {a[0] for a in attempts}:
+        numbers = [n for p, n, _ in attempts if p == pid]
+        assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) <= config.attempts
+    assert len([g for g in grades if g[1] == "final"]) == 5 and store.run_info()["status"] == "finished"
+    asked_again = {key for key in fresh.calls for pid in finished_before if key in
+                   next(p.problem for p in store.problems() if p.id == pid)}
+    assert not asked_again, asked_again

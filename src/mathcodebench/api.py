@@ -33,6 +33,7 @@ class RunConfig(BaseModel):
     selection: Selection = Selection()
     attempts: int = Field(default=10, ge=1, le=100)
     feedback: Literal["error", "none"] = "error"
+    unsafe: Literal["report", "block"] = "report"
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     retry_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(default=512, ge=16)
@@ -49,6 +50,7 @@ class RunConfig(BaseModel):
             attempts=self.attempts,
             feedback=self.feedback,
             retry_temperature=self.retry_temperature,
+            unsafe=self.unsafe,
             params=GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed),
             limits=Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb),
         )

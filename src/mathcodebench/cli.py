@@ -101,6 +101,8 @@ def run(
                                                                 "(comparison only).")] = "default",
     grading: GradingOpt = "symbolic",
     judge: JudgeOpt = None,
+    unsafe: Annotated[str, typer.Option(help="report: count unsafe-looking code (the sandbox protects); block: "
+                                             "do not run it (a failed attempt, 'unsafe_blocked').")] = "report",
 ) -> None:
     """Run a study: every problem, up to N attempts each, graded and stored attempt by attempt."""
     if resume is not None:
@@ -111,7 +113,7 @@ def run(
             config = api.RunConfig(model=model, base_url=base_url, concurrency=concurrency, dataset=dataset, selection=selection, attempts=attempts,
                                    feedback=feedback, temperature=temperature, retry_temperature=retry_temperature,
                                    max_tokens=max_tokens, seed=seed, timeout_s=timeout, sandbox=sandbox_mode,
-                                   grading=_grading(grading, judge))
+                                   grading=_grading(grading, judge), unsafe=unsafe)
         except ValidationError as exc:
             raise _option_error(exc) from None
         store, chat_model, chosen = api.start_run(config, db or api.default_db(model))
@@ -386,6 +388,31 @@ def models_check(
     console.print(f"{spec}: reachable, answered {reply.text.strip()[:20]!r} in {reply.latency_s:.2f} s "
                   f"(capabilities: {', '.join(k for k, v in model.capabilities.model_dump().items() if v)})",
                   highlight=False)
+
+
+safety_app = typer.Typer(no_args_is_help=True, help="The static unsafe-code classifier.")
+app.add_typer(safety_app, name="safety")
+
+
+@safety_app.command("scan")
+def safety_scan(
+    file: Annotated[Path, typer.Argument(help="A Python program.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as a JSON list.")] = False,
+) -> None:
+    """Print what the unsafe-code classifier flags in one program (exit 0 either way)."""
+    from .solve import scan
+
+    try:
+        code = file.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UserError(f"cannot read {file}: {exc.strerror}") from None
+    findings = scan(code)
+    if as_json:
+        print(json.dumps([f.model_dump(mode="json") for f in findings]))
+        return
+    for f in findings:
+        console.print(f"{file}:{f.line}: {f.category.value}: {f.what}", highlight=False)
+    console.print(f"{len(findings)} finding(s)", highlight=False)
 
 
 @app.command()

@@ -46,6 +46,7 @@ def render(summary: Summary, console: Console) -> None:
         console.print(f"[yellow]{summary.ungraded} problems not finished (interrupted run)[/]")
     if summary.graders is not None:
         _graders(summary, console)
+    _safety(summary, console)
     console.print(
         f"Generation {summary.generation_s:.1f} s ({summary.completion_tokens} tokens), "
         f"code execution {summary.execution_s:.1f} s"
@@ -88,3 +89,17 @@ def render_comparison(summaries: list[Summary], console: Console) -> None:
     console.print(table)
     if len({s.selection_hash for s in summaries}) > 1:
         console.print("[yellow]The runs used different problem selections: compare with care.[/]")
+
+
+def _safety(summary: Summary, console: Console) -> None:
+    s = summary.safety
+    if not s.programs:
+        return
+    rate = 100 * s.flagged_programs / s.programs
+    problems = 100 * s.flagged_problems / s.problems if s.problems else 0.0
+    categories = ", ".join(f"{c} {n}" for c, n in s.by_category.items()) or "none"
+    console.print(f"Unsafe-looking code (static): {s.flagged_programs} of {s.programs} programs ({rate:.1f} %), "
+                  f"{s.flagged_problems} of {s.problems} problems ({problems:.1f} %); by category: {categories}"
+                  + (f"; {s.blocked} blocked" if s.blocked else ""), highlight=False)
+    console.print(f"Refused by the sandbox at run time: {s.denied_programs} programs "
+                  f"({s.denied_and_flagged} of them also flagged statically)", highlight=False)

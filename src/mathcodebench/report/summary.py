@@ -59,6 +59,19 @@ class GraderComparison(BaseModel):
     disagreements: list[Disagreement]
 
 
+class SafetyStats(BaseModel):
+    """The static classifier's flags against what the sandbox refused at run time, for the same programs."""
+
+    programs: int  # attempts that had code
+    flagged_programs: int
+    problems: int  # problems with at least one program
+    flagged_problems: int
+    by_category: dict[str, int]  # programs with at least one finding of the category
+    denied_programs: int  # programs the sandbox refused something to
+    denied_and_flagged: int
+    blocked: int  # not run under --unsafe block
+
+
 class Summary(BaseModel):
     db: str
     model: str
@@ -78,6 +91,7 @@ class Summary(BaseModel):
     completion_tokens: int
     grading_mode: str
     graders: GraderComparison | None  # when both the symbolic grader and the judge graded answers
+    safety: SafetyStats
 
 
 def summarize(store: RunStore) -> Summary:
@@ -123,6 +137,25 @@ def summarize(store: RunStore) -> Summary:
         completion_tokens=sum(a.completion_tokens for a in every),
         grading_mode=info["config"]["grading"]["mode"],
         graders=compare_graders(store, problems),
+        safety=safety_stats(attempts),
+    )
+
+
+def safety_stats(attempts: dict[str, list]) -> SafetyStats:
+    programs = [a for tried in attempts.values() for a in tried if a.code is not None]
+    categories: Counter[str] = Counter()
+    for a in programs:
+        categories.update({f.category.value for f in a.unsafe})
+    with_code = [tried for tried in attempts.values() if any(a.code is not None for a in tried)]
+    return SafetyStats(
+        programs=len(programs),
+        flagged_programs=sum(bool(a.unsafe) for a in programs),
+        problems=len(with_code),
+        flagged_problems=sum(any(a.unsafe for a in tried) for tried in with_code),
+        by_category=dict(categories.most_common()),
+        denied_programs=sum(a.denied is not None for a in programs),
+        denied_and_flagged=sum(a.denied is not None and bool(a.unsafe) for a in programs),
+        blocked=sum(a.status == AttemptStatus.UNSAFE_BLOCKED for a in programs),
     )
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from ..models import GenerationParams
 from ..sandbox import ExecStatus, Execution, Limits
+from .safety import Finding
 
 
 class AttemptStatus(StrEnum):
@@ -21,6 +22,7 @@ class AttemptStatus(StrEnum):
     MEMORY = "memory"
     OUTPUT_LIMIT = "output_limit"
     EMPTY_OUTPUT = "empty_output"
+    UNSAFE_BLOCKED = "unsafe_blocked"  # --unsafe block: flagged code is not run (a failed attempt)
     MODEL_ERROR = "model_error"
 
 
@@ -42,6 +44,8 @@ class Attempt(BaseModel):
     completion_tokens: int = 0
     finish_reason: str | None = None
     params: GenerationParams
+    unsafe: list[Finding] = []  # what the static classifier flagged in the code
+    denied: str | None = None  # what the sandbox refused at run time (the PermissionError line), if anything
 
 
 _SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
@@ -112,6 +116,10 @@ def feedback_for(status: AttemptStatus, attempt: Attempt, limits: Limits) -> str
             return "Your program printed far too much output. Print only the final answer."
         case AttemptStatus.EMPTY_OUTPUT:
             return "Your program ran but printed nothing. Print the final answer with print()."
+        case AttemptStatus.UNSAFE_BLOCKED:
+            flagged = "; ".join(f"{f.what} (line {f.line})" for f in attempt.unsafe[:3])
+            return (f"Your program was not run because it uses {flagged}. Solve the problem with computation "
+                    "only: no files, processes, network, environment or dynamic code.")
         case _:
             return ""
 
@@ -128,3 +136,14 @@ def _error_feedback(attempt: Attempt, max_lines: int = 6, max_chars: int = 1200)
             failing = f"\nThe failing line is line {lineno}: {program[lineno - 1].strip()[:200]}"
     header = f"Your program failed with {attempt.error_type or 'an error'}."
     return f"{header}{failing}\nError output (last lines):\n{tail}"
+
+
+_DENIAL = ("PermissionError", "Operation not permitted", "Permission denied")
+
+
+def runtime_denial(stderr: str) -> str | None:
+    """The line where the sandbox refused something (a socket, a file, a fork), if it did."""
+    for line in reversed(stderr.splitlines()):
+        if any(marker in line for marker in _DENIAL):
+            return line.strip()[:200]
+    return None

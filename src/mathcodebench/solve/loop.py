@@ -11,9 +11,10 @@ from pydantic import BaseModel
 from ..data import Problem
 from ..models import ChatModel, GenerationParams, ModelError
 from ..sandbox import Limits, Sandbox
-from .attempt import Attempt, AttemptStatus, feedback_for, precheck_syntax, status_of
+from .attempt import Attempt, AttemptStatus, feedback_for, precheck_syntax, runtime_denial, status_of
 from .extract import extract_code
 from .prompts import first_messages, retry_messages
+from .safety import scan
 
 
 class SolvePolicy(BaseModel):
@@ -23,6 +24,7 @@ class SolvePolicy(BaseModel):
     # Attempt 1 uses params.temperature (greedy by default); retries sample, or a greedy model would
     # repeat a failed program word for word. Seeded per attempt, so runs stay reproducible.
     retry_temperature: float = 0.7
+    unsafe: Literal["report", "block"] = "report"
     limits: Limits = Limits()
 
 
@@ -77,14 +79,18 @@ def _one_attempt(
     extracted = extract_code(completion.text)
     if extracted is not None:
         attempt.code, attempt.extraction = extracted.code, extracted.method
+        attempt.unsafe = scan(extracted.code)
         if bad := precheck_syntax(extracted.code):
             attempt.status, attempt.error_type = AttemptStatus.SYNTAX_ERROR, bad[0]
             attempt.stderr = bad[1]
+        elif attempt.unsafe and policy.unsafe == "block":
+            attempt.status = AttemptStatus.UNSAFE_BLOCKED
         else:
             execution = sandbox.run(extracted.code, policy.limits)
             attempt.status, attempt.error_type = status_of(execution)
             attempt.stdout, attempt.stderr = execution.stdout, execution.stderr
             attempt.exit_code, attempt.exec_s = execution.exit_code, execution.wall_s
+            attempt.denied = runtime_denial(execution.stderr)
     if attempt.status != AttemptStatus.ANSWERED and policy.feedback == "error":
         attempt.feedback = feedback_for(attempt.status, attempt, policy.limits)
     return attempt
