@@ -36,6 +36,11 @@ def render(summary: Summary, console: Console) -> None:
     for k, count in summary.attempts_used.items():
         attempts.add_row(str(k), str(count))
     console.print(attempts)
+    if summary.capped:
+        ks = [c for c in summary.capped if c.k in {1, 2, 3, 5} or c.k == summary.max_attempts]
+        console.print("As if capped at k attempts: " + "; ".join(
+            f"k={c.k}: acc {100 * c.accuracy:.1f} %, unsolved {100 * c.unsolved_rate:.1f} %" for c in ks),
+            highlight=False)
     failures = ", ".join(f"{s} {c}" for s, c in summary.statuses.items())
     console.print(f"Attempt statuses: {failures or 'none'}")
     console.print(

@@ -72,6 +72,14 @@ class SafetyStats(BaseModel):
     blocked: int  # not run under --unsafe block
 
 
+class CappedAt(BaseModel):
+    """The run as if it had allowed only k attempts: derived, since attempts stop at the first answer."""
+
+    k: int
+    accuracy: float
+    unsolved_rate: float
+
+
 class Summary(BaseModel):
     db: str
     model: str
@@ -92,6 +100,7 @@ class Summary(BaseModel):
     grading_mode: str
     graders: GraderComparison | None  # when both the symbolic grader and the judge graded answers
     safety: SafetyStats
+    capped: list[CappedAt]  # k = 1 .. max_attempts
 
 
 def summarize(store: RunStore) -> Summary:
@@ -138,7 +147,25 @@ def summarize(store: RunStore) -> Summary:
         grading_mode=info["config"]["grading"]["mode"],
         graders=compare_graders(store, problems),
         safety=safety_stats(attempts),
+        capped=capped_curve(problems, attempts, grades, info["config"]["attempts"]),
     )
+
+
+def capped_curve(problems: list, attempts: dict[str, list], grades: dict, max_attempts: int) -> list[CappedAt]:
+    """A problem counts as correct at cap k when its graded answer came at attempt <= k."""
+    graded = [p for p in problems if p.id in grades]
+    if not graded:
+        return []
+    answered_at = {}
+    for p in graded:
+        numbers = [a.number for a in attempts.get(p.id, []) if a.status == AttemptStatus.ANSWERED]
+        answered_at[p.id] = min(numbers) if numbers else None
+    curve = []
+    for k in range(1, max_attempts + 1):
+        solved = [p for p in graded if answered_at[p.id] is not None and answered_at[p.id] <= k]
+        correct = sum(grades[p.id].correct for p in solved)
+        curve.append(CappedAt(k=k, accuracy=correct / len(graded), unsolved_rate=1 - len(solved) / len(graded)))
+    return curve
 
 
 def safety_stats(attempts: dict[str, list]) -> SafetyStats:
