@@ -1,6 +1,6 @@
 """Harness overhead: how close a run gets to pure model latency, and the embedded model's speed in a run.
 
-1. A local OpenAI-compatible stand-in answers every request after a fixed latency L. A run of N problems
+1. A local OpenAI-compatible stand-in (its own process) answers every request after a fixed latency L. A run of N problems
    (7 subjects x 5 levels x 27, one attempt each, the real sandbox and symbolic grader) at concurrency C is
    timed against the ideal N * L / C.
 2. The embedded model's generation speed inside a run (tokens/s from the stored attempts) against raw
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import tempfile
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from threading import Thread
 
 from mathcodebench import api
 from mathcodebench.data import LEVELS, SUBJECTS, Selection
@@ -30,7 +30,9 @@ REPLY = json.dumps({"choices": [{"index": 0, "finish_reason": "stop",
                     "usage": {"prompt_tokens": 50, "completion_tokens": 8}}).encode()
 
 
-def stand_in(latency: float) -> ThreadingHTTPServer:
+def serve(latency: float, port_pipe) -> None:
+    """The stand-in model server, in its own process like a real one (not competing for the harness's GIL)."""
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args) -> None:
             pass
@@ -47,8 +49,16 @@ def stand_in(latency: float) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.request_queue_size = 256
-    Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    port_pipe.send(server.server_address[1])
+    server.serve_forever()
+
+
+def stand_in(latency: float) -> tuple[multiprocessing.Process, str]:
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=serve, args=(latency, send), daemon=True)
+    process.start()
+    return process, f"http://127.0.0.1:{receive.recv()}/v1"
 
 
 def synthetic_dataset(directory: Path, per_cell: int) -> Path:
@@ -62,9 +72,8 @@ def synthetic_dataset(directory: Path, per_cell: int) -> Path:
     return path
 
 
-def overhead(latency: float, concurrency: int, per_cell: int, work: Path) -> tuple[int, float, float]:
-    server = stand_in(latency)
-    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+def overhead(latency: float, concurrency: int, per_cell: int, work: Path) -> tuple[int, float, float, float]:
+    server, url = stand_in(latency)
     data = synthetic_dataset(work, per_cell)
     config = api.RunConfig(model="openai-compatible/stand-in", base_url=url, dataset=str(data),
                            selection=Selection(), attempts=1, concurrency=concurrency)
@@ -72,10 +81,11 @@ def overhead(latency: float, concurrency: int, per_cell: int, work: Path) -> tup
     start = time.perf_counter()
     api.execute(store, model, config)
     wall = time.perf_counter() - start
-    server.shutdown()
+    server.kill()
     n = len(chosen.problems)
     assert len(store.grades("final")) == n and all(g.correct for g in store.grades("final").values())
-    return n, wall, n * latency / concurrency
+    attempts = [a for tried in store.attempts().values() for a in tried]
+    return n, wall, n * latency / concurrency, sum(a.exec_s for a in attempts) / len(attempts)
 
 
 def embedded_speed(work: Path, problems: int) -> tuple[float, float]:
@@ -106,10 +116,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        print(f"{'latency L':>9} {'C':>4} {'problems':>9} {'ideal s':>8} {'wall s':>8} {'wall/ideal':>11}")
+        print(f"{'latency L':>9} {'C':>4} {'problems':>9} {'ideal s':>8} {'wall s':>8} {'wall/ideal':>11} "
+              f"{'sandbox ms/run':>15}")
         for latency in args.latency:
-            n, wall, ideal = overhead(latency, args.concurrency, args.per_cell, work)
-            print(f"{latency:>9.2f} {args.concurrency:>4} {n:>9} {ideal:>8.1f} {wall:>8.1f} {wall / ideal:>11.2f}")
+            n, wall, ideal, exec_s = overhead(latency, args.concurrency, args.per_cell, work)
+            print(f"{latency:>9.2f} {args.concurrency:>4} {n:>9} {ideal:>8.1f} {wall:>8.1f} {wall / ideal:>11.2f} "
+                  f"{1000 * exec_s:>15.1f}")
         sys.stdout.flush()
         in_run, raw = embedded_speed(work, args.embedded_problems)
         print(f"\nembedded model, {args.embedded_problems} problems: {in_run:.1f} tokens/s in a run, "
