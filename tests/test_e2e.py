@@ -175,3 +175,30 @@ def test_interrupt_in_a_worker_thread_resumes_cleanly(db):
     asked_again = {key for key in fresh.calls for pid in finished_before if key in
                    next(p.problem for p in store.problems() if p.id == pid)}
     assert not asked_again, asked_again
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_export(db, tmp_path, fmt):
+    store, model, _ = api.start_run(CONFIG, db, ScriptedModel(SCRIPT))
+    api.execute(store, model, CONFIG)
+    store.close()
+    r = cli("export", str(db), "--format", fmt, "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    attempts_file, problems_file = (tmp_path / "out" / f"run-{name}.{fmt}" for name in ("attempts", "problems"))
+    if fmt == "csv":
+        import csv
+
+        attempts = list(csv.DictReader(attempts_file.open()))
+        problems = list(csv.DictReader(problems_file.open()))
+    elif fmt == "jsonl":
+        attempts = [json.loads(line) for line in attempts_file.read_text().splitlines()]
+        problems = [json.loads(line) for line in problems_file.read_text().splitlines()]
+    else:
+        import pyarrow.parquet as pq
+
+        attempts, problems = pq.read_table(attempts_file).to_pylist(), pq.read_table(problems_file).to_pylist()
+    assert len(attempts) == 9 and len(problems) == 5
+    assert {str(a["status"]) for a in attempts} == {"answered", "syntax_error", "runtime_error"}
+    assert [str(p["correct"]) for p in problems] == ["True", "True", "True", "False", "False"]
+    assert str(problems[4]["solved"]) == "False" and str(problems[1]["attempts"]) == "2"
+    assert cli("export", str(db), "--format", "xls").returncode == 2

@@ -209,6 +209,22 @@ def report(
         render_comparison(summaries, console)
 
 
+@app.command("export")
+def export_run(
+    db: Annotated[Path, typer.Argument(help="A run database.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv | jsonl | parquet")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="Directory for the files (default: beside the database).")] = None,
+) -> None:
+    """Write one row per attempt and one per problem (columns documented in store/export.py)."""
+    from .store.export import FORMATS, export
+
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    store = RunStore.open(db)
+    for path in export(store, out or db.parent, fmt):
+        console.print(str(path), highlight=False, soft_wrap=True)
+
+
 @app.command()
 def study(
     file: Annotated[Path, typer.Argument(help="A study TOML file (see studies/).")],

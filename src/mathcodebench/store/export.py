@@ -1,0 +1,79 @@
+"""Flat tables of a run for pandas, R or a spreadsheet: one row per attempt and one per problem.
+
+Attempt columns: problem_id, attempt, status, error_type, code, stdout, stderr, exit_code, gen_s, exec_s,
+prompt_tokens, completion_tokens, finish_reason, temperature, seed, max_tokens, unsafe (categories, ";"-joined),
+denied, feedback, response.
+Problem columns: problem_id, subject, level, reference, attempts, solved (an attempt printed an answer),
+answer (the graded line), correct (the verdict that counts), method, plus symbolic_correct, judge_correct and
+judge_score where those graders ran.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from .sqlite import RunStore
+
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+def attempt_rows(store: RunStore) -> list[dict[str, Any]]:
+    rows = []
+    for tried in store.attempts().values():
+        for a in tried:
+            rows.append({
+                "problem_id": a.problem_id, "attempt": a.number, "status": a.status.value, "error_type": a.error_type,
+                "code": a.code, "stdout": a.stdout, "stderr": a.stderr, "exit_code": a.exit_code, "gen_s": a.gen_s,
+                "exec_s": a.exec_s, "prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens,
+                "finish_reason": a.finish_reason, "temperature": a.params.temperature, "seed": a.params.seed,
+                "max_tokens": a.params.max_tokens, "unsafe": ";".join(sorted({f.category.value for f in a.unsafe})),
+                "denied": a.denied, "feedback": a.feedback, "response": a.response,
+            })
+    return rows
+
+
+def problem_rows(store: RunStore) -> list[dict[str, Any]]:
+    attempts = store.attempts()
+    final, symbolic, judge = store.grades("final"), store.grades("symbolic"), store.grades("judge")
+    rows = []
+    for p in store.problems():
+        tried = attempts.get(p.id, [])
+        grade = final.get(p.id)
+        rows.append({
+            "problem_id": p.id, "subject": p.subject, "level": p.level, "reference": p.answer,
+            "attempts": len(tried), "solved": any(a.status.value == "answered" for a in tried),
+            "answer": grade.answer if grade else None, "correct": grade.correct if grade else None,
+            "method": grade.method if grade else None,
+            "symbolic_correct": symbolic[p.id].correct if p.id in symbolic else None,
+            "judge_correct": judge[p.id].correct if p.id in judge else None,
+            "judge_score": judge[p.id].score if p.id in judge else None,
+        })
+    return rows
+
+
+def export(store: RunStore, directory: Path, fmt: str) -> list[Path]:
+    """Write <run>-attempts.<fmt> and <run>-problems.<fmt> into `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = store.path.stem
+    written = []
+    for name, rows in (("attempts", attempt_rows(store)), ("problems", problem_rows(store))):
+        path = directory / f"{stem}-{name}.{fmt}"
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        if fmt == "csv":
+            with tmp.open("w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else [])
+                writer.writeheader()
+                writer.writerows(rows)
+        elif fmt == "jsonl":
+            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist(rows), tmp)
+        tmp.replace(path)  # never a half-written export
+        written.append(path)
+    return written
