@@ -54,9 +54,10 @@ class _Handler(BaseHTTPRequestHandler):
 class OllamaStandIn(_Server):
     """Answers every prompt with `reply`, split into streamed chunks of a few characters."""
 
-    def __init__(self, reply: str = "```python\nprint(42)\n```", models=("llama3.1:8b",)) -> None:
-        self.reply = reply
+    def __init__(self, reply="```python\nprint(42)\n```", models=("llama3.1:8b",), latency_s: float = 0.0) -> None:
+        self.reply = reply  # a string, or a function of the request body
         self.models = models
+        self.latency_s = latency_s
 
         class Handler(_Handler):
             def do_GET(self) -> None:
@@ -71,7 +72,8 @@ class OllamaStandIn(_Server):
                     return self._send(404, b'{"error": "not found"}')
                 if body.get("model") not in self.owner.models:
                     return self._send(404, json.dumps({"error": f"model '{body.get('model')}' not found"}).encode())
-                text = self.owner.reply
+                time.sleep(self.owner.latency_s)
+                text = self.owner.reply(body) if callable(self.owner.reply) else self.owner.reply
                 if self.path == "/api/generate" and body.get("raw"):
                     text = " 23)\n```"  # continues the raw prompt
                 chunks = [text[i:i + 4] for i in range(0, len(text), 4)]

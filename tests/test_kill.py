@@ -1,0 +1,77 @@
+"""Resume after kill -9 at many points of a run: the resumed run's stored attempts and grades equal an
+uninterrupted run's, none missing, none doubled. The model is an Ollama-protocol stand-in that answers
+deterministically (a failing program first, a working one on a retry), so both runs must agree exactly."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from servers import OllamaStandIn
+
+
+def reply(body):
+    prompt = body["messages"][-1]["content"]
+    if "A previous program" in prompt:
+        return "```python\nprint(7)\n```"
+    return "```python\nprint(undefined)\n```"
+
+
+def command(url, db, *extra):
+    return [sys.executable, "-m", "mathcodebench.cli", "run", "--model", "ollama/llama3.1:8b", "--base-url", url,
+            "--limit", "8", "--attempts", "3", "--concurrency", "1", *extra, "--db", str(db)]
+
+
+def contents(db):
+    conn = sqlite3.connect(db)
+    attempts = []
+    for pid, number, status, record in conn.execute(
+            "SELECT problem_id, number, status, record FROM attempts ORDER BY 1, 2"):
+        r = json.loads(record)
+        attempts.append((pid, number, status, r["code"], r["stdout"], r["feedback"], r["params"]["seed"]))
+    grades = conn.execute("SELECT problem_id, grader, attempt, correct, status, method, answer FROM grades "
+                          "ORDER BY 1, 2").fetchall()
+    return attempts, grades
+
+
+def count(db):
+    if not db.exists():  # connecting would create the file, and the run must find no file there
+        return 0
+    try:
+        return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1).execute(
+            "SELECT count(*) FROM attempts").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_resume_after_kill_9_at_many_points(tmp_path):
+    server = OllamaStandIn(reply=reply, latency_s=0.1)
+    try:
+        whole = tmp_path / "whole.sqlite"
+        assert subprocess.run(command(server.url, whole), capture_output=True, timeout=300).returncode == 0
+
+        killed = tmp_path / "killed.sqlite"
+        kill_points = [1, 4, 7, 10, 13]
+        args = command(server.url, killed)
+        for point in kill_points:
+            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
+            deadline = time.monotonic() + 120
+            while count(killed) < point and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert proc.poll() is None, f"the run ended before attempt {point} could be interrupted"
+            os.killpg(proc.pid, signal.SIGKILL)  # the harness, its sandbox servers and its grader, at once
+            proc.wait()
+            args = [sys.executable, "-m", "mathcodebench.cli", "run", "--resume", str(killed)]
+        final = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        assert final.returncode == 0, final.stderr
+
+        expected, got = contents(whole), contents(killed)
+        assert got == expected
+        assert len(got[0]) == 16 and len(got[1]) == 16  # 8 problems x 2 attempts; symbolic + final per problem
+        assert sqlite3.connect(killed).execute("SELECT status FROM run").fetchone() == ("finished",)
+    finally:
+        server.stop()
