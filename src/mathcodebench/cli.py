@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import api
 from .data import SPECS_HELP, Problem, Selection, parse_levels, parse_subjects
 from .errors import UserError
-from .grading import FINAL, GradingSettings
+from .grading import FINAL, Grade, GradingSettings
 from .report import render, render_comparison, summarize
 from .solve import Attempt
 from .store import RunStore
@@ -356,7 +356,7 @@ def _pair_rows(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def _verdict(g) -> dict:
+def _verdict(g: Grade) -> dict[str, object]:
     return {"correct": g.correct, "status": g.status, "method": g.method, "answer": g.answer, "detail": g.detail}
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,8 @@ def db_path(path: Path, study: StudyFile, spec: str) -> Path:
     return directory / f"{study.study.name}-{re.sub(r'[^A-Za-z0-9.]+', '-', spec).strip('-')}.sqlite"
 
 
-def run_study(path: Path, on_model=None, on_problem: api.OnProblem | None = None) -> list[Path]:
+def run_study(path: Path, on_model: Callable[[str, Path, int], None] | None = None,
+              on_problem: api.OnProblem | None = None) -> list[Path]:
     """Run (or resume) every model of the study in turn; return the run databases."""
     study, text = load_study(path)
     configs = run_configs(study, text)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 GradeStatus = Literal["ok", "no_answer", "timeout", "error", "unparseable"]
+REL_TOL = 1e-6  # default relative tolerance for a decimal against an exact number; recorded with each grade
 
 
 class Grade(BaseModel):

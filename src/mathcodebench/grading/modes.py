@@ -18,9 +18,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from ..data import Problem
 from ..models import ChatModel
-from .base import Grade
+from .base import REL_TOL, Grade
 from .judge import JUDGE_PROMPT_VERSION, RUBRIC, LLMJudge
-from .symbolic import REL_TOL
 from .worker import DEFAULT_DEADLINE_S, SymbolicGrader
 
 GradingMode = Literal["symbolic", "judge", "cascade", "both"]

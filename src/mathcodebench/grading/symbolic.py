@@ -15,12 +15,11 @@ import re
 import sympy
 from math_verify import LatexExtractionConfig, parse, verify
 
-from .base import Grade, answer_line
+from .base import REL_TOL, Grade, answer_line
 from .pyexpr import Rejected, parse_python_expr
 
 logging.getLogger("math_verify").setLevel(logging.ERROR)  # we impose our own deadline (see worker.py)
 
-REL_TOL = 1e-6
 FLOAT_ROUNDING = 6
 _LABEL = re.compile(r"^(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*[:=]?\s*", re.I)
 

@@ -11,7 +11,7 @@ import re
 import threading
 from multiprocessing.connection import Connection
 
-from .base import Grade, answer_line
+from .base import REL_TOL, Grade, answer_line
 
 DEFAULT_DEADLINE_S = 10.0
 _INTEGER = re.compile(r"-?\d{1,400}")  # most MATH answers; no parser or worker needed to compare two of them
@@ -38,7 +38,7 @@ class SymbolicGrader:
 
     name = "symbolic"
 
-    def __init__(self, deadline_s: float = DEFAULT_DEADLINE_S, rel_tol: float = 1e-6) -> None:
+    def __init__(self, deadline_s: float = DEFAULT_DEADLINE_S, rel_tol: float = REL_TOL) -> None:
         self.deadline_s = deadline_s
         self.rel_tol = rel_tol
         self._ctx = mp.get_context("spawn")  # never fork a process that may hold model threads
