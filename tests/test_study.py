@@ -60,8 +60,9 @@ concurrency = 2
         again = cli("study", str(study))  # everything finished: nothing is asked again
         assert again.returncode == 0 and len(ollama.requests) + len(compatible.requests) == requests
 
-        both = cli("report", str(dbs[1]), str(dbs[2]), "--json")
-        assert [s["model"] for s in json.loads(both.stdout)] == ["ollama/llama3.1:8b", "openai-compatible/stand-in"]
+        both = json.loads(cli("report", str(dbs[1]), str(dbs[2]), "--json").stdout)
+        assert [s["model"] for s in both["runs"]] == ["ollama/llama3.1:8b", "openai-compatible/stand-in"]
+        assert both["paired"][0]["n"] == 2
     finally:
         ollama.stop()
         compatible.stop()

@@ -16,7 +16,7 @@ from . import api
 from .data import SPECS_HELP, Problem, Selection, parse_levels, parse_subjects
 from .errors import UserError
 from .grading import FINAL, Grade, GradingSettings
-from .report import render, render_comparison, summarize
+from .report import Paired, paired, render, render_comparison, summarize
 from .solve import Attempt
 from .store import RunStore
 
@@ -198,15 +198,26 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
 ) -> None:
     """Print accuracy per subject and level, attempts used and unsolved problems; several runs side by side."""
-    summaries = [summarize(RunStore.open(db)) for db in dbs]
+    stores = [RunStore.open(db) for db in dbs]
+    summaries = [summarize(store) for store in stores]
+    pairs = _pairs(stores)
     if as_json:
         payload = [s.model_dump(mode="json") for s in summaries]
-        print(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2))
+        if len(payload) == 1:
+            print(json.dumps(payload[0], indent=2))
+        else:
+            print(json.dumps({"runs": payload, "paired": [p.model_dump() for p in pairs]}, indent=2))
         return
     for summary in summaries:
         render(summary, console)
     if len(summaries) > 1:
-        render_comparison(summaries, console)
+        render_comparison(summaries, pairs, console)
+
+
+def _pairs(stores: list[RunStore]) -> list[Paired]:
+
+    found = (paired(a, b) for i, a in enumerate(stores) for b in stores[i + 1:])
+    return [p for p in found if p is not None]
 
 
 @app.command("export")
@@ -245,8 +256,8 @@ def study(
 
     with progress:
         dbs = run_study(file, on_model, on_problem)
-    summaries = [summarize(RunStore.open(db)) for db in dbs]
-    render_comparison(summaries, console)
+    stores = [RunStore.open(db) for db in dbs]
+    render_comparison([summarize(store) for store in stores], _pairs(stores), console)
     console.print("Run databases: " + " ".join(str(db) for db in dbs), highlight=False, soft_wrap=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from .compare import Paired
 from .summary import Summary, Tally
 
 
@@ -82,18 +83,52 @@ def _graders(summary: Summary, console: Console) -> None:
         console.print(rows)
 
 
-def render_comparison(summaries: list[Summary], console: Console) -> None:
-    """One row per run: the models side by side."""
+def render_comparison(summaries: list[Summary], pairs: list[Paired], console: Console) -> None:
+    """One row per run (with the Number Theory gap and the level 1 -> 5 trend), then paired tests."""
     table = Table(title="Models compared", title_justify="left")
-    for col in ("model", "n", "correct", "acc %", "95 % CI", "unsolved", "selection"):
+    for col in ("model", "n", "correct", "acc %", "95 % CI", "unsolved", "NT - rest", "L1 -> L5", "selection"):
         table.add_column(col, justify="left" if col in ("model", "selection") else "right")
-    for s in sorted(summaries, key=lambda s: -s.overall.accuracy):
+    ranked = sorted(summaries, key=lambda s: -s.overall.accuracy)
+    for s in ranked:
         lo, hi = s.overall.interval
         table.add_row(s.model, str(s.overall.n), str(s.overall.correct), f"{100 * s.overall.accuracy:.1f}",
-                      f"{100 * lo:.1f}-{100 * hi:.1f}", str(len(s.unsolved)), s.selection_hash[:12])
+                      f"{100 * lo:.1f}-{100 * hi:.1f}", str(len(s.unsolved)), _points(domain_gap(s)),
+                      _trend(s), s.selection_hash[:12])
     console.print(table)
+    if len(ranked) > 1:
+        console.print(f"Best to worst: {100 * (ranked[0].overall.accuracy - ranked[-1].overall.accuracy):.1f} points "
+                      f"({ranked[0].model} vs {ranked[-1].model})", highlight=False)
     if len({s.selection_hash for s in summaries}) > 1:
         console.print("[yellow]The runs used different problem selections: compare with care.[/]")
+    if pairs:
+        rows = Table(title="Paired on the same problems (McNemar exact test)", title_justify="left")
+        for col in ("first", "second", "shared", "only first right", "only second right", "diff points", "p"):
+            rows.add_column(col, justify="left" if col in ("first", "second") else "right")
+        for p in pairs:
+            rows.add_row(p.first, p.second, str(p.n), str(p.first_only), str(p.second_only),
+                         f"{100 * p.difference:+.1f}", f"{p.p_value:.3g}")
+        console.print(rows)
+
+
+def domain_gap(s: Summary) -> float | None:
+    """Number Theory's accuracy minus the rest's (the paper's hardest domain)."""
+    nt = s.by_subject.get("Number Theory")
+    rest = [t for name, t in s.by_subject.items() if name != "Number Theory"]
+    rest_n = sum(t.n for t in rest)
+    if nt is None or not nt.n or not rest_n:
+        return None
+    return nt.accuracy - sum(t.correct for t in rest) / rest_n
+
+
+def _points(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:+.1f}"
+
+
+def _trend(s: Summary) -> str:
+    low, high = s.by_level.get(1), s.by_level.get(5)
+    if not (low and high):
+        return "-"
+    return f"{100 * low.accuracy:.0f} -> {100 * high.accuracy:.0f}"
 
 
 def _safety(summary: Summary, console: Console) -> None:

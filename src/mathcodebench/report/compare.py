@@ -1,0 +1,46 @@
+"""Models side by side: paired tests on the same problems, the domain gap and the difficulty trend."""
+
+from __future__ import annotations
+
+from math import comb
+
+from pydantic import BaseModel
+
+from ..grading import FINAL
+from ..store import RunStore
+
+
+class Paired(BaseModel):
+    """McNemar's exact test on the problems both runs graded."""
+
+    first: str
+    second: str
+    n: int
+    first_only: int  # first right, second wrong
+    second_only: int
+    difference: float  # accuracy of first minus second, on the shared problems
+    p_value: float
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact p-value: under H0 the b + c discordant pairs split like fair coin flips."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, i) for i in range(0, min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired(first: RunStore, second: RunStore) -> Paired | None:
+    a, b = first.grades(FINAL), second.grades(FINAL)
+    first_hash = {p.id: p.content_hash() for p in first.problems()}
+    second_hash = {p.id: p.content_hash() for p in second.problems()}
+    # the same id with different content is a different problem
+    shared = [pid for pid in a if pid in b and first_hash.get(pid) == second_hash.get(pid)]
+    if not shared:
+        return None
+    first_only = sum(a[p].correct and not b[p].correct for p in shared)
+    second_only = sum(b[p].correct and not a[p].correct for p in shared)
+    return Paired(first=first.run_info()["model"], second=second.run_info()["model"], n=len(shared),
+                  first_only=first_only, second_only=second_only,
+                  difference=(first_only - second_only) / len(shared), p_value=mcnemar_exact(first_only, second_only))

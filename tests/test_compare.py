@@ -1,0 +1,53 @@
+"""Comparing runs: McNemar's exact test (hand-computed values), the domain gap, and the CLI table."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import ScriptedModel, fenced
+
+from mathcodebench import api
+from mathcodebench.data import Selection
+from mathcodebench.report import domain_gap, mcnemar_exact, paired, summarize
+
+
+@pytest.mark.parametrize("b,c,p", [
+    (0, 0, 1.0),
+    (0, 5, 2 / 32),  # 2 * C(5,0) / 2^5
+    (1, 9, 2 * 11 / 1024),  # 2 * (C(10,0) + C(10,1)) / 2^10
+    (3, 3, 1.0),  # capped: 2 * 42/64 > 1
+    (9, 1, 2 * 11 / 1024),
+])
+def test_mcnemar_exact(b, c, p):
+    assert mcnemar_exact(b, c) == pytest.approx(p)
+
+
+def _run(db, answers):
+    script = {key: [fenced(f"print({value!r})")] for key, value in answers.items()}
+    config = api.RunConfig(model="scripted", selection=Selection(limit=3), attempts=1)
+    store, model, _ = api.start_run(config, db, ScriptedModel(script))
+    api.execute(store, model, config)
+    return store
+
+
+def test_paired_comparison_and_cli(tmp_path):
+    good = {"What is the value of $3x + 7$": "22", "slope of the line": "2/3", "For what values of $x$": "(1, 4)"}
+    worse = {**good, "slope of the line": "3/2", "For what values of $x$": "(1, 5)"}
+    a, b = _run(tmp_path / "a.sqlite", good), _run(tmp_path / "b.sqlite", worse)
+    result = paired(a, b)
+    assert (result.n, result.first_only, result.second_only) == (3, 2, 0)
+    assert result.difference == pytest.approx(2 / 3) and result.p_value == pytest.approx(0.5)
+    assert domain_gap(summarize(a)) is None  # no Number Theory problem among the three
+    r = subprocess.run([sys.executable, "-m", "mathcodebench.cli", "report", str(tmp_path / "a.sqlite"),
+                        str(tmp_path / "b.sqlite")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "McNemar" in r.stdout and "Best to worst: 66.7 points" in r.stdout
+
+
+def test_domain_gap_is_number_theory_minus_the_rest(db):
+    script = {"What is the value of $3x + 7$": [fenced("print(22)")],
+              "greatest common divisor of 84 and 126": [fenced("print(21)")]}
+    config = api.RunConfig(model="scripted", attempts=1,
+                           selection=Selection(subjects=["Algebra", "Number Theory"], levels=[1]))
+    store, model, _ = api.start_run(config, db, ScriptedModel(script))
+    api.execute(store, model, config)
+    assert domain_gap(summarize(store)) == pytest.approx(-1.0)
