@@ -59,9 +59,13 @@ class RunConfig(BaseModel):
 OnProblem = Callable[[Problem, bool, list[Attempt]], None]
 
 
+def slug(spec: str) -> str:
+    """A model spec as a file-name part: `ollama/llama3.1:8b` -> `ollama-llama3.1-8b`."""
+    return re.sub(r"[^A-Za-z0-9.]+", "-", spec).strip("-")
+
+
 def default_db(model: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9.]+", "-", model).strip("-")
-    return Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{slug}.sqlite"
+    return Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{slug(model)}.sqlite"
 
 
 def versions() -> dict[str, str]:

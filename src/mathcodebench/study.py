@@ -16,7 +16,6 @@ its own run database in the study's directory, and a study can be re-run to resu
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -101,7 +100,7 @@ def run_configs(study: StudyFile, text: str) -> list[api.RunConfig]:
 
 def db_path(path: Path, study: StudyFile, spec: str) -> Path:
     directory = path.parent / study.study.directory
-    return directory / f"{study.study.name}-{re.sub(r'[^A-Za-z0-9.]+', '-', spec).strip('-')}.sqlite"
+    return directory / f"{study.study.name}-{api.slug(spec)}.sqlite"
 
 
 def run_study(path: Path, on_model: Callable[[str, Path, int], None] | None = None,
