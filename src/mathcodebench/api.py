@@ -132,6 +132,14 @@ def answered(attempts: list[Attempt]) -> Attempt | None:
     return attempts[-1] if attempts and attempts[-1].status == AttemptStatus.ANSWERED else None
 
 
+def grade_and_store(grading: Grading, store: RunStore, problem: Problem, attempts: list[Attempt]) -> bool:
+    """Grade a problem's answered attempt (or its lack of one), store every grader's verdict; return `final`."""
+    final = answered(attempts)
+    grades = grading.grade(problem, final.stdout if final else None)
+    store.add_grades(problem.id, final.number if final else None, grades)
+    return grades[FINAL].correct
+
+
 class _Stopped(Exception):
     """Raised in a worker after its current attempt is stored, once the run is being stopped."""
 
@@ -160,10 +168,7 @@ def execute(store: RunStore, model: ChatModel, config: RunConfig, on_problem: On
 
     def work(problem: Problem) -> tuple[Problem, bool, list[Attempt]]:
         attempts = solve(problem, model, sandbox, policy, on_attempt=record, start_after=stored.get(problem.id))
-        final = answered(attempts)
-        grades = grading.grade(problem, final.stdout if final else None)
-        store.add_grades(problem.id, final.number if final else None, grades)
-        return problem, grades[FINAL].correct, attempts
+        return problem, grade_and_store(grading, store, problem, attempts), attempts
 
     store.set_status("running")
     try:
@@ -212,11 +217,9 @@ def regrade(store: RunStore, settings: GradingSettings, judge: ChatModel | None 
             if problem.id not in finished:
                 continue
             tried = attempts.get(problem.id, [])
-            final = answered(tried)
-            grades = grading.grade(problem, final.stdout if final else None)
-            store.add_grades(problem.id, final.number if final else None, grades)
+            correct = grade_and_store(grading, store, problem, tried)
             if on_problem:
-                on_problem(problem, grades[FINAL].correct, tried)
+                on_problem(problem, correct, tried)
     finally:
         grading.close()
 
