@@ -117,3 +117,4 @@ def test_safety_scan_command(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mathcodebench.cli", "safety", "scan", str(program)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "0 finding(s)" in r.stdout
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import re
 from enum import StrEnum
 
@@ -11,6 +10,7 @@ from pydantic import BaseModel
 from ..models import GenerationParams
 from ..sandbox import ExecStatus, Execution, Limits
 from .safety import Finding
+from .syntax import parse_python
 
 
 class AttemptStatus(StrEnum):
@@ -55,7 +55,7 @@ _EXC_LINE = re.compile(r"^(\w+(?:\.\w+)*)(?::\s?(.*))?$")
 def precheck_syntax(code: str) -> tuple[str, str] | None:
     """Parse (never run) the program; if it cannot compile, return (error type, Python-style error text)."""
     try:
-        ast.parse(code, filename="main.py")
+        parse_python(code, filename="main.py")
     except SyntaxError as exc:
         where = f'  File "main.py", line {exc.lineno}\n' if exc.lineno else ""
         return type(exc).__name__, f"{where}{type(exc).__name__}: {exc.msg}"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass
+
+from .syntax import parse_python
 
 _FENCE = re.compile(r"```[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:\n?```|\Z)", re.S)
 _PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
@@ -39,7 +40,7 @@ def extract_code(response: str) -> Extracted | None:
 
 def _parses(code: str) -> bool:
     try:
-        ast.parse(code)
+        parse_python(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return True

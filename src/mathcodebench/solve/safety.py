@@ -12,6 +12,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from .syntax import parse_python
+
 
 class Category(StrEnum):
     FILESYSTEM = "filesystem"  # writing, deleting, moving files
@@ -63,7 +65,7 @@ _SAFE_DUNDERS = {"__name__", "__doc__", "__init__", "__main__", "__len__", "__st
 def scan(code: str) -> list[Finding]:
     """Findings in line order; [] for safe code and for code that does not parse (it cannot run either)."""
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
         visitor = _Visitor()
         visitor.visit(tree)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
