@@ -247,9 +247,9 @@ def study(
                         console=console)
     tasks: dict[str, int] = {}
 
-    def on_model(spec: str, db: Path, total: int) -> None:
+    def on_model(spec: str, db: Path, total: int, done: int) -> None:
         console.print(f"{spec}: {db}", highlight=False)
-        tasks[spec] = progress.add_task(spec, total=total, completed=total - _remaining(db))
+        tasks[spec] = progress.add_task(spec, total=total, completed=done)
 
     def on_problem(problem: Problem, is_correct: bool, tried: list[Attempt]) -> None:
         progress.advance(list(tasks.values())[-1])
@@ -259,14 +259,6 @@ def study(
     stores = [RunStore.open(db) for db in dbs]
     render_comparison([summarize(store) for store in stores], _pairs(stores), console)
     console.print("Run databases: " + " ".join(str(db) for db in dbs), highlight=False, soft_wrap=True)
-
-
-def _remaining(db: Path) -> int:
-    store = RunStore.open(db)
-    try:
-        return len(store.problems()) - len(store.grades(FINAL))
-    finally:
-        store.close()
 
 
 sandbox_app = typer.Typer(no_args_is_help=True, help="Inspect and use the sandbox that runs generated programs.")

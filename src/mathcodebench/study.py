@@ -103,9 +103,12 @@ def db_path(path: Path, study: StudyFile, spec: str) -> Path:
     return directory / f"{study.study.name}-{api.slug(spec)}.sqlite"
 
 
-def run_study(path: Path, on_model: Callable[[str, Path, int], None] | None = None,
+def run_study(path: Path, on_model: Callable[[str, Path, int, int], None] | None = None,
               on_problem: api.OnProblem | None = None) -> list[Path]:
-    """Run (or resume) every model of the study in turn; return the run databases."""
+    """Run (or resume) every model of the study in turn; return the run databases.
+
+    `on_model(spec, db, problems, already_finished)` is called before each model that still has work.
+    """
     study, text = load_study(path)
     configs = run_configs(study, text)
     dbs = []
@@ -115,14 +118,16 @@ def run_study(path: Path, on_model: Callable[[str, Path, int], None] | None = No
             store, model, stored = api.resume_run(db)
             if stored.study != text:
                 raise UserError(f"{db} was made by a different version of {path}; move it away to start over")
-            if len(store.grades(FINAL)) == len(store.problems()):
-                dbs.append(db)
-                continue
         else:
             store, model, _ = api.start_run(config, db)
             stored = config
+        total, done = len(store.problems()), len(store.grades(FINAL))
+        if done == total:
+            store.close()
+            dbs.append(db)
+            continue
         if on_model:
-            on_model(config.model, db, len(store.problems()))
+            on_model(config.model, db, total, done)
         api.execute(store, model, stored, on_problem)
         store.close()
         dbs.append(db)
