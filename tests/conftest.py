@@ -62,6 +62,34 @@ class ScriptedModel:
         return {"backend": "scripted"}
 
 
+class ForcedFirst:
+    """A real model whose whole-response generations are replaced by a fixed (failing) response, so that
+    token-by-token regeneration of a known failure can be observed on the real model's continuations."""
+
+    def __init__(self, model: object, response: str) -> None:
+        self._model, self._response = model, response
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+    def generate(self, messages: list[Message], params: GenerationParams) -> Completion:
+        return Completion(text=self._response, finish_reason="stop", prompt_tokens=1, completion_tokens=1,
+                          latency_s=0.0, model=self._model.spec, params=params)  # type: ignore[attr-defined]
+
+
+BROKEN = "a = 6\nb = 0\nprint(a * 7 // b)"  # fails on line 3 with ZeroDivisionError
+
+
+def check_regenerated_from_failure(attempts: list) -> None:
+    """Attempt 2 kept attempt 1's response up to the failing line, byte for byte, and regenerated the rest."""
+    first, second = attempts[0], attempts[1]
+    offset = first.response.index("print(a * 7 // b)")
+    assert second.response[:offset] == first.response[:offset]
+    assert second.regeneration and second.regeneration[0] == offset
+    assert second.tokens_reused and second.tokens_reused > 0
+    assert second.completion_tokens > 0 and second.gen_s > 0
+
+
 @pytest.fixture
 def scripted() -> Callable[..., ScriptedModel]:
     return ScriptedModel
@@ -72,4 +100,4 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "run.sqlite"
 
 
-__all__ = ["ModelError", "ScriptedModel", "fenced"]
+__all__ = ["BROKEN", "ForcedFirst", "ModelError", "ScriptedModel", "check_regenerated_from_failure", "fenced"]

@@ -54,8 +54,10 @@ class _Handler(BaseHTTPRequestHandler):
 class OllamaStandIn(_Server):
     """Answers every prompt with `reply`, split into streamed chunks of a few characters."""
 
-    def __init__(self, reply="```python\nprint(42)\n```", models=("llama3.1:8b",), latency_s: float = 0.0) -> None:
+    def __init__(self, reply="```python\nprint(42)\n```", models=("llama3.1:8b",), latency_s: float = 0.0,
+                 raw_reply: str = " 23)\n```") -> None:
         self.reply = reply  # a string, or a function of the request body
+        self.raw_reply = raw_reply  # what /api/generate with raw=true continues a prompt with
         self.models = models
         self.latency_s = latency_s
 
@@ -75,7 +77,7 @@ class OllamaStandIn(_Server):
                 time.sleep(self.owner.latency_s)
                 text = self.owner.reply(body) if callable(self.owner.reply) else self.owner.reply
                 if self.path == "/api/generate" and body.get("raw"):
-                    text = " 23)\n```"  # continues the raw prompt
+                    text = self.owner.raw_reply
                 chunks = [text[i:i + 4] for i in range(0, len(text), 4)]
                 key = "message" if self.path == "/api/chat" else "response"
                 lines = [{"model": body["model"], "done": False,

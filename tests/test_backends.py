@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from conftest import fenced
+from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced
 from servers import FaultyServer, OllamaStandIn
 
 from mathcodebench import api
@@ -19,7 +19,9 @@ from mathcodebench.models import FatalModelError, GenerationParams, Message, Mod
 from mathcodebench.models.ollama import OllamaModel
 from mathcodebench.models.openai_compat import OpenAICompatibleModel
 from mathcodebench.models.weights import ensure_weights
-from mathcodebench.solve import AttemptStatus
+from mathcodebench.data import Problem
+from mathcodebench.sandbox import create_sandbox
+from mathcodebench.solve import AttemptStatus, SolvePolicy, solve
 
 HELLO = [Message(role="user", content="Write a Python program that prints 17 * 23.")]
 PARAMS = GenerationParams(max_tokens=40)
@@ -78,6 +80,22 @@ def test_prefix_continuation_and_logprobs_against_llama_cpp_server(llama_server)
     assert len(completion.logprobs[0].top) >= 1
 
 
+@pytest.mark.model
+def test_tbt_through_the_llama_cpp_server(llama_server):
+    """Prefix continuation over /v1/completions with the chatml template; token counts via /extras/tokenize."""
+    model = create_model("openai-compatible/qwen-coder", llama_server, chat_template="chatml")
+    assert model.count_tokens("print(6 * 7)\n") > 0
+    problem = Problem(id="t/1", subject="Algebra", level=1, problem="What is 6 times 7?", answer="42")
+    policy = SolvePolicy(attempts=2, regeneration="tbt", params=GenerationParams(max_tokens=120))
+    sandbox = create_sandbox("default")
+    try:
+        attempts = solve(problem, ForcedFirst(model, fenced(BROKEN)), sandbox, policy)
+    finally:
+        sandbox.close()
+    assert attempts[0].status == AttemptStatus.RUNTIME_ERROR and len(attempts) == 2
+    check_regenerated_from_failure(attempts)
+
+
 # -- the Ollama protocol ----------------------------------------------------------------------------
 
 def test_ollama_chat_streaming_and_raw_generate():
@@ -95,6 +113,29 @@ def test_ollama_chat_streaming_and_raw_generate():
         assert model.installed() == ["llama3.1:8b"]
         with pytest.raises(FatalModelError, match="HTTP 404"):
             OllamaModel("ollama/olmo2:7b", server.url).generate(HELLO, PARAMS)
+    finally:
+        server.stop()
+
+
+def test_tbt_through_ollama_raw_generate():
+    server = OllamaStandIn(raw_reply="print(a * 7)\n```")
+    try:
+        model = create_model("ollama/llama3.1:8b", server.url, chat_template="llama3")
+        problem = Problem(id="t/1", subject="Algebra", level=1, problem="What is 6 times 7?", answer="42")
+        sandbox = create_sandbox("default")
+        try:
+            attempts = solve(problem, ForcedFirst(model, fenced(BROKEN)), sandbox,
+                             SolvePolicy(attempts=2, regeneration="tbt"))
+        finally:
+            sandbox.close()
+        first, second = attempts
+        offset = first.response.index("print(a * 7 // b)")
+        assert second.status == AttemptStatus.ANSWERED and second.stdout.strip() == "42"
+        assert second.response == first.response[:offset] + "print(a * 7)\n```"
+        assert second.tokens_reused is None  # Ollama cannot count tokens; recorded as unknown, not guessed
+        raw = server.requests[-1]["body"]
+        assert raw["raw"] is True and raw["prompt"].startswith("<|begin_of_text|><|start_header_id|>system")
+        assert raw["prompt"].endswith("<|start_header_id|>assistant<|end_header_id|>\n\n" + first.response[:offset])
     finally:
         server.stop()
 

@@ -12,7 +12,10 @@ from mathcodebench.data import Selection
 from mathcodebench.grading import FINAL
 from mathcodebench.models import GenerationParams, Message, create_model
 from mathcodebench.models.weights import QWEN_CODER_05B, ensure_weights
-from mathcodebench.solve import AttemptStatus
+from mathcodebench.data import Problem
+from mathcodebench.sandbox import create_sandbox
+from mathcodebench.solve import AttemptStatus, SolvePolicy, solve
+from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced
 
 pytestmark = pytest.mark.model
 
@@ -68,3 +71,19 @@ def test_embedded_model_as_judge(model):
     assert grade.status in {"ok", "unparseable"}
     if grade.status == "ok":
         assert grade.score in {1, 2, 3, 4, 5} and grade.correct == (grade.score >= 4)
+
+
+def test_tbt_regenerates_a_forced_failure_from_its_failing_line_at_token_level(model):
+    problem = Problem(id="t/1", subject="Algebra", level=1, problem="What is 6 times 7?", answer="42")
+    forced = ForcedFirst(model, fenced(BROKEN))
+    policy = SolvePolicy(attempts=2, regeneration="tbt", params=GenerationParams(max_tokens=200))
+    sandbox = create_sandbox("default")
+    try:
+        attempts = solve(problem, forced, sandbox, policy)
+    finally:
+        sandbox.close()
+    assert attempts[0].status == AttemptStatus.RUNTIME_ERROR and len(attempts) == 2
+    check_regenerated_from_failure(attempts)
+    offset = attempts[0].response.index("print(a * 7 // b)")
+    # The token the failed line began with is excluded at the failure point.
+    assert not attempts[1].response[offset:].startswith("print(a * 7 // b)")

@@ -19,7 +19,7 @@ from .errors import UserError
 from .grading import FINAL, Grading, GradingSettings
 from .models import DEFAULT_MODEL, ChatModel, GenerationParams, create_model
 from .sandbox import DEFAULT_MODE, MODES, Limits, Sandbox, create_sandbox
-from .solve import PROMPT_VERSION, Attempt, AttemptStatus, SolvePolicy, solve
+from .solve import PROMPT_VERSION, Attempt, AttemptStatus, SolvePolicy, first_messages, require_prefix, solve
 from .store import RunStore
 
 
@@ -34,6 +34,8 @@ class RunConfig(BaseModel):
     attempts: int = Field(default=10, ge=1, le=100)
     feedback: Literal["error", "none"] = "error"
     unsafe: Literal["report", "block"] = "report"
+    regeneration: Literal["full", "tbt"] = "full"
+    chat_template: str | None = None  # tbt on a server model: a built-in name or a Jinja file
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     retry_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(default=512, ge=16)
@@ -51,6 +53,7 @@ class RunConfig(BaseModel):
             feedback=self.feedback,
             retry_temperature=self.retry_temperature,
             unsafe=self.unsafe,
+            regeneration=self.regeneration,
             params=GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed),
             limits=Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb),
         )
@@ -99,7 +102,9 @@ def start_run(config: RunConfig, db: Path, model: ChatModel | None = None,
               judge: ChatModel | None = None) -> tuple[RunStore, ChatModel, Chosen]:
     """Validate everything, then create the store (nothing is written when the input is bad)."""
     chosen = choose_problems(config.dataset, config.selection)
-    model = model or create_model(config.model, config.base_url, concurrency=config.concurrency)
+    model = model or solver(config)
+    if config.regeneration == "tbt" and chosen.problems:
+        require_prefix(model, first_messages(chosen.problems[0]))
     if judge is None:
         judge_model(config.grading, model)  # an unknown judge spec fails here, before anything is written
     if config.sandbox not in MODES:
@@ -115,7 +120,12 @@ def start_run(config: RunConfig, db: Path, model: ChatModel | None = None,
 def resume_run(db: Path, model: ChatModel | None = None) -> tuple[RunStore, ChatModel, RunConfig]:
     store = RunStore.open(db)
     config = RunConfig.model_validate(store.run_info()["config"])
-    return store, model or create_model(config.model, config.base_url, concurrency=config.concurrency), config
+    return store, model or solver(config), config
+
+
+def solver(config: RunConfig) -> ChatModel:
+    return create_model(config.model, config.base_url, concurrency=config.concurrency,
+                        chat_template=config.chat_template)
 
 
 def judge_model(settings: GradingSettings, solver: ChatModel | None) -> ChatModel | None:

@@ -49,6 +49,7 @@ class Capabilities(BaseModel):
 
     chat: bool = True
     prefix: bool = False  # raw-prompt continuation (token-by-token regeneration needs it)
+    token_exclusion: bool = False  # can forbid a given first token when continuing (true token-level retries)
     logprobs: bool = False
     seed: bool = False
 
@@ -72,4 +73,22 @@ class ChatModel(Protocol):
 
     def describe(self) -> dict[str, str]:
         """Identity facts worth storing with a run (weights hash, backend version, ...)."""
+        ...
+
+
+@runtime_checkable
+class PrefixModel(ChatModel, Protocol):
+    """A model that can continue an assistant response from a prefix (token-by-token regeneration)."""
+
+    def render(self, messages: list[Message]) -> str:
+        """The conversation as raw text, up to where the assistant's reply begins (its chat template)."""
+        ...
+
+    def complete(self, prompt: str, params: GenerationParams, avoid: str | None = None) -> Completion:
+        """Continue raw text. `avoid`: text the continuation must not begin with the same token as (backends
+        with `token_exclusion` forbid that first token; others ignore it and rely on a fresh seed)."""
+        ...
+
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens in `text` (None where the backend cannot tell)."""
         ...

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import Capabilities, Completion, GenerationParams, Message, ModelError
+from .template import ChatTemplate
 from .weights import QWEN_CODER_05B, ensure_weights
 
 SPECS = ("embedded", "qwen2.5-coder-0.5b")
@@ -19,15 +20,17 @@ N_CTX = 4096
 class EmbeddedModel:
     """llama.cpp in this process. Loaded on first use; one generation at a time."""
 
-    capabilities = Capabilities(seed=True)
+    capabilities = Capabilities(prefix=True, token_exclusion=True, seed=True)
 
     def __init__(self, spec: str = "embedded", model_path: Path | None = None) -> None:
         self.spec = spec
         self._path = model_path
         self._llm: Any = None
+        self._template: ChatTemplate | None = None
         self._lock = threading.Lock()  # llama.cpp contexts are not thread-safe
 
     default_concurrency = 1
+
     def _load(self) -> Any:
         if self._llm is None:
             # OpenMP threads spin while idle; on a busy 2-core machine that collapses generation ~20x.
@@ -48,6 +51,10 @@ class EmbeddedModel:
             )
             if "tokenizer.chat_template" not in self._llm.metadata:
                 raise ModelError(f"{self._path} carries no chat template; refusing to guess one")
+            vocab = self._llm._model
+            self._template = ChatTemplate(self._llm.metadata["tokenizer.chat_template"], "gguf",
+                                          bos_token=vocab.token_get_text(self._llm.token_bos()),
+                                          eos_token=vocab.token_get_text(self._llm.token_eos()))
         return self._llm
 
     def generate(self, messages: list[Message], params: GenerationParams) -> Completion:
@@ -77,6 +84,62 @@ class EmbeddedModel:
             model=self.spec,
             params=params,
         )
+
+    def render(self, messages: list[Message]) -> str:
+        with self._lock:
+            self._load()
+            assert self._template is not None
+            return self._template.render(messages)
+
+    def count_tokens(self, text: str) -> int | None:
+        with self._lock:
+            return len(self._load().tokenize(text.encode(), add_bos=False, special=False))
+
+    def complete(self, prompt: str, params: GenerationParams, avoid: str | None = None) -> Completion:
+        """Continue raw text at token level. The KV cache is rolled back to the longest prefix it shares with
+        `prompt` (llama.cpp re-evaluates only the rest); with `avoid`, the first token is the most likely one
+        that is not how `avoid` began, and sampling goes on from there."""
+        with self._lock:
+            llm = self._load()
+            start = time.perf_counter()
+            tokens = llm.tokenize(prompt.encode(), add_bos=True, special=True)
+            if len(tokens) + 1 >= N_CTX:
+                raise ModelError(f"prompt of {len(tokens)} tokens does not fit the context window ({N_CTX})")
+            first: list[int] = []
+            if avoid:
+                first = [self._best_untried(llm, tokens, self._first_tokens(llm, tokens, prompt, avoid))]
+            out = llm.create_completion(prompt=tokens + first, temperature=params.temperature, top_p=params.top_p,
+                                        max_tokens=max(1, params.max_tokens - len(first)), seed=params.seed)
+            choice = out["choices"][0]
+            head = llm.detokenize(first, prev_tokens=tokens).decode("utf-8", errors="replace") if first else ""
+            return Completion(text=head + choice["text"], finish_reason=choice.get("finish_reason") or "unknown",
+                              prompt_tokens=len(tokens), completion_tokens=out["usage"]["completion_tokens"] + len(first),
+                              latency_s=time.perf_counter() - start, model=self.spec, params=params)
+
+    @staticmethod
+    def _first_tokens(llm: Any, tokens: list[int], prompt: str, avoid: str) -> set[int]:
+        """The token(s) `avoid` starts with after `prompt`: alone, and as tokenized together with the prompt."""
+        banned = set(llm.tokenize(avoid.encode(), add_bos=False, special=False)[:1])
+        joint = llm.tokenize((prompt + avoid).encode(), add_bos=True, special=True)
+        if joint[:len(tokens)] == tokens and len(joint) > len(tokens):
+            banned.add(joint[len(tokens)])
+        return banned
+
+    @staticmethod
+    def _best_untried(llm: Any, tokens: list[int], banned: set[int]) -> int:
+        """Roll the KV cache back to the shared prefix, evaluate the rest, take the argmax outside `banned`."""
+        import numpy as np
+
+        shared = 0
+        for cached, wanted in zip(llm.input_ids[: llm.n_tokens], tokens, strict=False):
+            if cached != wanted:
+                break
+            shared += 1
+        llm.n_tokens = min(shared, len(tokens) - 1)  # eval() drops the KV cache beyond this point
+        llm.eval(tokens[llm.n_tokens:])
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy()
+        logits[list(banned)] = -np.inf
+        return int(np.argmax(logits))
 
     def describe(self) -> dict[str, str]:
         return {

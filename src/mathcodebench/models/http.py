@@ -55,6 +55,19 @@ class HTTPBackend:
         """POST and read a newline-delimited JSON stream: (objects, latency, time to first object, retries)."""
         return aio.run(self._with_retries(path, payload, stream=True))
 
+    def probe_json(self, url: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """One POST without retries, for optional endpoints: the JSON reply, or None on any failure."""
+        async def probe() -> dict[str, Any] | None:
+            client, slots = self._ready()
+            async with slots:
+                try:
+                    response = await client.post(url, json=payload)
+                    return response.json() if response.status_code == 200 else None
+                except (httpx.HTTPError, json.JSONDecodeError):
+                    return None
+
+        return aio.run(probe())
+
     def get_json(self, path: str) -> dict[str, Any]:
         async def get() -> dict[str, Any]:
             client, _ = self._ready()

@@ -7,16 +7,18 @@ import os
 
 from .base import Capabilities, Completion, GenerationParams, Message, ModelError
 from .http import HTTPBackend
+from .template import ChatTemplate, ServerTemplate
 
 DEFAULT_HOST = "http://localhost:11434"
 
 
-class OllamaModel:
+class OllamaModel(ServerTemplate):
     capabilities = Capabilities(prefix=True, seed=True)
 
     def __init__(self, spec: str, base_url: str | None = None, concurrency: int = 4, timeout_s: float = 600.0,
-                 max_retries: int = 6, backoff_s: float = 1.0) -> None:
+                 max_retries: int = 6, backoff_s: float = 1.0, chat_template: ChatTemplate | None = None) -> None:
         self.spec = spec
+        self.template = chat_template
         self.model = spec.partition("/")[2]
         host = base_url or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
         if "://" not in host:
@@ -35,8 +37,9 @@ class OllamaModel:
         text = "".join((o.get("message") or {}).get("content", "") for o in objects)
         return self._completion(objects, text, latency, ttft, retries, params)
 
-    def complete(self, prompt: str, params: GenerationParams) -> Completion:
-        """Continue raw text: /api/generate with raw=true bypasses the chat template."""
+    def complete(self, prompt: str, params: GenerationParams, avoid: str | None = None) -> Completion:
+        """Continue raw text: /api/generate with raw=true bypasses the chat template (`avoid` is not enforced:
+        Ollama has no per-position token ban)."""
         payload = {"model": self.model, "prompt": prompt, "raw": True, "stream": True, "options": self._options(params)}
         objects, latency, ttft, retries = self.http.post_ndjson("/api/generate", payload)
         text = "".join(o.get("response", "") for o in objects)
@@ -50,6 +53,9 @@ class OllamaModel:
         return Completion(text=text, finish_reason=last.get("done_reason") or "stop",
                           prompt_tokens=last.get("prompt_eval_count", 0), completion_tokens=last.get("eval_count", 0),
                           latency_s=latency, ttft_s=ttft, model=self.spec, params=params, retries=retries)
+
+    def count_tokens(self, text: str) -> int | None:
+        return None  # Ollama has no tokenize endpoint
 
     @property
     def default_concurrency(self) -> int:

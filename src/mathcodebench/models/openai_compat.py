@@ -7,6 +7,7 @@ import os
 
 from .base import Capabilities, Completion, FatalModelError, GenerationParams, Message, ModelError, TokenLogprob
 from .http import HTTPBackend
+from .template import ChatTemplate, ServerTemplate
 
 PROVIDERS = {
     # prefix: (default base URL, base URL variable, key variable, key required, capabilities)
@@ -19,9 +20,13 @@ PROVIDERS = {
 }
 
 
-class OpenAICompatibleModel:
+# Token-count endpoints of common servers: llama-cpp-python, then vLLM and llama.cpp's own server.
+_TOKENIZERS = (("/extras/tokenize/count", "input"), ("/tokenize", "prompt"), ("/tokenize", "content"))
+
+
+class OpenAICompatibleModel(ServerTemplate):
     def __init__(self, spec: str, base_url: str | None = None, concurrency: int = 8, timeout_s: float = 120.0,
-                 max_retries: int = 6, backoff_s: float = 1.0) -> None:
+                 max_retries: int = 6, backoff_s: float = 1.0, chat_template: ChatTemplate | None = None) -> None:
         provider, _, model = spec.partition("/")
         default_url, url_var, key_var, key_required, capabilities = PROVIDERS[provider]
         url = base_url or os.environ.get(url_var) or default_url
@@ -33,7 +38,9 @@ class OpenAICompatibleModel:
         self.spec = spec
         self.model = model
         self.capabilities = capabilities
+        self.template = chat_template
         self.http = HTTPBackend(spec, url, key, concurrency, timeout_s, max_retries, backoff_s)
+        self._tokenizer: tuple[str, str] | None = None
 
     def _sampling(self, params: GenerationParams) -> dict:
         return {"model": self.model, "temperature": params.temperature, "top_p": params.top_p,
@@ -49,8 +56,10 @@ class OpenAICompatibleModel:
             raise ModelError(f"{self.spec}: unexpected reply shape: {str(body)[:200]}") from None
         return self._completion(body, choice, text, latency, retries, params)
 
-    def complete(self, prompt: str, params: GenerationParams, logprobs: int = 0) -> Completion:
-        """Continue raw text (no chat template): the basis of prefix continuation."""
+    def complete(self, prompt: str, params: GenerationParams, avoid: str | None = None,
+                 logprobs: int = 0) -> Completion:
+        """Continue raw text (no chat template) through /v1/completions: the basis of prefix continuation.
+        `avoid` is not enforced (logit_bias would apply to every position, not just the first)."""
         payload = {**self._sampling(params), "prompt": prompt}
         if logprobs:
             payload["logprobs"] = logprobs
@@ -69,6 +78,17 @@ class OpenAICompatibleModel:
         return Completion(text=text, finish_reason=choice.get("finish_reason") or "unknown",
                           prompt_tokens=usage.get("prompt_tokens", 0), completion_tokens=usage.get("completion_tokens", 0),
                           latency_s=latency, model=self.spec, params=params, retries=retries)
+
+    def count_tokens(self, text: str) -> int | None:
+        """Through the server's tokenize endpoint, where it has one (not part of the OpenAI protocol)."""
+        root = self.http.base_url.removesuffix("/v1")
+        for path, field in ([self._tokenizer] if self._tokenizer else _TOKENIZERS):
+            body = self.http.probe_json(root + path, {"model": self.model, field: text})
+            count = (body or {}).get("count", len((body or {}).get("tokens") or []) or None)
+            if count:
+                self._tokenizer = (path, field)
+                return int(count)
+        return None
 
     @property
     def default_concurrency(self) -> int:

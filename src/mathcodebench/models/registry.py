@@ -7,6 +7,7 @@ from . import embedded
 from .base import ChatModel
 from .ollama import OllamaModel
 from .openai_compat import PROVIDERS, OpenAICompatibleModel
+from .template import ChatTemplate
 
 DEFAULT_MODEL = "embedded"
 BACKENDS = {
@@ -20,12 +21,14 @@ BACKENDS = {
 
 
 def create_model(spec: str, base_url: str | None = None, max_retries: int = 6,
-                 concurrency: int | None = None) -> ChatModel:
-    """`concurrency` bounds an HTTP backend's requests in flight (default: the backend's own)."""
+                 concurrency: int | None = None, chat_template: str | None = None) -> ChatModel:
+    """`concurrency` bounds an HTTP backend's requests in flight (default: the backend's own);
+    `chat_template` (a built-in name or a Jinja file) lets a server model continue raw text."""
     if spec in embedded.SPECS:
         return embedded.EmbeddedModel(spec)
     provider, sep, name = spec.partition("/")
-    options = {"max_retries": max_retries, **({"concurrency": concurrency} if concurrency else {})}
+    options = {"max_retries": max_retries, **({"concurrency": concurrency} if concurrency else {}),
+               "chat_template": ChatTemplate.named(chat_template) if chat_template else None}
     if sep and name:
         if provider in PROVIDERS:
             return OpenAICompatibleModel(spec, base_url, **options)

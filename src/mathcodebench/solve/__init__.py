@@ -3,8 +3,9 @@
 from .attempt import Attempt, AttemptStatus
 from .extract import Extracted, extract_code
 from .loop import SolvePolicy, solve
-from .prompts import PROMPT_VERSION
+from .prompts import PROMPT_VERSION, first_messages
 from .safety import Category, Finding, scan
+from .tbt import require_prefix
 
 __all__ = ["PROMPT_VERSION", "Attempt", "AttemptStatus", "Category", "Extracted", "Finding", "SolvePolicy",
-           "extract_code", "scan", "solve"]
+           "extract_code", "first_messages", "require_prefix", "scan", "solve"]

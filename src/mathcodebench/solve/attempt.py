@@ -33,6 +33,7 @@ class Attempt(BaseModel):
     error_type: str | None = None  # exception name for syntax/runtime errors
     response: str = ""
     code: str | None = None
+    code_start: int | None = None  # where the code begins in the response
     extraction: str | None = None
     stdout: str = ""
     stderr: str = ""
@@ -41,7 +42,9 @@ class Attempt(BaseModel):
     gen_s: float = 0.0
     exec_s: float = 0.0
     prompt_tokens: int = 0
-    completion_tokens: int = 0
+    completion_tokens: int = 0  # generated for this attempt, including lines regenerated and dropped
+    tokens_reused: int | None = 0  # kept from the previous attempt's response (tbt; None: backend cannot count)
+    regeneration: list[int] = []  # tbt: offsets in the response where generation (re)started
     finish_reason: str | None = None
     params: GenerationParams
     unsafe: list[Finding] = []  # what the static classifier flagged in the code
@@ -124,13 +127,18 @@ def feedback_for(status: AttemptStatus, attempt: Attempt, limits: Limits) -> str
             return ""
 
 
+def failing_line(attempt: Attempt) -> int | None:
+    """The program line an error points at: the innermost program frame of a traceback, or a syntax error's."""
+    frames = _FRAME.findall(attempt.stderr)
+    return int(frames[-1]) if frames else None
+
+
 def _error_feedback(attempt: Attempt, max_lines: int = 6, max_chars: int = 1200) -> str:
     lines = attempt.stderr.strip().splitlines()
     tail = "\n".join(line[:200] for line in lines[-max_lines:])[-max_chars:]
     failing = ""
-    frames = _FRAME.findall(attempt.stderr)
-    if frames and attempt.code:
-        lineno = int(frames[-1])
+    lineno = failing_line(attempt)
+    if lineno is not None and attempt.code:
         program = attempt.code.splitlines()
         if 0 < lineno <= len(program):
             failing = f"\nThe failing line is line {lineno}: {program[lineno - 1].strip()[:200]}"

@@ -9,12 +9,13 @@ from typing import Literal
 from pydantic import BaseModel
 
 from ..data import Problem
-from ..models import ChatModel, GenerationParams, ModelError
+from ..models import ChatModel, Completion, GenerationParams, Message, ModelError
 from ..sandbox import Limits, Sandbox
 from .attempt import Attempt, AttemptStatus, feedback_for, precheck_syntax, runtime_denial, status_of
 from .extract import extract_code
 from .prompts import first_messages, retry_messages
 from .safety import scan
+from .tbt import Regenerated, regenerate
 
 
 class SolvePolicy(BaseModel):
@@ -25,6 +26,9 @@ class SolvePolicy(BaseModel):
     # repeat a failed program word for word. Seeded per attempt, so runs stay reproducible.
     retry_temperature: float = 0.7
     unsafe: Literal["report", "block"] = "report"
+    # full: each retry is a whole new response; tbt: a retry keeps the failed response up to its failure
+    # point and regenerates from there (solve/tbt.py). Attempt 1 is the same under both.
+    regeneration: Literal["full", "tbt"] = "full"
     limits: Limits = Limits()
 
 
@@ -63,7 +67,7 @@ def _one_attempt(
     base = {"problem_id": problem.id, "number": number, "params": params}
     started = time.perf_counter()
     try:
-        completion = model.generate(messages, params)
+        completion, regenerated = _respond(model, messages, params, policy, previous)
     except ModelError as exc:
         return Attempt(**base, status=AttemptStatus.MODEL_ERROR, error_type="ModelError", stderr=str(exc),
                        gen_s=time.perf_counter() - started)
@@ -76,9 +80,11 @@ def _one_attempt(
         completion_tokens=completion.completion_tokens,
         finish_reason=completion.finish_reason,
     )
+    if regenerated is not None:
+        attempt.tokens_reused, attempt.regeneration = regenerated.tokens_reused, regenerated.points
     extracted = extract_code(completion.text)
     if extracted is not None:
-        attempt.code, attempt.extraction = extracted.code, extracted.method
+        attempt.code, attempt.code_start, attempt.extraction = extracted.code, extracted.start, extracted.method
         attempt.unsafe = scan(extracted.code)
         if bad := precheck_syntax(extracted.code):
             attempt.status, attempt.error_type = AttemptStatus.SYNTAX_ERROR, bad[0]
@@ -94,3 +100,13 @@ def _one_attempt(
     if attempt.status != AttemptStatus.ANSWERED and policy.feedback == "error":
         attempt.feedback = feedback_for(attempt.status, attempt, policy.limits)
     return attempt
+
+
+def _respond(model: ChatModel, messages: list[Message], params: GenerationParams, policy: SolvePolicy,
+             previous: Attempt | None) -> tuple[Completion, Regenerated | None]:
+    """A whole new response, or under tbt the previous one regenerated from its failure point where it has one."""
+    if policy.regeneration == "tbt" and previous is not None:
+        regenerated = regenerate(model, messages, previous, params)  # type: ignore[arg-type]  # checked at start
+        if regenerated is not None:
+            return regenerated.completion, regenerated
+    return model.generate(messages, params), None
