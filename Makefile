@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/mathcodebench run
+	$(BIN)/mathcodebench study studies/demo.toml --html runs/demo/report.html
 
 test: setup
 	$(BIN)/python -m pytest

@@ -202,3 +202,25 @@ def test_export(db, tmp_path, fmt):
     assert [str(p["correct"]) for p in problems] == ["True", "True", "True", "False", "False"]
     assert str(problems[4]["solved"]) == "False" and str(problems[1]["attempts"]) == "2"
     assert cli("export", str(db), "--format", "xls").returncode == 2
+
+
+def test_a_version_1_database_is_migrated_and_a_newer_one_refused(db, tmp_path):
+    store, model, _ = api.start_run(CONFIG, db, ScriptedModel(SCRIPT))
+    api.execute(store, model, CONFIG)
+    store.close()
+    before = _stored(db)
+    conn = sqlite3.connect(db)  # turn it into what schema version 1 wrote
+    conn.executescript("ALTER TABLE attempts DROP COLUMN tokens_reused;"
+                       "ALTER TABLE attempts DROP COLUMN regeneration_points; PRAGMA user_version = 1;")
+    conn.close()
+    store = RunStore.open(db)
+    assert _stored(db) == before and store.attempts()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(attempts)")}
+    assert {"tokens_reused", "regeneration_points"} <= columns
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    r = cli("report", str(db))
+    assert r.returncode == 2 and "schema version 99" in r.stderr and "newer mathcodebench" in r.stderr

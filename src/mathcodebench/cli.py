@@ -16,7 +16,8 @@ from . import api
 from .data import SPECS_HELP, Problem, Selection, parse_levels, parse_subjects
 from .errors import UserError
 from .grading import FINAL, Grade, GradingSettings
-from .report import Paired, paired, render, render_comparison, summarize
+from .models import ChatModel
+from .report import Paired, ablation, find_ablations, paired, render, render_ablation, render_comparison, summarize
 from .solve import Attempt
 from .store import RunStore
 
@@ -73,14 +74,31 @@ def _option_error(exc: ValidationError) -> UserError:
     return UserError(f"--{str(err['loc'][-1]).replace('_', '-')}: {err['msg']}")
 
 
+ModelOpt = Annotated[str, typer.Option(help="Model spec, e.g. 'embedded' (offline), 'ollama/llama3.1:8b', "
+                                            "'openai/gpt-4o-mini-2024-07-18' (see 'mathcodebench models').")]
+BaseUrlOpt = Annotated[str | None, typer.Option(help="Server address for openai-compatible/ and ollama/ models.")]
+ConcurrencyOpt = Annotated[int | None, typer.Option(help="Problems (and model requests) in flight at once; "
+                                                         "default 1 for embedded, 8 for APIs, 4 for Ollama.")]
+ChatTemplateOpt = Annotated[str | None, typer.Option(help="For --regeneration tbt on a server model: its chat "
+                                                          "template, 'chatml', 'llama3' or a Jinja file.")]
+AttemptsOpt = Annotated[int, typer.Option(help="Attempts per problem; only failures (no answer) are retried.")]
+MaxTokensOpt = Annotated[int, typer.Option(help="Maximum tokens per response.")]
+TimeoutOpt = Annotated[float, typer.Option(help="Wall-clock limit per program, seconds.")]
+SandboxOpt = Annotated[str, typer.Option("--sandbox", help="default | strong | strict | subprocess (comparison only).")]
+
+
+def _config(**settings: object) -> api.RunConfig:
+    try:
+        return api.RunConfig(**settings)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise _option_error(exc) from None
+
+
 @app.command()
 def run(
-    model: Annotated[str, typer.Option(help="Model spec, e.g. 'embedded' (offline), 'ollama/llama3.1:8b', "
-                                            "'openai/gpt-4o-mini-2024-07-18' (see 'mathcodebench models').")] = api.RunConfig().model,
-    base_url: Annotated[str | None, typer.Option(help="Server address for openai-compatible/ and ollama/ "
-                                                      "models.")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Problems (and model requests) in flight at once; "
-                                                         "default 1 for embedded, 8 for APIs, 4 for Ollama.")] = None,
+    model: ModelOpt = api.RunConfig().model,
+    base_url: BaseUrlOpt = None,
+    concurrency: ConcurrencyOpt = None,
     dataset: DatasetOpt = "sample",
     per_cell: PerCellOpt = None,
     subjects: SubjectsOpt = None,
@@ -88,43 +106,55 @@ def run(
     ids: IdsOpt = None,
     limit: LimitOpt = None,
     allow_short_cells: ShortOpt = False,
-    attempts: Annotated[int, typer.Option(help="Attempts per problem; only failures (no answer) are retried.")] = 10,
+    attempts: AttemptsOpt = 10,
     db: Annotated[Path | None, typer.Option(help="Run database to create (default: runs/<time>-<model>.sqlite).")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run from its database.")] = None,
     feedback: Annotated[str, typer.Option(help="'error': tell the model what failed; 'none': resample.")] = "error",
+    regeneration: Annotated[str, typer.Option(help="Retries: 'full' (a whole new response) or 'tbt' (keep the "
+                                                   "failed response up to the failing line, regenerate from "
+                                                   "there token by token).")] = "full",
+    chat_template: ChatTemplateOpt = None,
     temperature: Annotated[float, typer.Option(help="Temperature of attempt 1 (0 = greedy).")] = 0.0,
     retry_temperature: Annotated[float, typer.Option(help="Temperature of retries (so they can differ).")] = 0.7,
-    max_tokens: Annotated[int, typer.Option(help="Maximum tokens per response.")] = 512,
+    max_tokens: MaxTokensOpt = 512,
     seed: SeedOpt = 0,
-    timeout: Annotated[float, typer.Option(help="Wall-clock limit per program, seconds.")] = 10.0,
-    sandbox_mode: Annotated[str, typer.Option("--sandbox", help="default | strong | strict | subprocess "
-                                                                "(comparison only).")] = "default",
+    timeout: TimeoutOpt = 10.0,
+    sandbox_mode: SandboxOpt = "default",
     grading: GradingOpt = "symbolic",
     judge: JudgeOpt = None,
     unsafe: Annotated[str, typer.Option(help="report: count unsafe-looking code (the sandbox protects); block: "
                                              "do not run it (a failed attempt, 'unsafe_blocked').")] = "report",
+    html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
 ) -> None:
     """Run a study: every problem, up to N attempts each, graded and stored attempt by attempt."""
     if resume is not None:
         store, chat_model, config = api.resume_run(resume)
     else:
         selection = _selection(per_cell, seed, subjects, levels, ids, limit, allow_short_cells)
-        try:
-            config = api.RunConfig(model=model, base_url=base_url, concurrency=concurrency, dataset=dataset, selection=selection, attempts=attempts,
-                                   feedback=feedback, temperature=temperature, retry_temperature=retry_temperature,
-                                   max_tokens=max_tokens, seed=seed, timeout_s=timeout, sandbox=sandbox_mode,
-                                   grading=_grading(grading, judge), unsafe=unsafe)
-        except ValidationError as exc:
-            raise _option_error(exc) from None
+        config = _config(model=model, base_url=base_url, concurrency=concurrency, dataset=dataset,
+                         selection=selection, attempts=attempts, feedback=feedback, regeneration=regeneration,
+                         chat_template=chat_template, temperature=temperature, retry_temperature=retry_temperature,
+                         max_tokens=max_tokens, seed=seed, timeout_s=timeout, sandbox=sandbox_mode,
+                         grading=_grading(grading, judge), unsafe=unsafe)
         store, chat_model, chosen = api.start_run(config, db or api.default_db(model))
         _describe_selection(chosen)
+    _execute(store, chat_model, config)
+    render(summarize(store), console)
+    console.print(f"Stored run: {store.path}")
+    if html is not None:
+        _write_html([store], html)
+
+
+def _execute(store: RunStore, chat_model: ChatModel, config: api.RunConfig) -> None:
+    """Run (or continue) the run with a progress bar; Ctrl-C stops cleanly and says how to resume."""
     total = len(store.problems())
     finals = store.grades(FINAL)
     done, correct = len(finals), sum(g.correct for g in finals.values())
-    console.print(f"Run database: {store.path}")
+    console.print(f"Run database: {store.path}", highlight=False, soft_wrap=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[acc]}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
-        task = progress.add_task(f"{config.model}", total=total, completed=done, acc="")
+        label = config.model + (" (tbt)" if config.regeneration == "tbt" else "")
+        task = progress.add_task(label, total=total, completed=done, acc="")
 
         def on_problem(problem: Problem, is_correct: bool, tried: list[Attempt]) -> None:
             nonlocal done, correct
@@ -137,8 +167,54 @@ def run(
             progress.stop()
             err_console.print(f"Interrupted. Continue with: mathcodebench run --resume {store.path}")
             raise typer.Exit(130) from None
-    render(summarize(store), console)
-    console.print(f"Stored run: {store.path}")
+
+
+@app.command()
+def ablate(
+    model: ModelOpt = api.RunConfig().model,
+    base_url: BaseUrlOpt = None,
+    chat_template: ChatTemplateOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    dataset: DatasetOpt = "sample",
+    per_cell: PerCellOpt = None,
+    subjects: SubjectsOpt = None,
+    levels: LevelsOpt = None,
+    ids: IdsOpt = None,
+    limit: LimitOpt = None,
+    allow_short_cells: ShortOpt = False,
+    attempts: AttemptsOpt = 10,
+    max_tokens: MaxTokensOpt = 512,
+    seed: SeedOpt = 0,
+    timeout: TimeoutOpt = 10.0,
+    sandbox_mode: SandboxOpt = "default",
+    directory: Annotated[Path | None, typer.Option("--dir", help="Where the two run databases go (default: "
+                                                                "runs/ablate-<model>); re-running resumes.")] = None,
+    html: Annotated[Path | None, typer.Option(help="Also write the HTML report of both runs here.")] = None,
+) -> None:
+    """Run full and token-by-token regeneration on the same problems with the same seeds; compare them paired."""
+    selection = _selection(per_cell, seed, subjects, levels, ids, limit, allow_short_cells)
+    base = _config(model=model, base_url=base_url, chat_template=chat_template, concurrency=concurrency,
+                   dataset=dataset, selection=selection, attempts=attempts, max_tokens=max_tokens, seed=seed,
+                   timeout_s=timeout, sandbox=sandbox_mode)
+    directory = directory or Path("runs") / f"ablate-{api.slug(model)}"
+    stores = []
+    for strategy in ("full", "tbt"):
+        config = base.model_copy(update={"regeneration": strategy})
+        db = directory / f"{api.slug(model)}-{strategy}.sqlite"
+        if db.exists():
+            store, chat_model, stored = api.resume_run(db)
+            if stored != config:
+                raise UserError(f"{db} holds a run with other settings; choose another --dir")
+        else:
+            store, chat_model, _ = api.start_run(config, db)
+        _execute(store, chat_model, config)
+        stores.append(store)
+    found = ablation(stores[0], stores[1])
+    if found is None:
+        raise UserError("the two runs share no finished problems")
+    render_ablation(found, console)
+    if html is not None:
+        _write_html(stores, html)
 
 
 def _describe_selection(chosen: api.Chosen) -> None:
@@ -196,9 +272,13 @@ def datasets_show(
 def report(
     dbs: Annotated[list[Path], typer.Argument(help="Run databases written by 'mathcodebench run' or 'study'.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
+    html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML report (plots included) "
+                                                   "to this file.")] = None,
 ) -> None:
     """Print accuracy per subject and level, attempts used and unsolved problems; several runs side by side."""
     stores = [RunStore.open(db) for db in dbs]
+    if html is not None:
+        _write_html(stores, html)
     summaries = [summarize(store) for store in stores]
     pairs = _pairs(stores)
     if as_json:
@@ -206,12 +286,25 @@ def report(
         if len(payload) == 1:
             print(json.dumps(payload[0], indent=2))
         else:
-            print(json.dumps({"runs": payload, "paired": [p.model_dump() for p in pairs]}, indent=2))
+            print(json.dumps({"runs": payload, "paired": [p.model_dump() for p in pairs],
+                              "ablations": [a.model_dump() for a in find_ablations(stores)]}, indent=2))
         return
     for summary in summaries:
         render(summary, console)
     if len(summaries) > 1:
         render_comparison(summaries, pairs, console)
+    for found in find_ablations(stores):
+        render_ablation(found, console)
+
+
+def _write_html(stores: list[RunStore], path: Path) -> None:
+    from .report.html import write_html
+
+    try:
+        written = write_html(stores, path)
+    except OSError as exc:
+        raise UserError(f"--html {path}: {exc.strerror}") from None
+    err_console.print(f"HTML report: {written.resolve()}", highlight=False, soft_wrap=True)
 
 
 def _pairs(stores: list[RunStore]) -> list[Paired]:
@@ -239,6 +332,7 @@ def export_run(
 @app.command()
 def study(
     file: Annotated[Path, typer.Argument(help="A study TOML file (see studies/).")],
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report of all the study's runs here.")] = None,
 ) -> None:
     """Run every model of a study file (resuming where it stopped) and compare them."""
     from .study import run_study
@@ -258,7 +352,11 @@ def study(
         dbs = run_study(file, on_model, on_problem)
     stores = [RunStore.open(db) for db in dbs]
     render_comparison([summarize(store) for store in stores], _pairs(stores), console)
+    for found in find_ablations(stores):
+        render_ablation(found, console)
     console.print("Run databases: " + " ".join(str(db) for db in dbs), highlight=False, soft_wrap=True)
+    if html is not None:
+        _write_html(stores, html)
 
 
 sandbox_app = typer.Typer(no_args_is_help=True, help="Inspect and use the sandbox that runs generated programs.")

@@ -12,6 +12,11 @@ its own run database in the study's directory, and a study can be re-run to resu
     [[models]]
     spec = "ollama/llama3.1:8b"
     concurrency = 4           # and base_url, temperature, retry_temperature, max_tokens
+
+    [[models]]                # the same model again with token-by-token regeneration: an ablation pair
+    spec = "ollama/llama3.1:8b"
+    regeneration = "tbt"
+    chat_template = "llama3"
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -40,6 +45,8 @@ class StudyModel(_Strict):
     temperature: float | None = None
     retry_temperature: float | None = None
     max_tokens: int | None = None
+    regeneration: Literal["full", "tbt"] | None = None
+    chat_template: str | None = None
 
 
 class StudySettings(_Strict):
@@ -98,9 +105,10 @@ def run_configs(study: StudyFile, text: str) -> list[api.RunConfig]:
     return configs
 
 
-def db_path(path: Path, study: StudyFile, spec: str) -> Path:
+def db_path(path: Path, study: StudyFile, config: api.RunConfig) -> Path:
     directory = path.parent / study.study.directory
-    return directory / f"{study.study.name}-{api.slug(spec)}.sqlite"
+    strategy = "-tbt" if config.regeneration == "tbt" else ""
+    return directory / f"{study.study.name}-{api.slug(config.model)}{strategy}.sqlite"
 
 
 def run_study(path: Path, on_model: Callable[[str, Path, int, int], None] | None = None,
@@ -111,9 +119,12 @@ def run_study(path: Path, on_model: Callable[[str, Path, int, int], None] | None
     """
     study, text = load_study(path)
     configs = run_configs(study, text)
+    paths = [db_path(path, study, config) for config in configs]
+    if len(set(paths)) < len(paths):
+        raise UserError(f"{path}: two [[models]] entries have the same spec and regeneration")
     dbs = []
     for config in configs:
-        db = db_path(path, study, config.model)
+        db = db_path(path, study, config)
         if db.exists():
             store, model, stored = api.resume_run(db)
             if stored.study != text:

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from ..grading import FINAL
 from ..store import RunStore
+from .summary import run_label
 
 
 class Paired(BaseModel):
@@ -31,16 +32,26 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def shared_problems(first: RunStore, second: RunStore) -> list[str]:
+    """Problems both runs finished (graded), in the first run's order; the same id with different content
+    is a different problem."""
+    a, b = first.grades(FINAL), second.grades(FINAL)
+    second_hash = {p.id: p.content_hash() for p in second.problems()}
+    return [p.id for p in first.problems() if p.id in a and p.id in b and second_hash.get(p.id) == p.content_hash()]
+
+
 def paired(first: RunStore, second: RunStore) -> Paired | None:
     a, b = first.grades(FINAL), second.grades(FINAL)
-    first_hash = {p.id: p.content_hash() for p in first.problems()}
-    second_hash = {p.id: p.content_hash() for p in second.problems()}
-    # the same id with different content is a different problem
-    shared = [pid for pid in a if pid in b and first_hash.get(pid) == second_hash.get(pid)]
+    shared = shared_problems(first, second)
     if not shared:
         return None
     first_only = sum(a[p].correct and not b[p].correct for p in shared)
     second_only = sum(b[p].correct and not a[p].correct for p in shared)
-    return Paired(first=first.run_info()["model"], second=second.run_info()["model"], n=len(shared),
+    return Paired(first=_label(first), second=_label(second), n=len(shared),
                   first_only=first_only, second_only=second_only,
                   difference=(first_only - second_only) / len(shared), p_value=mcnemar_exact(first_only, second_only))
+
+
+def _label(store: RunStore) -> str:
+    info = store.run_info()
+    return run_label(info["model"], info["config"].get("regeneration", "full"))

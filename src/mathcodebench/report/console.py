@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from .ablation import Ablation
 from .compare import Paired
 from .summary import Summary, Tally
 
@@ -25,7 +26,7 @@ def _accuracy_table(title: str, rows: list[list[str]]) -> Table:
 
 
 def render(summary: Summary, console: Console) -> None:
-    console.print(f"[bold]{summary.model}[/] on [bold]{summary.dataset}[/]  ({summary.db}, {summary.status})")
+    console.print(f"[bold]{summary.label}[/] on [bold]{summary.dataset}[/]  ({summary.db}, {summary.status})")
     console.print(f"Selection hash {summary.selection_hash}; grading: {summary.grading_mode}", style="dim")
     o = summary.overall
     rows = [_row(s, t) for s, t in summary.by_subject.items()] + [_row("all", o)]
@@ -57,6 +58,26 @@ def render(summary: Summary, console: Console) -> None:
         f"Generation {summary.generation_s:.1f} s ({summary.completion_tokens} tokens), "
         f"code execution {summary.execution_s:.1f} s"
     )
+    if summary.regeneration == "tbt":
+        console.print(f"Token-by-token regeneration: {summary.regenerated_attempts} retries continued a kept prefix "
+                      f"({summary.tokens_reused} tokens reused)", highlight=False)
+
+
+def render_ablation(ablation: Ablation, console: Console) -> None:
+    """Full resampling against token-by-token regeneration, paired on the same problems."""
+    table = Table(title=f"{ablation.model}: full vs tbt regeneration on {ablation.n} shared problems",
+                  title_justify="left")
+    for col in ("metric", "full", "tbt", "Δ", "Δ %", "paired test"):
+        table.add_column(col, justify="left" if col in ("metric", "paired test") else "right")
+    for r in ablation.rows:
+        delta = f"{r.delta:+.1f} pts" if r.unit == "%" else f"{r.delta:+.4g}"
+        relative = "" if r.relative is None else f"{100 * r.relative:+.1f}"
+        fmt = "{:.1f}" if r.unit == "%" else "{:.4g}"
+        table.add_row(f"{r.metric} ({r.unit})", fmt.format(r.full), fmt.format(r.tbt), delta, relative, r.test)
+    console.print(table)
+    console.print(f"tbt: {ablation.regenerated_attempts} retries regenerated from a failure point, "
+                  f"{ablation.regeneration_points} regeneration points, {ablation.tokens_reused} tokens reused",
+                  highlight=False)
 
 
 def _graders(summary: Summary, console: Console) -> None:
@@ -91,13 +112,13 @@ def render_comparison(summaries: list[Summary], pairs: list[Paired], console: Co
     ranked = sorted(summaries, key=lambda s: -s.overall.accuracy)
     for s in ranked:
         lo, hi = s.overall.interval
-        table.add_row(s.model, str(s.overall.n), str(s.overall.correct), f"{100 * s.overall.accuracy:.1f}",
+        table.add_row(s.label, str(s.overall.n), str(s.overall.correct), f"{100 * s.overall.accuracy:.1f}",
                       f"{100 * lo:.1f}-{100 * hi:.1f}", str(len(s.unsolved)), _points(domain_gap(s)),
                       _trend(s), s.selection_hash[:12])
     console.print(table)
     if len(ranked) > 1:
         console.print(f"Best to worst: {100 * (ranked[0].overall.accuracy - ranked[-1].overall.accuracy):.1f} points "
-                      f"({ranked[0].model} vs {ranked[-1].model})", highlight=False)
+                      f"({ranked[0].label} vs {ranked[-1].label})", highlight=False)
     if len({s.selection_hash for s in summaries}) > 1:
         console.print("[yellow]The runs used different problem selections: compare with care.[/]")
     if pairs:

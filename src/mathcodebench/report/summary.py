@@ -80,6 +80,11 @@ class CappedAt(BaseModel):
     unsolved_rate: float
 
 
+def run_label(model: str, regeneration: str) -> str:
+    """How a run is named in tables: its model, marked when its retries were regenerated token by token."""
+    return model + (" (tbt)" if regeneration == "tbt" else "")
+
+
 class Summary(BaseModel):
     db: str
     model: str
@@ -101,6 +106,13 @@ class Summary(BaseModel):
     graders: GraderComparison | None  # when both the symbolic grader and the judge graded answers
     safety: SafetyStats
     capped: list[CappedAt]  # k = 1 .. max_attempts
+    regeneration: str  # full | tbt
+    regenerated_attempts: int  # tbt retries that continued a kept prefix
+    tokens_reused: int
+
+    @property
+    def label(self) -> str:
+        return run_label(self.model, self.regeneration)
 
 
 def summarize(store: RunStore) -> Summary:
@@ -148,6 +160,9 @@ def summarize(store: RunStore) -> Summary:
         graders=compare_graders(store, problems),
         safety=safety_stats(attempts),
         capped=capped_curve(problems, attempts, grades, info["config"]["attempts"]),
+        regeneration=info["config"].get("regeneration", "full"),
+        regenerated_attempts=sum(bool(a.regeneration) for a in every),
+        tokens_reused=sum(a.tokens_reused or 0 for a in every),
     )
 
 

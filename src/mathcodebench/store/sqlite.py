@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..grading import Grade
 from ..solve import Attempt
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x4D434221  # "MCB!": tells our files from any other SQLite database
 
 _SCHEMA = """
@@ -53,6 +53,8 @@ CREATE TABLE attempts (
     exec_s REAL NOT NULL,
     completion_tokens INTEGER NOT NULL,
     created_at TEXT NOT NULL,
+    tokens_reused INTEGER,         -- v2: kept from the previous response (tbt); NULL when the backend cannot count
+    regeneration_points INTEGER NOT NULL DEFAULT 0,  -- v2
     PRIMARY KEY (problem_id, number)
 );
 CREATE TABLE grades (
@@ -75,6 +77,15 @@ CREATE TABLE judge_cache (
     created_at TEXT NOT NULL
 );
 """
+
+
+# MIGRATIONS[v] upgrades a version-v file to v + 1, in the same transaction as the version bump.
+MIGRATIONS = {
+    1: """
+    ALTER TABLE attempts ADD COLUMN tokens_reused INTEGER DEFAULT 0;
+    ALTER TABLE attempts ADD COLUMN regeneration_points INTEGER NOT NULL DEFAULT 0;
+    """,
+}
 
 
 def _now() -> str:
@@ -136,11 +147,14 @@ class RunStore:
         if app_id != APPLICATION_ID:
             conn.close()
             raise UserError(f"{path} is not a mathcodebench run database")
-        if version != SCHEMA_VERSION:
+        if version > SCHEMA_VERSION or version not in MIGRATIONS and version != SCHEMA_VERSION:
             conn.close()
-            raise UserError(f"{path} has schema version {version}; this mathcodebench reads {SCHEMA_VERSION}")
+            raise UserError(f"{path} has schema version {version}; this mathcodebench reads 1 to {SCHEMA_VERSION} "
+                            "(a newer mathcodebench made it?)")
         conn.close()
-        return cls(_connect(path), path)
+        conn = _connect(path)
+        _migrate(conn, version)
+        return cls(conn, path)
 
     @_locked
     def close(self) -> None:
@@ -151,9 +165,10 @@ class RunStore:
     def add_attempt(self, attempt: Attempt) -> None:
         with self._conn:
             self._conn.execute(
-                "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (attempt.problem_id, attempt.number, attempt.status.value, attempt.model_dump_json(),
-                 attempt.gen_s, attempt.exec_s, attempt.completion_tokens, _now()),
+                 attempt.gen_s, attempt.exec_s, attempt.completion_tokens, _now(), attempt.tokens_reused,
+                 len(attempt.regeneration)),
             )
 
     @_locked
@@ -226,6 +241,21 @@ class RunStore:
     @_locked
     def graders(self) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT DISTINCT grader FROM grades")}
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring an older file up to SCHEMA_VERSION, one step per transaction: a crash leaves a consistent file."""
+    while version < SCHEMA_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, MIGRATIONS[version].split(";")):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version += 1
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -1,0 +1,120 @@
+"""Token-by-token regeneration against full resampling: two runs of one model on the same problems with the
+same seeds, compared problem by problem (McNemar for right/unsolved, a paired bootstrap for costs)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from ..grading import FINAL
+from ..solve import Attempt, AttemptStatus
+from ..store import RunStore
+from .compare import mcnemar_exact, shared_problems
+
+BOOTSTRAP = 4000
+
+
+class AblationRow(BaseModel):
+    metric: str
+    unit: str  # "%" (rates, Δ in points), "mean" or "total"
+    full: float
+    tbt: float
+    delta: float  # tbt - full (points for rates)
+    relative: float | None  # delta / full, for costs
+    test: str  # the paired test and its result
+
+
+class Ablation(BaseModel):
+    model: str
+    full_db: str
+    tbt_db: str
+    n: int  # problems both runs finished
+    rows: list[AblationRow]
+    regenerated_attempts: int  # tbt retries that continued a kept prefix
+    tokens_reused: int
+    regeneration_points: int  # failure points plus invalid lines cut
+
+
+def _sum(values: list[float]) -> float:
+    return float(sum(values))
+
+
+def _bootstrap(full: list[float], tbt: list[float], seed: int = 0) -> tuple[float, float]:
+    """95 % interval of the mean per-problem difference (tbt - full), resampling problems."""
+    diffs = [b - a for a, b in zip(full, tbt, strict=True)]
+    rng = random.Random(seed)
+    n = len(diffs)
+    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(BOOTSTRAP))
+    return means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP) - 1]
+
+
+def _rate_row(metric: str, full: list[bool], tbt: list[bool]) -> AblationRow:
+    n = len(full)
+    b = sum(f and not t for f, t in zip(full, tbt, strict=True))
+    c = sum(t and not f for f, t in zip(full, tbt, strict=True))
+    a_rate, b_rate = 100 * sum(full) / n, 100 * sum(tbt) / n
+    return AblationRow(metric=metric, unit="%", full=a_rate, tbt=b_rate, delta=b_rate - a_rate, relative=None,
+                       test=f"McNemar p={mcnemar_exact(b, c):.3g} ({b} only full, {c} only tbt)")
+
+
+def _cost_row(metric: str, unit: str, full: list[float], tbt: list[float]) -> AblationRow:
+    low, high = _bootstrap(full, tbt)
+    a, b = (_sum(full), _sum(tbt)) if unit == "total" else (_sum(full) / len(full), _sum(tbt) / len(tbt))
+    return AblationRow(metric=metric, unit=unit, full=a, tbt=b, delta=b - a, relative=(b - a) / a if a else None,
+                       test=f"per problem Δ 95% CI [{low:+.3g}, {high:+.3g}]")
+
+
+def _wall_s(store: RunStore) -> float | None:
+    info = store.run_info()
+    if not info["finished_at"]:
+        return None
+    return (datetime.fromisoformat(info["finished_at"]) - datetime.fromisoformat(info["started_at"])).total_seconds()
+
+
+def ablation(full: RunStore, tbt: RunStore) -> Ablation | None:
+    shared = shared_problems(full, tbt)
+    if not shared:
+        return None
+    grades = (full.grades(FINAL), tbt.grades(FINAL))
+    tried = (full.attempts(), tbt.attempts())
+
+    def per_problem(of: Callable[[list[Attempt]], float]) -> tuple[list[float], list[float]]:
+        return ([of(tried[0].get(p, [])) for p in shared], [of(tried[1].get(p, [])) for p in shared])
+
+    def unsolved(attempts: list[Attempt]) -> bool:
+        return not any(a.status == AttemptStatus.ANSWERED for a in attempts)
+
+    rows = [
+        _rate_row("accuracy", [grades[0][p].correct for p in shared], [grades[1][p].correct for p in shared]),
+        _rate_row("unsolved", *per_problem(unsolved)),  # type: ignore[arg-type]
+        _cost_row("attempts per problem", "mean", *per_problem(len)),
+        _cost_row("tokens generated", "total", *per_problem(lambda a: sum(x.completion_tokens for x in a))),
+        _cost_row("generation time (s)", "total", *per_problem(lambda a: sum(x.gen_s for x in a))),
+        _cost_row("code-execution time (s)", "total", *per_problem(lambda a: sum(x.exec_s for x in a))),
+    ]
+    walls = (_wall_s(full), _wall_s(tbt))
+    if walls[0] is not None and walls[1] is not None:
+        rows.append(AblationRow(metric="wall time (s)", unit="total", full=walls[0], tbt=walls[1],
+                                delta=walls[1] - walls[0], relative=(walls[1] - walls[0]) / walls[0] if walls[0] else None,
+                                test="whole runs, not paired"))
+    regenerated = [a for p in shared for a in tried[1].get(p, []) if a.regeneration]
+    return Ablation(model=full.run_info()["model"], full_db=str(full.path), tbt_db=str(tbt.path), n=len(shared),
+                    rows=rows, regenerated_attempts=len(regenerated),
+                    tokens_reused=sum(a.tokens_reused or 0 for a in regenerated),
+                    regeneration_points=sum(len(a.regeneration) for a in regenerated))
+
+
+def find_ablations(stores: list[RunStore]) -> list[Ablation]:
+    """Every (full, tbt) pair of runs of the same model that share problems."""
+    def strategy(store: RunStore) -> str:
+        return store.run_info()["config"].get("regeneration", "full")
+
+    out = []
+    for full in (s for s in stores if strategy(s) == "full"):
+        for tbt in (s for s in stores if strategy(s) == "tbt"):
+            if full.run_info()["model"] == tbt.run_info()["model"] and (found := ablation(full, tbt)):
+                out.append(found)
+    return out

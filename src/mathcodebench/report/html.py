@@ -1,0 +1,71 @@
+"""The HTML report: one self-contained file (styles inline, figures as data URIs) that works offline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from ..data import LEVELS, SUBJECTS
+from ..solve import Attempt, AttemptStatus
+from ..store import RunStore
+from . import plots
+from .ablation import find_ablations
+from .compare import paired
+from .console import domain_gap
+from .summary import Summary, summarize
+
+UNSOLVED_SHOWN = 60  # per run; the viewer shows them all
+
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("mathcodebench.report", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+    env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}"
+    env.filters["pts"] = lambda v: "–" if v is None else f"{100 * v:+.1f}"
+    return env
+
+
+def _last_line(attempt: Attempt) -> str:
+    lines = attempt.stderr.strip().splitlines()
+    return lines[-1][:200] if lines else ""
+
+
+def _unsolved(store: RunStore, summary: Summary) -> list[dict]:
+    problems = {p.id: p for p in store.problems()}
+    attempts = store.attempts()
+    return [{"problem": problems[pid],
+             "attempts": [{"number": a.number, "status": a.status.value, "error": a.error_type or "",
+                           "detail": _last_line(a) if a.status != AttemptStatus.NO_CODE else a.response[:120]}
+                          for a in attempts.get(pid, [])]}
+            for pid in summary.unsolved[:UNSOLVED_SHOWN]]
+
+
+def render_html(stores: list[RunStore]) -> str:
+    summaries = [summarize(store) for store in stores]
+    ranked = sorted(summaries, key=lambda s: -s.overall.accuracy)
+    pairs = [p for i, a in enumerate(stores) for b in stores[i + 1:] if (p := paired(a, b)) is not None]
+    statuses = sorted({status for s in summaries for status in s.statuses},
+                      key=lambda st: [x.value for x in AttemptStatus].index(st))
+    figures = {
+        "accuracy": plots.accuracy_bars(summaries),
+        "subjects": plots.subject_heatmap(summaries),
+        "levels": plots.level_trend(summaries),
+        "capped": plots.capped_curve(summaries),
+        "attempts": plots.attempts_histogram(summaries),
+    }
+    return _environment().get_template("report.html.j2").render(
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        runs=[{"summary": s, "info": store.run_info(), "gap": domain_gap(s), "unsolved": _unsolved(store, s)}
+              for s, store in zip(summaries, stores, strict=True)],
+        ranked=ranked, pairs=pairs, ablations=find_ablations(stores), statuses=statuses, figures=figures,
+        subjects=[s for s in SUBJECTS if any(s in x.by_subject for x in summaries)],
+        levels=[lvl for lvl in LEVELS if any(lvl in x.by_level for x in summaries)],
+    )
+
+
+def write_html(stores: list[RunStore], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(stores), encoding="utf-8")
+    return path
