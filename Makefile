@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup demo test bench clean
+.PHONY: setup browser demo test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,14 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/mathcodebench study studies/demo.toml --html runs/demo/report.html
 
-test: setup
+# Headless Chromium for the HTML-report rendering test (Debian package; needs root and apt-get).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "Chromium could not be installed: the HTML rendering test will be skipped"
+
+test: setup browser
 	$(BIN)/python -m pytest
 
 bench: setup

@@ -297,6 +297,28 @@ def report(
         render_ablation(found, console)
 
 
+@app.command()
+def view(
+    dbs: Annotated[list[Path], typer.Argument(help="Run databases to browse.")],
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 8765,
+) -> None:
+    """Browse runs in a local read-only web viewer: filter problems, open one to see every attempt."""
+    from .report.viewer import make_server
+
+    try:
+        server = make_server(dbs, port)
+    except OSError as exc:
+        raise UserError(f"--port {port}: {exc.strerror}") from None
+    console.print(f"Viewing {len(dbs)} run(s) at http://127.0.0.1:{server.server_port}/ (read-only; Ctrl-C stops)",
+                  highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def _write_html(stores: list[RunStore], path: Path) -> None:
     from .report.html import write_html
 

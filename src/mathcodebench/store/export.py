@@ -1,8 +1,8 @@
 """Flat tables of a run for pandas, R or a spreadsheet: one row per attempt and one per problem.
 
 Attempt columns: problem_id, attempt, status, error_type, code, stdout, stderr, exit_code, gen_s, exec_s,
-prompt_tokens, completion_tokens, finish_reason, temperature, seed, max_tokens, unsafe (categories, ";"-joined),
-denied, feedback, response.
+prompt_tokens, completion_tokens, tokens_reused (tbt; empty when the backend cannot count), regeneration_points,
+finish_reason, temperature, seed, max_tokens, unsafe (categories, ";"-joined), denied, feedback, response.
 Problem columns: problem_id, subject, level, reference, attempts, solved (an attempt printed an answer),
 answer (the graded line), correct (the verdict that counts), method, plus symbolic_correct, judge_correct and
 judge_score where those graders ran.
@@ -28,6 +28,7 @@ def attempt_rows(store: RunStore) -> list[dict[str, Any]]:
                 "problem_id": a.problem_id, "attempt": a.number, "status": a.status.value, "error_type": a.error_type,
                 "code": a.code, "stdout": a.stdout, "stderr": a.stderr, "exit_code": a.exit_code, "gen_s": a.gen_s,
                 "exec_s": a.exec_s, "prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens,
+                "tokens_reused": a.tokens_reused, "regeneration_points": len(a.regeneration),
                 "finish_reason": a.finish_reason, "temperature": a.params.temperature, "seed": a.params.seed,
                 "max_tokens": a.params.max_tokens, "unsafe": ";".join(sorted({f.category.value for f in a.unsafe})),
                 "denied": a.denied, "feedback": a.feedback, "response": a.response,

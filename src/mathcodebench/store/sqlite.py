@@ -135,7 +135,9 @@ class RunStore:
         return cls(conn, path)
 
     @classmethod
-    def open(cls, path: Path) -> RunStore:
+    def open(cls, path: Path, readonly: bool = False) -> RunStore:
+        """Open a run database; older schema versions are migrated (not when `readonly`: readers use only
+        what every version stores)."""
         if not path.is_file():
             raise UserError(f"no run database at {path}")
         try:
@@ -151,6 +153,11 @@ class RunStore:
             conn.close()
             raise UserError(f"{path} has schema version {version}; this mathcodebench reads 1 to {SCHEMA_VERSION} "
                             "(a newer mathcodebench made it?)")
+        if readonly:
+            conn.close()
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            return cls(conn, path)
         conn.close()
         conn = _connect(path)
         _migrate(conn, version)
