@@ -14,12 +14,12 @@ from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced
 from servers import FaultyServer, OllamaStandIn
 
 from mathcodebench import api
-from mathcodebench.data import Selection
+from mathcodebench.data import Problem, Selection
+from mathcodebench.errors import UserError
 from mathcodebench.models import FatalModelError, GenerationParams, Message, ModelError, create_model
 from mathcodebench.models.ollama import OllamaModel
 from mathcodebench.models.openai_compat import OpenAICompatibleModel
 from mathcodebench.models.weights import ensure_weights
-from mathcodebench.data import Problem
 from mathcodebench.sandbox import create_sandbox
 from mathcodebench.solve import AttemptStatus, SolvePolicy, solve
 
@@ -263,3 +263,18 @@ def test_requests_in_flight_are_bounded_by_concurrency(db):
         server.stop()
     assert peak == 3  # three problems in flight at once, never more
     assert len(store.grades("final")) == 9
+
+
+def test_a_dead_server_stops_the_run_resumably_instead_of_burning_every_attempt(db):
+    server = FaultyServer([("status", 503, [])] * 100, reply=fenced("print(22)"))
+    model = fast("openai-compatible/m", server.url, max_retries=0)
+    config = api.RunConfig(model="openai-compatible/m", selection=Selection(limit=20), attempts=3, concurrency=1)
+    store, model, _ = api.start_run(config, db, model)
+    with pytest.raises(UserError, match=f"failed {api.OUTAGE_ATTEMPTS} attempts in a row .*--resume"):
+        api.execute(store, model, config)
+    stored = [a for tried in store.attempts().values() for a in tried]
+    assert len(stored) == api.OUTAGE_ATTEMPTS and all(a.status == AttemptStatus.MODEL_ERROR for a in stored)
+    assert store.run_info()["status"] == "interrupted"
+    server.faults.clear()  # the server is back
+    api.execute(store, model, config)
+    assert len(store.grades("final")) == 20 and store.run_info()["status"] == "finished"

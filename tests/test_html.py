@@ -11,7 +11,7 @@ from conftest import BROKEN, ScriptedModel, fenced
 from test_ablation import PrefixScripted
 
 from mathcodebench import api
-from mathcodebench.data import Selection, load
+from mathcodebench.data import load
 from mathcodebench.grading import GradingSettings
 from mathcodebench.report.html import render_html, write_html
 

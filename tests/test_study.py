@@ -92,8 +92,22 @@ def test_shipped_study_files_are_valid(name):
     study, text = load_study(Path(__file__).resolve().parents[1] / "studies" / name)
     configs = run_configs(study, text)
     assert configs and all(c.study == text for c in configs)
+    if name == "demo.toml":
+        assert [(c.model, c.regeneration) for c in configs] == [("embedded", "full"), ("embedded", "tbt")]
     if name == "paper.toml":
-        assert [c.model for c in configs] == ["ollama/llama3.1:8b", "ollama/olmo2:7b", "mistral/codestral-2501",
-                                              "openai/gpt-4o-mini-2024-07-18", "mistral/open-codestral-mamba"]
+        assert [(c.model, c.regeneration) for c in configs] == [
+            ("ollama/llama3.1:8b", "full"), ("ollama/llama3.1:8b", "tbt"), ("ollama/olmo2:7b", "full"),
+            ("mistral/codestral-2501", "full"), ("openai/gpt-4o-mini-2024-07-18", "full"),
+            ("mistral/open-codestral-mamba", "full")]
+        assert configs[1].chat_template == "llama3"
         assert configs[0].selection.per_cell == 27 and configs[0].attempts == 10
         assert configs[0].grading.mode == "both" and configs[0].grading.judge == "mistral/mistral-large-2411"
+
+
+def test_a_study_cannot_name_the_same_run_twice(tmp_path):
+    study = tmp_path / "twice.toml"
+    study.write_text('[study]\nlimit = 1\n[[models]]\nspec = "embedded"\n[[models]]\nspec = "embedded"\n'
+                     'regeneration = "full"\n')
+    r = cli("study", str(study))
+    assert r.returncode == 2 and "same spec and regeneration" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "runs").exists()

@@ -154,6 +154,11 @@ class _Stopped(Exception):
     """Raised in a worker after its current attempt is stored, once the run is being stopped."""
 
 
+# A model backend that fails this many attempts in a row (each after its own retries) is down, not flaky:
+# the run stops, resumable, rather than spending the rest of the problems' attempts on a dead server.
+OUTAGE_ATTEMPTS = 10
+
+
 def execute(store: RunStore, model: ChatModel, config: RunConfig, on_problem: OnProblem | None = None,
             sandbox: Sandbox | None = None, judge: ChatModel | None = None) -> None:
     """Solve and grade every problem of the run that has no final grade yet; each step is stored as it happens.
@@ -170,9 +175,19 @@ def execute(store: RunStore, model: ChatModel, config: RunConfig, on_problem: On
     grading = Grading(config.grading, judge or judge_model(config.grading, model), store)
     policy = config.policy()
     stop = threading.Event()
+    failing = [0]  # consecutive model errors, across workers
+    lock = threading.Lock()
 
     def record(attempt: Attempt) -> None:
         store.add_attempt(attempt)
+        with lock:
+            failing[0] = failing[0] + 1 if attempt.status == AttemptStatus.MODEL_ERROR else 0
+            outage = failing[0] >= OUTAGE_ATTEMPTS
+        if outage:
+            stop.set()
+            raise UserError(f"{model.spec} failed {OUTAGE_ATTEMPTS} attempts in a row ({attempt.stderr[:160]}); "
+                            f"the run is stopped: when the model is back, continue with "
+                            f"mathcodebench run --resume {store.path}")
         if stop.is_set():
             raise _Stopped
 

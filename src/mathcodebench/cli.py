@@ -16,7 +16,7 @@ from . import api
 from .data import SPECS_HELP, Problem, Selection, parse_levels, parse_subjects
 from .errors import UserError
 from .grading import FINAL, Grade, GradingSettings
-from .models import ChatModel
+from .models import DEFAULT_MODEL, ChatModel
 from .report import Paired, ablation, find_ablations, paired, render, render_ablation, render_comparison, summarize
 from .solve import Attempt
 from .store import RunStore
@@ -96,7 +96,7 @@ def _config(**settings: object) -> api.RunConfig:
 
 @app.command()
 def run(
-    model: ModelOpt = api.RunConfig().model,
+    model: ModelOpt = DEFAULT_MODEL,
     base_url: BaseUrlOpt = None,
     concurrency: ConcurrencyOpt = None,
     dataset: DatasetOpt = "sample",
@@ -171,7 +171,7 @@ def _execute(store: RunStore, chat_model: ChatModel, config: api.RunConfig) -> N
 
 @app.command()
 def ablate(
-    model: ModelOpt = api.RunConfig().model,
+    model: ModelOpt = DEFAULT_MODEL,
     base_url: BaseUrlOpt = None,
     chat_template: ChatTemplateOpt = None,
     concurrency: ConcurrencyOpt = None,

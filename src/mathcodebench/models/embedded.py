@@ -113,7 +113,8 @@ class EmbeddedModel:
             choice = out["choices"][0]
             head = llm.detokenize(first, prev_tokens=tokens).decode("utf-8", errors="replace") if first else ""
             return Completion(text=head + choice["text"], finish_reason=choice.get("finish_reason") or "unknown",
-                              prompt_tokens=len(tokens), completion_tokens=out["usage"]["completion_tokens"] + len(first),
+                              prompt_tokens=len(tokens),
+                              completion_tokens=out["usage"]["completion_tokens"] + len(first),
                               latency_s=time.perf_counter() - start, model=self.spec, params=params)
 
     @staticmethod

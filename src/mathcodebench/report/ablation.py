@@ -97,9 +97,9 @@ def ablation(full: RunStore, tbt: RunStore) -> Ablation | None:
     ]
     walls = (_wall_s(full), _wall_s(tbt))
     if walls[0] is not None and walls[1] is not None:
-        rows.append(AblationRow(metric="wall time (s)", unit="total", full=walls[0], tbt=walls[1],
-                                delta=walls[1] - walls[0], relative=(walls[1] - walls[0]) / walls[0] if walls[0] else None,
-                                test="whole runs, not paired"))
+        delta = walls[1] - walls[0]
+        rows.append(AblationRow(metric="wall time (s)", unit="total", full=walls[0], tbt=walls[1], delta=delta,
+                                relative=delta / walls[0] if walls[0] else None, test="whole runs, not paired"))
     regenerated = [a for p in shared for a in tried[1].get(p, []) if a.regeneration]
     return Ablation(model=full.run_info()["model"], full_db=str(full.path), tbt_db=str(tbt.path), n=len(shared),
                     rows=rows, regenerated_attempts=len(regenerated),
