@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -116,12 +117,15 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        cores = os.cpu_count() or 1
         print(f"{'latency L':>9} {'C':>4} {'problems':>9} {'ideal s':>8} {'wall s':>8} {'wall/ideal':>11} "
-              f"{'sandbox ms/run':>15}")
+              f"{'sandbox ms/run':>15} {'sandbox floor s':>16}")
         for latency in args.latency:
             n, wall, ideal, exec_s = overhead(latency, args.concurrency, args.per_cell, work)
             print(f"{latency:>9.2f} {args.concurrency:>4} {n:>9} {ideal:>8.1f} {wall:>8.1f} {wall / ideal:>11.2f} "
-                  f"{1000 * exec_s:>15.1f}")
+                  f"{1000 * exec_s:>15.1f} {n * exec_s / cores:>16.1f}")
+        print(f"sandbox floor = problems x sandbox ms/run / {cores} cores: the time executing the programs alone "
+              "needs here; when it exceeds the ideal, the run is CPU-bound, not harness-bound.")
         sys.stdout.flush()
         in_run, raw = embedded_speed(work, args.embedded_problems)
         print(f"\nembedded model, {args.embedded_problems} problems: {in_run:.1f} tokens/s in a run, "
