@@ -165,3 +165,15 @@ def test_a_model_without_prefix_continuation_stops_a_tbt_run_before_it_starts(db
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with pytest.raises(UserError, match="use --regeneration full"):
         require_prefix(OpenAICompatibleModel("openai/gpt-4o-mini"), [Message(role="user", content="x")])
+
+
+def test_a_regenerated_response_failing_again_in_its_kept_part_gets_a_whole_new_response():
+    again = failed(BROKEN, AttemptStatus.RUNTIME_ERROR,
+                   '  File "main.py", line 3, in <module>\nZeroDivisionError: division by zero', "ZeroDivisionError")
+    offset = again.response.index("print(a * 7 // b)")
+    model = ScriptedPrefixModel("", ["print(a * 7)\n```\n"])
+    messages = [Message(role="user", content="retry")]
+    stuck = again.model_copy(update={"regeneration": [offset]})  # it was regenerated from this very line
+    assert regenerate(model, messages, stuck, GenerationParams()) is None and model.prefix_calls == []
+    later = again.model_copy(update={"regeneration": [offset - 6]})  # the new failure is past the restart point
+    assert regenerate(model, messages, later, GenerationParams()) is not None

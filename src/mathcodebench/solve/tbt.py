@@ -9,7 +9,9 @@ A failed response is kept up to the point of failure and only the rest is genera
   an invalid line is cut and generated again from its start, with its first token excluded, up to
   `MAX_POINTS` times. Cutting is rolling back: the next continuation shares the prefix, so llama.cpp keeps
   the KV cache up to that token and evaluates nothing twice.
-Responses with no program, or cut off at the token limit, get a whole new response instead.
+Responses with no program, or cut off at the token limit, get a whole new response instead; so does a
+regenerated response that failed again at or before the point it was regenerated from (the fault is then in
+the kept part, and keeping it again would repeat the failure).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def regenerate(model: PrefixModel, messages: list[Message], previous: Attempt,
                params: GenerationParams) -> Regenerated | None:
     """The new response for the attempt after `previous`, regenerated from its failure point (None: no point)."""
     point = failure_point(previous)
-    if point is None:
+    if point is None or (previous.regeneration and point.offset <= previous.regeneration[0]):
         return None
     prompt = model.render(messages)
     text = previous.response[: point.offset]
