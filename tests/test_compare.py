@@ -8,7 +8,7 @@ from conftest import ScriptedModel, fenced
 
 from mathcodebench import api
 from mathcodebench.data import Selection
-from mathcodebench.report import domain_gap, mcnemar_exact, paired, summarize
+from mathcodebench.report import domain_gap, mcnemar_exact, paired, summarize, wilson
 
 
 @pytest.mark.parametrize("b,c,p", [
@@ -20,6 +20,16 @@ from mathcodebench.report import domain_gap, mcnemar_exact, paired, summarize
 ])
 def test_mcnemar_exact(b, c, p):
     assert mcnemar_exact(b, c) == pytest.approx(p)
+
+
+@pytest.mark.parametrize("correct,n,low,high", [
+    (5, 10, 0.2366, 0.7634),  # centre (0.5 + z²/20) / (1 + z²/10) = 0.5, half-width 0.2634
+    (0, 10, 0.0, 0.2775),  # Wilson stays sound at 0 %: (z²/20) / (1 + z²/10) ± the same
+    (10, 10, 0.7225, 1.0),
+    (0, 0, 0.0, 1.0),  # no data: no information
+])
+def test_wilson_interval_against_hand_computed_values(correct, n, low, high):
+    assert wilson(correct, n) == pytest.approx((low, high), abs=5e-5)
 
 
 def _run(db, answers):
