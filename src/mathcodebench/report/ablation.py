@@ -38,6 +38,13 @@ class Ablation(BaseModel):
     regeneration_points: int  # failure points plus invalid lines cut
 
 
+def number(value: float) -> str:
+    """A cost for a table: thousands as whole numbers, small values with 3 significant digits."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
+
+
 def _sum(values: list[float]) -> float:
     return float(sum(values))
 

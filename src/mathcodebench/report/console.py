@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from .ablation import Ablation
+from .ablation import Ablation, number
 from .compare import Paired
 from .summary import Summary, Tally
 
@@ -70,10 +70,10 @@ def render_ablation(ablation: Ablation, console: Console) -> None:
     for col in ("metric", "full", "tbt", "Δ", "Δ %", "paired test"):
         table.add_column(col, justify="left" if col in ("metric", "paired test") else "right")
     for r in ablation.rows:
-        delta = f"{r.delta:+.1f} pts" if r.unit == "%" else f"{r.delta:+.4g}"
+        delta = f"{r.delta:+.1f} pts" if r.unit == "%" else ("+" if r.delta >= 0 else "") + number(r.delta)
         relative = "" if r.relative is None else f"{100 * r.relative:+.1f}"
-        fmt = "{:.1f}" if r.unit == "%" else "{:.4g}"
-        table.add_row(f"{r.metric} ({r.unit})", fmt.format(r.full), fmt.format(r.tbt), delta, relative, r.test)
+        shown = (f"{r.full:.1f}", f"{r.tbt:.1f}") if r.unit == "%" else (number(r.full), number(r.tbt))
+        table.add_row(f"{r.metric} ({r.unit})", *shown, delta, relative, r.test)
     console.print(table)
     console.print(f"tbt: {ablation.regenerated_attempts} retries regenerated from a failure point, "
                   f"{ablation.regeneration_points} regeneration points, {ablation.tokens_reused} tokens reused",

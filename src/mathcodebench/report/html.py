@@ -11,7 +11,7 @@ from ..data import LEVELS, SUBJECTS
 from ..solve import Attempt, AttemptStatus
 from ..store import RunStore
 from . import plots
-from .ablation import find_ablations
+from .ablation import find_ablations, number
 from .compare import paired
 from .console import domain_gap
 from .summary import Summary, summarize
@@ -24,6 +24,7 @@ def _environment() -> Environment:
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}"
     env.filters["pts"] = lambda v: "–" if v is None else f"{100 * v:+.1f}"
+    env.filters["num"] = number
     return env
 
 
