@@ -124,8 +124,9 @@ def main() -> None:
             n, wall, ideal, exec_s = overhead(latency, args.concurrency, args.per_cell, work)
             print(f"{latency:>9.2f} {args.concurrency:>4} {n:>9} {ideal:>8.1f} {wall:>8.1f} {wall / ideal:>11.2f} "
                   f"{1000 * exec_s:>15.1f} {n * exec_s / cores:>16.1f}")
-        print(f"sandbox floor = problems x sandbox ms/run / {cores} cores: the time executing the programs alone "
-              "needs here; when it exceeds the ideal, the run is CPU-bound, not harness-bound.")
+        print(f"sandbox floor = problems x sandbox ms/run / {cores} cores: what executing the programs alone takes "
+              "here. Grading, the HTTP client and the stand-in server share the same cores; when their sum nears "
+              "the ideal, the run is CPU-bound rather than latency-bound.")
         sys.stdout.flush()
         in_run, raw = embedded_speed(work, args.embedded_problems)
         print(f"\nembedded model, {args.embedded_problems} problems: {in_run:.1f} tokens/s in a run, "
