@@ -42,6 +42,17 @@ def test_greedy_generation_is_deterministic(model):
     assert first.prompt_tokens > 0 and first.finish_reason in {"stop", "length"}
 
 
+def test_a_generation_does_not_depend_on_what_the_model_computed_before(model):
+    """The KV cache is not carried across conversations, so results do not depend on the order of calls."""
+    messages = [Message(role="user", content="Write a Python program that prints 2 + 3.")]
+    params = GenerationParams(max_tokens=40, temperature=0.7, seed=3)
+    first = model.generate(messages, params).text
+    model.generate([Message(role="system", content="You are a strict grader."),
+                    Message(role="user", content="Is 5 equal to 2 + 3? Answer with JSON.")], params)
+    model.complete(model.render(messages) + "```python\nprint(", params, avoid="2")
+    assert model.generate(messages, params).text == first
+
+
 def test_real_model_run_generates_executes_and_grades(model, db):
     config = api.RunConfig(selection=Selection(limit=2), attempts=2, max_tokens=400)
     store, model, _ = api.start_run(config, db, model)

@@ -54,6 +54,14 @@ def test_runtime_error_feedback_names_exception_line_and_traceback(box):
     assert attempts[0].response not in retry[1].content  # small models copy a replayed failure verbatim
 
 
+def test_feedback_names_library_files_without_this_machine_s_install_path(box):
+    attempts, _ = run(box, [fenced("from fractions import Fraction\nimport sympy\nprint(Fraction(1, 0))"),
+                            fenced("print(42)")])
+    assert "ZeroDivisionError" in attempts[0].feedback and 'File "fractions.py"' in attempts[0].feedback
+    assert "/usr/" not in attempts[0].feedback and ".venv" not in attempts[0].feedback
+    assert "/lib/python3" in attempts[0].stderr  # the stored stderr stays as the program saw it
+
+
 def test_syntax_error_feedback_points_at_the_line(box):
     attempts, _ = run(box, [fenced("x = 1\nprint(x +)"), fenced("print(42)")])
     assert "line 2" in attempts[0].feedback and attempts[0].exec_s == 0  # never executed

@@ -27,6 +27,7 @@ class EmbeddedModel:
         self._path = model_path
         self._llm: Any = None
         self._template: ChatTemplate | None = None
+        self._continued: str | None = None  # the prompt of the last complete(), while the cache may extend it
         self._lock = threading.Lock()  # llama.cpp contexts are not thread-safe
 
     default_concurrency = 1
@@ -63,6 +64,12 @@ class EmbeddedModel:
 
     def _generate(self, messages: list[Message], params: GenerationParams) -> Completion:
         llm = self._load()
+        # Evaluate every conversation from scratch: reusing whatever prefix the cache holds from earlier calls
+        # (another problem, the judge) changes the floating-point path and, now and then, a greedy token, so
+        # results would depend on the order of calls. Measured here: two runs differing only in judge calls
+        # between problems wrote different greedy programs for the same problem.
+        llm.reset()
+        self._continued = None
         start = time.perf_counter()
         try:
             out = llm.create_chat_completion(
@@ -96,11 +103,15 @@ class EmbeddedModel:
             return len(self._load().tokenize(text.encode(), add_bos=False, special=False))
 
     def complete(self, prompt: str, params: GenerationParams, avoid: str | None = None) -> Completion:
-        """Continue raw text at token level. The KV cache is rolled back to the longest prefix it shares with
-        `prompt` (llama.cpp re-evaluates only the rest); with `avoid`, the first token is the most likely one
+        """Continue raw text at token level. When `prompt` extends the previous continuation's prompt (a line
+        being regenerated), the KV cache is rolled back to the longest prefix they share and only the rest is
+        evaluated; otherwise the prompt is evaluated from scratch. With `avoid`, the first token is the most likely one
         that is not how `avoid` began, and sampling goes on from there."""
         with self._lock:
             llm = self._load()
+            if self._continued is None or not prompt.startswith(self._continued):
+                llm.reset()  # only a continuation of the previous continuation reuses the cache (see _generate)
+            self._continued = prompt
             start = time.perf_counter()
             tokens = llm.tokenize(prompt.encode(), add_bos=True, special=True)
             if len(tokens) + 1 >= N_CTX:

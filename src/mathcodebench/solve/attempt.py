@@ -99,6 +99,9 @@ def exception_type(stderr: str) -> str | None:
 
 
 _FRAME = re.compile(r'File "main\.py", line (\d+)')
+# Library frames name files by where this machine installed them; the model is told the path inside the
+# library only, so the feedback (and what the model writes next) does not depend on the installation.
+_INSTALL_PATH = re.compile(r'File "[^"]*?/(?:site-packages|dist-packages|lib/python3\.\d+)/')
 
 
 def feedback_for(status: AttemptStatus, attempt: Attempt, limits: Limits) -> str:
@@ -134,7 +137,7 @@ def failing_line(attempt: Attempt) -> int | None:
 
 
 def _error_feedback(attempt: Attempt, max_lines: int = 6, max_chars: int = 1200) -> str:
-    lines = attempt.stderr.strip().splitlines()
+    lines = _INSTALL_PATH.sub('File "', attempt.stderr).strip().splitlines()
     tail = "\n".join(line[:200] for line in lines[-max_lines:])[-max_chars:]
     failing = ""
     lineno = failing_line(attempt)
