@@ -17,7 +17,7 @@ from .data import SPECS_HELP, Problem, Selection, parse_levels, parse_subjects
 from .errors import UserError
 from .grading import FINAL, Grade, GradingSettings
 from .models import DEFAULT_MODEL, ChatModel
-from .report import Paired, ablation, find_ablations, paired, render, render_ablation, render_comparison, summarize
+from .report import ablation, all_pairs, find_ablations, render, render_ablation, render_comparison, summarize
 from .solve import Attempt
 from .store import RunStore
 
@@ -280,7 +280,7 @@ def report(
     if html is not None:
         _write_html(stores, html)
     summaries = [summarize(store) for store in stores]
-    pairs = _pairs(stores)
+    pairs = all_pairs(stores)
     if as_json:
         payload = [s.model_dump(mode="json") for s in summaries]
         if len(payload) == 1:
@@ -329,12 +329,6 @@ def _write_html(stores: list[RunStore], path: Path) -> None:
     err_console.print(f"HTML report: {written.resolve()}", highlight=False, soft_wrap=True)
 
 
-def _pairs(stores: list[RunStore]) -> list[Paired]:
-
-    found = (paired(a, b) for i, a in enumerate(stores) for b in stores[i + 1:])
-    return [p for p in found if p is not None]
-
-
 @app.command("export")
 def export_run(
     db: Annotated[Path, typer.Argument(help="A run database.")],
@@ -373,7 +367,7 @@ def study(
     with progress:
         dbs = run_study(file, on_model, on_problem)
     stores = [RunStore.open(db) for db in dbs]
-    render_comparison([summarize(store) for store in stores], _pairs(stores), console)
+    render_comparison([summarize(store) for store in stores], all_pairs(stores), console)
     for found in find_ablations(stores):
         render_ablation(found, console)
     console.print("Run databases: " + " ".join(str(db) for db in dbs), highlight=False, soft_wrap=True)

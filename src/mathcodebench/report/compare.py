@@ -47,11 +47,17 @@ def paired(first: RunStore, second: RunStore) -> Paired | None:
         return None
     first_only = sum(a[p].correct and not b[p].correct for p in shared)
     second_only = sum(b[p].correct and not a[p].correct for p in shared)
-    return Paired(first=_label(first), second=_label(second), n=len(shared),
+    return Paired(first=store_label(first), second=store_label(second), n=len(shared),
                   first_only=first_only, second_only=second_only,
                   difference=(first_only - second_only) / len(shared), p_value=mcnemar_exact(first_only, second_only))
 
 
-def _label(store: RunStore) -> str:
+def all_pairs(stores: list[RunStore]) -> list[Paired]:
+    """`paired` for every two runs that share problems, in the order given."""
+    found = (paired(a, b) for i, a in enumerate(stores) for b in stores[i + 1:])
+    return [p for p in found if p is not None]
+
+
+def store_label(store: RunStore) -> str:
     info = store.run_info()
     return run_label(info["model"], info["config"].get("regeneration", "full"))

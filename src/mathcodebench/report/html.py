@@ -12,7 +12,7 @@ from ..solve import Attempt, AttemptStatus
 from ..store import RunStore
 from . import plots
 from .ablation import find_ablations, number
-from .compare import paired
+from .compare import all_pairs
 from .console import domain_gap
 from .summary import Summary, summarize
 
@@ -46,7 +46,7 @@ def _unsolved(store: RunStore, summary: Summary) -> list[dict]:
 def render_html(stores: list[RunStore]) -> str:
     summaries = [summarize(store) for store in stores]
     ranked = sorted(summaries, key=lambda s: -s.overall.accuracy)
-    pairs = [p for i, a in enumerate(stores) for b in stores[i + 1:] if (p := paired(a, b)) is not None]
+    pairs = all_pairs(stores)
     statuses = sorted({status for s in summaries for status in s.statuses},
                       key=lambda st: [x.value for x in AttemptStatus].index(st))
     figures = {

@@ -23,7 +23,7 @@ from ..data import LEVELS, SUBJECTS
 from ..grading import FINAL
 from ..solve import Attempt, AttemptStatus
 from ..store import RunStore
-from .summary import run_label
+from .compare import store_label
 
 OUTCOMES = ("correct", "wrong", "unsolved", "unfinished")
 
@@ -33,19 +33,16 @@ class Viewer:
 
     def __init__(self, dbs: list[Path]) -> None:
         self.stores = [RunStore.open(db, readonly=True) for db in dbs]
+        self.labels = [store_label(store) for store in self.stores]
         self.env = Environment(loader=PackageLoader("mathcodebench.report", "templates"),
                                autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
         self.env.filters["python"] = lambda code: Markup(highlight(code, PythonLexer(), HtmlFormatter()))
         self.css = HtmlFormatter().get_style_defs(".highlight")
         self.lock = threading.Lock()  # RunStore serialises its own use; this keeps page renders whole
 
-    def labels(self) -> list[str]:
-        return [run_label(s.run_info()["model"], s.run_info()["config"].get("regeneration", "full"))
-                for s in self.stores]
-
     def index(self, query: dict[str, str]) -> str:
         rows = []
-        for i, (store, label) in enumerate(zip(self.stores, self.labels(), strict=True)):
+        for i, (store, label) in enumerate(zip(self.stores, self.labels, strict=True)):
             if query.get("run") not in (None, "", str(i)):
                 continue
             attempts, grades = store.attempts(), store.grades(FINAL)
@@ -60,7 +57,7 @@ class Viewer:
                 rows.append({"run": i, "label": label, "problem": p, "attempts": tried, "outcome": outcome,
                              "link": "/problem?" + urlencode({"run": i, "id": p.id})})
         return self.env.get_template("viewer_index.html.j2").render(
-            rows=rows, query=query, labels=self.labels(), subjects=SUBJECTS, levels=LEVELS, outcomes=OUTCOMES,
+            rows=rows, query=query, labels=self.labels, subjects=SUBJECTS, levels=LEVELS, outcomes=OUTCOMES,
             statuses=[s.value for s in AttemptStatus])
 
     def problem(self, query: dict[str, str]) -> str | None:
@@ -75,7 +72,7 @@ class Viewer:
         tried = store.attempts().get(found.id, [])
         return self.env.get_template("viewer_problem.html.j2").render(
             problem=found, attempts=tried, grades={k: v for k, v in grades.items() if v is not None},
-            label=self.labels()[int(query["run"])], css=self.css, outcome=_outcome(tried, grades.get(FINAL)))
+            label=self.labels[int(query["run"])], css=self.css, outcome=_outcome(tried, grades.get(FINAL)))
 
 
 def _outcome(tried: list[Attempt], grade: object) -> str:
