@@ -10,6 +10,11 @@ GradeStatus = Literal["ok", "no_answer", "timeout", "error", "unparseable"]
 REL_TOL = 1e-6  # default relative tolerance for a decimal against an exact number; recorded with each grade
 
 
+class GraderUnavailable(Exception):
+    """A grader could not reach a verdict for reasons outside the answer (its model backend is down): the item
+    stays ungraded, to be graded again later; it is never counted as incorrect."""
+
+
 class Grade(BaseModel):
     correct: bool
     status: GradeStatus  # ok = a verdict was reached; anything else counts as incorrect

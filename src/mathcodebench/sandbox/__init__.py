@@ -7,7 +7,7 @@ scratch), `strict` (the same, but refuses to start unless every layer is active)
 """
 
 from ..errors import UserError
-from .base import Execution, ExecStatus, Limits, Sandbox
+from .base import Execution, ExecStatus, Limits, Sandbox, SandboxError
 from .forkserver import ForkServerSandbox
 from .subproc import SubprocessSandbox
 
@@ -27,4 +27,4 @@ def create_sandbox(mode: str = DEFAULT_MODE, workers: int | None = None) -> Sand
     raise UserError(f"unknown sandbox mode {mode!r} (available: {', '.join(MODES)})")
 
 
-__all__ = ["DEFAULT_MODE", "MODES", "ExecStatus", "Execution", "Limits", "Sandbox", "create_sandbox"]
+__all__ = ["DEFAULT_MODE", "MODES", "ExecStatus", "Execution", "Limits", "Sandbox", "SandboxError", "create_sandbox"]

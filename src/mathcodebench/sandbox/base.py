@@ -39,6 +39,11 @@ class Execution(BaseModel):
     layers: list[str]
 
 
+class SandboxError(Exception):
+    """The sandbox itself failed (a server died, stopped answering or could not be replaced, even after one
+    retry on a fresh server): an infrastructure failure, never the program's fault."""
+
+
 class Sandbox(Protocol):
     """Runs one untrusted Python program and reports what happened; never raises for the program's faults."""
 
