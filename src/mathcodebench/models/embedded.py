@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,32 @@ from .weights import QWEN_CODER_05B, ensure_weights
 
 SPECS = ("embedded", "qwen2.5-coder-0.5b")
 N_CTX = 4096
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _no_weight_repacking() -> Iterator[None]:
+    """Load with llama.cpp's extra CPU buffer types off (`use_extra_bufts`): on CPUs with AMX they repack the
+    weights for AMX kernels that segfault on the first decode (llama.cpp #20824; measured here on a Xeon with
+    amx_int8: exit 139 with repacking, fine without). `Llama()` takes no such argument, so its call to the
+    default-parameters function is wrapped while the model loads, under a lock."""
+    import llama_cpp.llama_cpp as lib
+
+    with _PARAMS_LOCK:
+        default = lib.llama_model_default_params
+
+        def params() -> Any:
+            chosen = default()
+            chosen.use_extra_bufts = False
+            return chosen
+
+        lib.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            lib.llama_model_default_params = default
 
 
 class EmbeddedModel:
@@ -40,16 +68,17 @@ class EmbeddedModel:
 
             self._path = self._path or ensure_weights()
             cores = os.cpu_count() or 1
-            self._llm = Llama(
-                model_path=str(self._path),
-                n_ctx=N_CTX,
-                # With PASSIVE waiting, all cores for decode stay fast even while sandboxed programs run
-                # (spinning OpenMP threads are what collapses generation on a busy machine).
-                n_threads=cores,
-                n_threads_batch=cores,
-                seed=0,
-                verbose=False,
-            )
+            with _no_weight_repacking():
+                self._llm = Llama(
+                    model_path=str(self._path),
+                    n_ctx=N_CTX,
+                    # With PASSIVE waiting, all cores for decode stay fast even while sandboxed programs run
+                    # (spinning OpenMP threads are what collapses generation on a busy machine).
+                    n_threads=cores,
+                    n_threads_batch=cores,
+                    seed=0,
+                    verbose=False,
+                )
             if "tokenizer.chat_template" not in self._llm.metadata:
                 raise ModelError(f"{self._path} carries no chat template; refusing to guess one")
             vocab = self._llm._model
