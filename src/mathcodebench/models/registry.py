@@ -12,6 +12,8 @@ from .template import ChatTemplate
 DEFAULT_MODEL = "embedded"
 BACKENDS = {
     "embedded": "Qwen2.5-Coder-0.5B-Instruct in process via llama.cpp (offline; alias qwen2.5-coder-0.5b)",
+    "embedded-1.5b": "Qwen2.5-Coder-1.5B-Instruct, the same way (alias qwen2.5-coder-1.5b; 1.1 GB, installed on "
+                     "first use or by 'mathcodebench setup --model embedded-1.5b')",
     "openai/MODEL": "OpenAI chat completions (OPENAI_API_KEY, OPENAI_BASE_URL)",
     "mistral/MODEL": "Mistral API (MISTRAL_API_KEY)",
     "openai-compatible/MODEL": "any OpenAI-compatible server: vLLM, llama.cpp server, LM Studio, OpenRouter "
