@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# llama-cpp-python compiles llama.cpp from source; the multimodal part is not needed (saves ~10 min).
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+# llama-cpp-python compiles llama.cpp from source; the multimodal part is not needed (saves ~10 min). AMX
+# kernels are left out: on AMX CPUs in VMs like these they segfault on the first decode (llama.cpp #20824),
+# and they only matter for prompt processing on big batches. The flags are no-ops on CPUs without AMX.
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DCMAKE_C_FLAGS="$(NO_AMX)" -DCMAKE_CXX_FLAGS="$(NO_AMX)"
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: setup browser demo test bench clean
