@@ -70,7 +70,7 @@ def test_no_output_is_no_answer():
 
 @pytest.mark.parametrize("text", [
     "__import__('os').system('id')", "().__class__.__bases__", "open('/etc/passwd').read()",
-    "lambda: 1", "'a' * 10", "Interval.__init__", "x if True else y", "1" * 500, "(" * 60 + "1" + ")" * 60,
+    "lambda: 1", "'a' * 10", "Interval.__init__", "x if True else y", "1" * 5000, "(" * 60 + "1" + ")" * 60,
 ])
 def test_parser_rejects_anything_but_plain_math(text):
     with pytest.raises(Rejected):

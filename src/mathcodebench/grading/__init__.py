@@ -1,10 +1,12 @@
 """Stage: is the printed answer right? Symbolic equivalence, an LLM judge, and how far they agree."""
 
 from .agreement import Agreement, agreement
-from .base import Grade, GraderUnavailable, answer_line
-from .judge import JUDGE_PROMPT_VERSION, LLMJudge, parse_verdict
-from .modes import FINAL, Grading, GradingMode, GradingSettings, JudgeCache
+from .base import Grade, Grader, GraderUnavailable, answer_line
+from .judge import JUDGE_PROMPT_VERSION, JudgeCache, LLMJudge, parse_verdict
+from .modes import FINAL, Grading, GradingMode, GradingSettings
+from .registry import GRADERS, JUDGE, SYMBOLIC, GraderDeps, create_grader
 from .worker import SymbolicGrader
 
-__all__ = ["FINAL", "JUDGE_PROMPT_VERSION", "Agreement", "Grade", "GraderUnavailable", "Grading", "GradingMode", "GradingSettings",
-           "JudgeCache", "LLMJudge", "SymbolicGrader", "agreement", "answer_line", "parse_verdict"]
+__all__ = ["FINAL", "GRADERS", "JUDGE", "JUDGE_PROMPT_VERSION", "SYMBOLIC", "Agreement", "Grade", "Grader",
+           "GraderDeps", "GraderUnavailable", "Grading", "GradingMode", "GradingSettings", "JudgeCache", "LLMJudge",
+           "SymbolicGrader", "agreement", "answer_line", "create_grader", "parse_verdict"]

@@ -1,13 +1,17 @@
-"""A grade, and the rule for which line of a program's output is its answer."""
+"""A grade, the one protocol every grader implements, and the rule for which line of a program's output is
+its answer."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
+# ok = a verdict was reached; timeout = none within the deadline (incorrect); no_answer = nothing printed;
+# unparseable = the judge never gave a valid verdict. "error" is only read from runs stored by older versions.
 GradeStatus = Literal["ok", "no_answer", "timeout", "error", "unparseable"]
 REL_TOL = 1e-6  # default relative tolerance for a decimal against an exact number; recorded with each grade
+DEFAULT_DEADLINE_S = 10.0  # a symbolic comparison still running after this is killed and recorded as timeout
 
 
 class GraderUnavailable(Exception):
@@ -22,6 +26,18 @@ class Grade(BaseModel):
     answer: str  # the exact text that was graded
     detail: str = ""
     score: int | None = None  # the judge's 1-5 score
+
+
+class Grader(Protocol):
+    """Grades one printed output against one reference. `problem` is the statement (the judge reads it; the
+    symbolic grader only for rounding instructions and what a bracketed pair means). Raises GraderUnavailable
+    when it cannot reach a verdict for reasons outside the answer."""
+
+    name: str
+
+    def grade(self, output: str, reference: str, problem: str = "") -> Grade: ...
+
+    def close(self) -> None: ...
 
 
 def answer_line(stdout: str) -> str:

@@ -2,18 +2,23 @@
 
 The paper's rubric text is lost; this one is ours. The judge sees the problem, the reference answer and the
 program's output, and must reply with one JSON object. A reply that does not validate is retried (sampling,
-with a reminder of the format) and, if it never validates, recorded as `unparseable` (incorrect).
+with a reminder of the format) and, if it never validates, recorded as `unparseable` (incorrect). A backend
+that fails raises GraderUnavailable: the item stays ungraded, never wrong. Verdicts (and unparseable
+outcomes) are cached by content, so re-grading costs nothing and resumes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from typing import Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
 from ..models import ChatModel, GenerationParams, Message, ModelError
-from .base import Grade, answer_line
+from .base import Grade, GraderUnavailable, answer_line
+from .registry import JUDGE
 
 JUDGE_PROMPT_VERSION = "judge-v1"
 CORRECT_FROM = 4
@@ -63,17 +68,40 @@ def parse_verdict(reply: str) -> Verdict | None:
     return None
 
 
+class JudgeCache(Protocol):
+    """Judge verdicts by content, so re-grading costs nothing and an interrupted grading resumes."""
+
+    def get(self, key: str) -> tuple[Grade, str] | None: ...
+
+    def put(self, key: str, grade: Grade, reply: str) -> None: ...
+
+
 class LLMJudge:
     """Grades with any chat model. Greedy first; retries sample so they can differ."""
 
-    def __init__(self, model: ChatModel, seed: int = 0, max_tokens: int = 200) -> None:
+    name = JUDGE
+
+    def __init__(self, model: ChatModel, cache: JudgeCache | None = None, seed: int = 0,
+                 max_tokens: int = 200) -> None:
         self.model = model
         self.spec = model.spec
+        self.cache = cache
         self.seed = seed
         self.max_tokens = max_tokens
 
-    def grade(self, problem: str, reference: str, output: str) -> tuple[Grade, str]:
-        """Return the grade and the raw reply of the last try (for the cache and review)."""
+    def grade(self, output: str, reference: str, problem: str = "") -> Grade:
+        if self.cache is None:
+            return self.ask(output, reference, problem)[0]
+        key = hashlib.sha256(json.dumps([self.spec, JUDGE_PROMPT_VERSION, problem, reference,
+                                         output]).encode()).hexdigest()
+        if (hit := self.cache.get(key)) is not None:
+            return hit[0]
+        grade, reply = self.ask(output, reference, problem)
+        self.cache.put(key, grade, reply)
+        return grade
+
+    def ask(self, output: str, reference: str, problem: str = "") -> tuple[Grade, str]:
+        """One uncached judgement: the grade and the raw reply of the last try (for the cache and review)."""
         messages = judge_messages(problem, reference, output)
         reply = ""
         for attempt in range(MAX_TRIES):
@@ -82,8 +110,7 @@ class LLMJudge:
             try:
                 reply = self.model.generate(messages, params).text
             except ModelError as exc:
-                return Grade(correct=False, status="error", method="judge", answer=answer_line(output),
-                             detail=f"judge model failed: {exc}"[:500]), ""
+                raise GraderUnavailable(f"judge {self.spec} failed: {exc}") from exc
             verdict = parse_verdict(reply)
             if verdict is not None:
                 return Grade(correct=verdict.score >= CORRECT_FROM, status="ok", method="judge",
@@ -93,3 +120,6 @@ class LLMJudge:
                                                      '"reason": "..."}.')]
         return Grade(correct=False, status="unparseable", method="judge", answer=answer_line(output),
                      detail=f"no valid verdict after {MAX_TRIES} tries; last reply: {reply[:300]}"), reply
+
+    def close(self) -> None:
+        """The model belongs to the caller (it may be the solver too)."""

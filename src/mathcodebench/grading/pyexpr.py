@@ -1,15 +1,16 @@
-"""Parse what a Python program printed (`2*sqrt(3)`, `Interval.Lopen(-2, 6)`, `(1, 2)`) into sympy, safely.
+"""Parse what a Python program printed (`2*sqrt(3)`, `Interval.Lopen(-2, 6)`, `(3-1j)`, `{x: 2}`) into sympy, safely.
 
 sympy's `parse_expr` ends in `eval`, so the text is first checked token by token: only numbers, operators,
-brackets, single-letter variables and an allowlist of sympy names may appear; no strings, no attribute
-access except `Interval.open`-style constructors, no builtins. Call it in a killable worker process:
-`10**10**10` parses lazily but may hang whatever evaluates it next.
+brackets, variable names and an allowlist of sympy names may appear; no strings, no attribute access except
+the listed constructors (`Interval.open`, `S.Reals`, `np.float64`), no builtins. Call it in a killable worker
+process: `10**10**10` parses lazily but may hang whatever evaluates it next.
 """
 
 from __future__ import annotations
 
 import io
 import keyword
+import re
 import token
 import tokenize
 
@@ -17,16 +18,13 @@ import sympy
 from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
 
 _FUNCTIONS = (
-    "sqrt cbrt root exp log sin cos tan cot sec csc asin acos atan sinh cosh tanh Abs factorial binomial "
-    "floor ceiling Rational Integer Float Interval Union FiniteSet Matrix Tuple Add Mul Pow"
+    "sqrt cbrt root exp log sin cos tan cot sec csc asin acos atan acot asec acsc atan2 sinh cosh tanh asinh "
+    "acosh atanh Abs factorial binomial floor ceiling gcd lcm Mod re im arg conjugate Max Min Rational Integer "
+    "Float Interval Union Intersection Complement FiniteSet Matrix ImmutableMatrix Tuple Add Mul Pow "
+    "Eq Ne Lt Le Gt Ge And Or Not"
 ).split()
-_CONSTANTS = {"pi": sympy.pi, "E": sympy.E, "I": sympy.I, "oo": sympy.oo, "EmptySet": sympy.EmptySet,
-              "ln": sympy.log, "abs": sympy.Abs}
-_INTERVAL_KINDS = {"open", "Lopen", "Ropen"}
-_OPS = {"+", "-", "*", "/", "**", "^", "(", ")", "[", "]", "{", "}", ",", ".", "%"}
-MAX_CHARS = 1000
-MAX_NUMBER_DIGITS = 400
-MAX_DEPTH = 50
+_GREEK = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lamda mu nu xi omicron rho sigma tau upsilon "
+          "phi chi psi omega").split()
 
 
 def _symbol(name: str, **_: object) -> sympy.Symbol:
@@ -34,11 +32,49 @@ def _symbol(name: str, **_: object) -> sympy.Symbol:
     return sympy.Symbol(name, real=True)
 
 
+def _complex(real: object = 0, imag: object = 0) -> sympy.Expr:
+    return sympy.sympify(real) + sympy.sympify(imag) * sympy.I
+
+
+def _same(value: object) -> object:
+    return value
+
+
+class _NumPy:
+    """`np.float64(2.5)` and friends, as numpy 2 prints its scalars inside lists: the value itself."""
+
+    float64 = float32 = float16 = int64 = int32 = int16 = int8 = uint64 = uint32 = uint16 = uint8 = \
+        complex128 = complex64 = array = staticmethod(_same)
+
+
+_CONSTANTS = {"pi": sympy.pi, "E": sympy.E, "I": sympy.I, "oo": sympy.oo, "inf": sympy.oo, "zoo": sympy.zoo,
+              "nan": sympy.nan, "EmptySet": sympy.EmptySet, "Reals": sympy.S.Reals, "Integers": sympy.S.Integers,
+              "Complexes": sympy.S.Complexes, "Naturals": sympy.S.Naturals, "ln": sympy.log, "abs": sympy.Abs,
+              "complex": _complex, "Fraction": sympy.Rational, "array": _same, "np": _NumPy, "numpy": _NumPy,
+              "S": sympy.S}
+_ATTRIBUTES = {
+    "Interval": {"open", "Lopen", "Ropen"},
+    "S": {"Reals", "Integers", "Complexes", "Naturals", "Naturals0", "Rationals", "EmptySet", "Half", "Zero",
+          "One", "Infinity", "NegativeInfinity", "Pi", "ImaginaryUnit"},
+    "np": {n for n in vars(_NumPy) if not n.startswith("_")},
+    "numpy": {n for n in vars(_NumPy) if not n.startswith("_")},
+}
+_OPS = {"+", "-", "*", "/", "**", "^", "(", ")", "[", "]", "{", "}", ",", ".", "%", ":", "<", ">", "<=", ">=",
+        "==", "!=", "&", "|", "~"}
+_VARIABLE = re.compile(r"[A-Za-z](?:_?[A-Za-z]?\d+|_[A-Za-z])?")  # x, x1, x_1, a_n
+MAX_CHARS = 1000
+MAX_NUMBER_DIGITS = 4300  # Python's own int-to-str limit: a printed 2**2005 must still parse
+MAX_DEPTH = 50
+
 _NAMESPACE = {**{n: getattr(sympy, n) for n in _FUNCTIONS}, **_CONSTANTS, "Symbol": _symbol}
 
 
 class Rejected(ValueError):
     """The text is not a plain mathematical expression we are willing to parse."""
+
+
+def is_variable(name: str) -> bool:
+    return name in _GREEK or bool(_VARIABLE.fullmatch(name))
 
 
 def check_tokens(text: str) -> None:
@@ -53,15 +89,15 @@ def check_tokens(text: str) -> None:
         if tok.type in (token.NEWLINE, token.NL, token.ENDMARKER, token.INDENT, token.DEDENT):
             continue
         if tok.type == token.NUMBER:
-            if len(tok.string) > MAX_NUMBER_DIGITS:
-                raise Rejected("number too long")
+            # Python never prints digit separators or base prefixes: `312_4` is a base-4 numeral, not 3124.
+            if len(tok.string) > MAX_NUMBER_DIGITS or "_" in tok.string or tok.string[:2].lower() in ("0b", "0o", "0x"):
+                raise Rejected(f"not a printed number: {tok.string[:20]!r}")
         elif tok.type == token.NAME:
             prev = tokens[i - 1].string if i else ""
             if prev == ".":
-                if tok.string not in _INTERVAL_KINDS or tokens[i - 2].string != "Interval":
+                if tok.string not in _ATTRIBUTES.get(tokens[i - 2].string, ()):
                     raise Rejected(f"attribute {tok.string!r} not allowed")
-            elif keyword.iskeyword(tok.string) or not (tok.string in _NAMESPACE or
-                                                       (len(tok.string) == 1 and tok.string.isalpha())):
+            elif keyword.iskeyword(tok.string) or not (tok.string in _NAMESPACE or is_variable(tok.string)):
                 raise Rejected(f"name {tok.string!r} not allowed")
         elif tok.type == token.OP and tok.string in _OPS:
             depth += tok.string in "([{"
@@ -72,8 +108,8 @@ def check_tokens(text: str) -> None:
             raise Rejected(f"token {tok.string!r} not allowed")
 
 
-def parse_python_expr(text: str) -> sympy.Basic:
-    """Return a sympy object for `text`, or raise `Rejected`."""
+def parse_python_expr(text: str) -> object:
+    """Return a sympy object (or a tuple/list/dict/set of them) for `text`, or raise `Rejected`."""
     check_tokens(text)
     try:
         value = parse_expr(
@@ -85,14 +121,21 @@ def parse_python_expr(text: str) -> sympy.Basic:
         )
     except Exception as exc:  # sympy raises many types for malformed input
         raise Rejected(f"sympy could not parse it: {type(exc).__name__}") from None
-    return _to_sympy(value)
+    return to_sympy(value)
 
 
-def _to_sympy(value: object) -> sympy.Basic:
+def to_sympy(value: object) -> object:
+    """Containers become sympy containers; a solve() dict `{x: 2}` becomes `Eq(x, 2)` (one key) or the tuple
+    of its values in printed order (`{x: 1, y: 2}` -> `(1, 2)`)."""
     if isinstance(value, (tuple, list)):
-        return sympy.Tuple(*(_to_sympy(v) for v in value))
+        return sympy.Tuple(*(to_sympy(v) for v in value))
     if isinstance(value, (set, frozenset)):
-        return sympy.FiniteSet(*(_to_sympy(v) for v in value))
-    if isinstance(value, bool) or not isinstance(value, (sympy.Basic, sympy.MatrixBase, int, float)):
+        return sympy.FiniteSet(*(to_sympy(v) for v in value))
+    if isinstance(value, dict):
+        items = [(to_sympy(k), to_sympy(v)) for k, v in value.items()]
+        if len(items) == 1 and isinstance(items[0][0], sympy.Symbol):
+            return sympy.Eq(*items[0], evaluate=False)
+        return sympy.Tuple(*(v for _, v in items))
+    if isinstance(value, bool) or not isinstance(value, (sympy.Basic, sympy.MatrixBase, int, float, complex)):
         raise Rejected(f"not a mathematical value: {type(value).__name__}")
     return sympy.sympify(value)

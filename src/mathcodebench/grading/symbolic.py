@@ -1,78 +1,58 @@
-"""Symbolic equivalence of a printed answer with MATH's LaTeX reference, via math-verify.
+"""Symbolic equivalence of a printed answer with MATH's LaTeX reference.
 
-Order: the printed line as Python/sympy syntax (what programs print); if it is not that, as LaTeX/text
-through math-verify's own parser. The first reading that parses decides, so a lenient fallback can never
-turn a wrong reading into a pass. A decimal compared with an exact number must lie within a relative
-tolerance (recorded with the grade); inside structures (tuples, intervals) math-verify compares floats
-rounded to FLOAT_ROUNDING decimals.
+The reference is read once into what it denotes (`reference.py`), the printed line the way that reading asks
+(`answer.py`), and the two compared (`compare.py`). The problem statement, when given, settles what a
+bracketed pair `[1, 5]` is against an open-interval-looking reference `(1, 5)`: a point where the problem
+asks for a point or an ordered pair, else interval notation. Every pair gets a verdict: a reading that fails
+is a reading that does not match, never an error.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 
 import sympy
-from math_verify import LatexExtractionConfig, parse, verify
 
+from .answer import read_answer
 from .base import REL_TOL, Grade, answer_line
-from .pyexpr import Rejected, parse_python_expr
+from .compare import same_reading
+from .readings import Quantity, Reading
+from .reference import read_reference
 
-logging.getLogger("math_verify").setLevel(logging.ERROR)  # we impose our own deadline (see worker.py)
-
-FLOAT_ROUNDING = 6
-_LABEL = re.compile(r"^(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*[:=]?\s*", re.I)
+_POINT = re.compile(r"ordered (?:pair|triple)|\bpoints?\b|coordinates", re.I)
 
 
-def grade_output(stdout: str, reference: str, rel_tol: float = REL_TOL) -> Grade:
+def grade_output(stdout: str, reference: str, rel_tol: float = REL_TOL, problem: str = "") -> Grade:
     answer = answer_line(stdout)
     if not answer:
         return Grade(correct=False, status="no_answer", method="none", answer="")
-    text = _LABEL.sub("", answer).strip() or answer  # "Answer: 5" -> "5"
-    gold = parse(f"${reference}$", extraction_config=[LatexExtractionConfig()]) or parse(reference)
-    if not gold:
-        return Grade(correct=False, status="error", method="none", answer=answer,
-                     detail=f"reference could not be parsed: {reference!r}")
     try:
-        if r"\text{" in reference:  # a word or a choice letter: `C` is not the variable C
-            raise Rejected("the reference is text")
-        value = parse_python_expr(text)
-    except Rejected as why:
-        predicted = parse(f"${text.strip('$')}$", extraction_config=[LatexExtractionConfig()]) or parse(text)
-        if not predicted:
-            return Grade(correct=False, status="ok", method="unparsed", answer=answer, detail=str(why))
-        ok = verify(gold, predicted, float_rounding=FLOAT_ROUNDING, timeout_seconds=None)
-        return Grade(correct=ok, status="ok", method="latex", answer=answer, detail=str(predicted[0]))
-    if (close := _numeric(value, gold[0], rel_tol)) is not None:
-        return Grade(correct=close, status="ok", method="numeric", answer=answer,
-                     detail=f"{value} vs {gold[0]} (rel_tol={rel_tol:g})")
-    value = _align_with_gold(value, gold[0], text)
-    ok = verify(gold, [value], float_rounding=FLOAT_ROUNDING, timeout_seconds=None)
-    return Grade(correct=ok, status="ok", method="sympy", answer=answer, detail=str(value))
+        return _grade(answer, reference, rel_tol, problem)
+    except Exception as exc:  # a reading this grader cannot make is a non-match, not a missing verdict
+        return Grade(correct=False, status="ok", method="failed", answer=answer,
+                     detail=f"{type(exc).__name__}: {exc}"[:500])
 
 
-def _numeric(value: sympy.Basic, gold: object, rel_tol: float) -> bool | None:
-    """A decimal against an exact number: within rel_tol? None when the rule does not apply."""
-    if not (isinstance(value, sympy.Expr) and isinstance(gold, sympy.Expr)):
-        return None
-    if not (value.is_number and gold.is_number and value.has(sympy.Float) and not gold.has(sympy.Float)):
-        return None
-    v, g = complex(sympy.N(value, 30)), complex(sympy.N(gold, 30))
-    return abs(v - g) <= rel_tol * abs(g) if g != 0 else abs(v) <= rel_tol
+def _grade(answer: str, reference: str, rel_tol: float, problem: str) -> Grade:
+    interval_brackets = not (_POINT.search(problem) and "interval" not in problem.lower())
+    tried: list[tuple[Reading, Reading]] = []
+    for gold in read_reference(reference):
+        for pred in read_answer(answer, gold, interval_brackets):
+            tried.append((pred, gold))
+            if same_reading(pred, gold, rel_tol):
+                return _verdict(True, answer, pred, gold, rel_tol)
+    if not tried:
+        return Grade(correct=False, status="ok", method="unparsed", answer=answer,
+                     detail=f"not readable as {type(read_reference(reference)[0]).__name__.lower()}")
+    return _verdict(False, answer, *tried[0], rel_tol)
 
 
-def _align_with_gold(value: sympy.Basic, gold: object, text: str) -> sympy.Basic:
-    """Read a printed sequence the way the reference's notation suggests.
-
-    A printed (-2, 6, 1) or [-2, 6, 1] against MATH's pmatrix vector is that vector. Against an interval,
-    a printed pair in brackets is interval notation: `[1, 5]` is the closed interval, not a list.
-    """
-    if isinstance(gold, sympy.MatrixBase) and isinstance(value, sympy.Tuple) and len(value) == len(gold):
-        return sympy.ImmutableMatrix(gold.rows, gold.cols, list(value))
-    stripped = text.strip()
-    if isinstance(gold, sympy.Eq):  # `x \in [1,5]` parses as Eq(x, Interval(1, 5))
-        gold = gold.rhs
-    if isinstance(gold, sympy.Interval) and isinstance(value, sympy.Tuple) and len(value) == 2 \
-            and stripped[:1] in "[(" and stripped[-1:] in "])" and "[" in stripped[:1] + stripped[-1:]:
-        return sympy.Interval(value[0], value[1], left_open=stripped[0] == "(", right_open=stripped[-1] == ")")
-    return value
+def _verdict(correct: bool, answer: str, pred: Reading, gold: Reading, rel_tol: float) -> Grade:
+    if isinstance(pred, Quantity) and isinstance(gold, Quantity):
+        numeric = all(isinstance(v, sympy.Expr) and v.is_number for v in (pred.value, gold.value)) and \
+            any(isinstance(v, sympy.Basic) and v.has(sympy.Float) for v in (pred.value, gold.value))
+        method = "numeric" if numeric else "sympy"
+        detail = f"{pred.value} vs {gold.value}" + (f" (rel_tol={rel_tol:g})" if numeric else "")
+    else:
+        method, detail = type(gold).__name__.lower(), f"{pred} vs {gold}"
+    return Grade(correct=correct, status="ok", method=method, answer=answer, detail=detail[:500])

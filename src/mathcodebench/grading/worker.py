@@ -1,7 +1,8 @@
 """Grading in a separate process with a hard per-item deadline: a hang is killed, not waited for.
 
 math-verify's own timeouts use SIGALRM, which only works on the main thread; sympy can also hang inside
-C code or big-integer arithmetic. A killed worker is restarted and the item recorded as `timeout`.
+C code or big-integer arithmetic. A killed (or crashed) worker is restarted and the item recorded as
+`timeout`. One long-lived worker serves every item, so its caches (parsed references) stay warm.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import re
 import threading
 from multiprocessing.connection import Connection
 
-from .base import REL_TOL, Grade, answer_line
+from .base import DEFAULT_DEADLINE_S, REL_TOL, Grade, answer_line
+from .registry import SYMBOLIC
 
-DEFAULT_DEADLINE_S = 10.0
 _INTEGER = re.compile(r"-?\d{1,400}")  # most MATH answers; no parser or worker needed to compare two of them
 
 
@@ -22,21 +23,16 @@ def _serve(conn: Connection) -> None:
 
     while True:
         try:
-            stdout, reference, rel_tol = conn.recv()
+            stdout, reference, rel_tol, problem = conn.recv()
         except EOFError:
             return
-        try:
-            grade = grade_output(stdout, reference, rel_tol)
-        except Exception as exc:  # a grader bug must cost one item, not the run
-            grade = Grade(correct=False, status="error", method="none", answer=answer_line(stdout),
-                          detail=f"{type(exc).__name__}: {exc}"[:500])
-        conn.send(grade.model_dump())
+        conn.send(grade_output(stdout, reference, rel_tol, problem).model_dump())
 
 
 class SymbolicGrader:
     """Grades printed output against a LaTeX reference in a killable worker process."""
 
-    name = "symbolic"
+    name = SYMBOLIC
 
     def __init__(self, deadline_s: float = DEFAULT_DEADLINE_S, rel_tol: float = REL_TOL) -> None:
         self.deadline_s = deadline_s
@@ -56,23 +52,23 @@ class SymbolicGrader:
         assert self._conn is not None
         return self._conn
 
-    def grade(self, stdout: str, reference: str) -> Grade:
-        answer, gold = answer_line(stdout), reference.strip()
+    def grade(self, output: str, reference: str, problem: str = "") -> Grade:
+        answer, gold = answer_line(output), reference.strip()
         if _INTEGER.fullmatch(answer) and _INTEGER.fullmatch(gold):
             return Grade(correct=int(answer) == int(gold), status="ok", method="integer", answer=answer)
         with self._lock:
-            return self._grade(stdout, reference)
+            return self._grade(output, reference, problem)
 
-    def _grade(self, stdout: str, reference: str) -> Grade:
+    def _grade(self, stdout: str, reference: str, problem: str) -> Grade:
         conn = self._start()
-        conn.send((stdout, reference, self.rel_tol))
+        conn.send((stdout, reference, self.rel_tol, problem))
         if conn.poll(self.deadline_s):
             try:
                 return Grade.model_validate(conn.recv())
             except EOFError:
                 self._stop()
-                return Grade(correct=False, status="error", method="none", answer=answer_line(stdout),
-                             detail="grader process died")
+                return Grade(correct=False, status="timeout", method="none", answer=answer_line(stdout),
+                             detail="grader process died (out of memory?) before a verdict")
         self._stop()
         return Grade(correct=False, status="timeout", method="none", answer=answer_line(stdout),
                      detail=f"no verdict within {self.deadline_s:g} s")
