@@ -39,18 +39,48 @@ class Execution(BaseModel):
     layers: list[str]
 
 
+class ProbeResult(BaseModel):
+    """One self-test probe: a hostile action the sandbox must contain, and what happened."""
+
+    name: str
+    passed: bool
+    seen: str
+
+
+class Isolation(BaseModel):
+    """What protected a run's programs: stored with every run and shown in its reports."""
+
+    requested: str  # the mode asked for
+    mode: str  # the mode it resolved to
+    reason: str  # one line: why this mode
+    layers: list[str]  # active for every execution
+    missing: list[str]  # could not be had here, each with its reason
+    node: str  # the machine (hostname) the sandbox runs on
+    self_test: list[ProbeResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(probe.passed for probe in self.self_test)
+
+
 class SandboxError(Exception):
     """The sandbox itself failed (a server died, stopped answering or could not be replaced, even after one
     retry on a fresh server): an infrastructure failure, never the program's fault."""
 
 
 class Sandbox(Protocol):
-    """Runs one untrusted Python program and reports what happened; never raises for the program's faults."""
+    """Runs one untrusted Python program and reports what happened; never raises for the program's faults
+    (only `SandboxError`, for its own)."""
 
-    name: str
+    name: str  # the mode in use (what `requested` resolved to)
+    requested: str  # the mode asked for
+    reason: str  # one line: why this mode
     layers: list[str]  # isolation layers active for every run
     missing: list[str]  # layers that could not be had here, each with its reason
 
     def run(self, code: str, limits: Limits) -> Execution: ...
+
+    def isolation(self) -> Isolation:
+        """The layers and a fresh self-test (well under a second): call it at the start of every run."""
 
     def close(self) -> None: ...

@@ -9,8 +9,8 @@ from .base import ExecStatus
 from .collect import Collected
 
 
-def classify(c: Collected, stderr_text: str) -> tuple[ExecStatus, int | None, int | None]:
-    """Return (status, exit code, signal)."""
+def classify(c: Collected, stderr_text: str, oom_killed: bool = False) -> tuple[ExecStatus, int | None, int | None]:
+    """Return (status, exit code, signal); `oom_killed`: the child's memory cgroup killed it at its limit."""
     code = os.waitstatus_to_exitcode(c.wait_status)
     exit_code, sig = (code, None) if code >= 0 else (None, -code)
     if c.truncated:
@@ -23,4 +23,6 @@ def classify(c: Collected, stderr_text: str) -> tuple[ExecStatus, int | None, in
         last = stderr_text.strip().rsplit("\n", 1)[-1]
         memory = last.startswith("MemoryError")
         return (ExecStatus.MEMORY if memory else ExecStatus.ERROR), exit_code, sig
-    return (ExecStatus.KILLED if sig == signal.SIGKILL else ExecStatus.CRASH), exit_code, sig
+    if sig == signal.SIGKILL:
+        return (ExecStatus.MEMORY if oom_killed else ExecStatus.KILLED), exit_code, sig
+    return ExecStatus.CRASH, exit_code, sig

@@ -2,18 +2,21 @@
 
 Why not `subprocess.run(timeout=...)`: it waits for EOF, so a daemon holding the pipe blocks the harness,
 and it buffers unlimited output. Here process exit is watched through a pidfd, output is capped per stream,
-and the whole group is killed however the run ends.
+and the whole group is killed however the run ends. An optional `watch` is called every `watch_every_s`
+while the child runs (e.g. a disk quota); when it returns True the child is stopped.
 """
 
 from __future__ import annotations
 
 import os
-import selectors
+import select
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 DRAIN_AFTER_EXIT_S = 0.05
+_READABLE = select.POLLIN | select.POLLHUP | select.POLLERR
 
 
 @dataclass
@@ -26,19 +29,23 @@ class Collected:
     rusage_maxrss_kb: int
     cpu_s: float
     wall_s: float
+    stopped: bool = False  # by `watch`
 
 
-def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int, started: float) -> Collected:
+def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int, started: float,
+            watch: Callable[[], bool] | None = None, watch_every_s: float = 0.01) -> Collected:
     """Read both pipes until the child exits (or the deadline/cap is hit), then kill the group and reap."""
     bufs = {stdout_fd: bytearray(), stderr_fd: bytearray()}
-    truncated = timed_out = False
+    truncated = timed_out = stopped = False
     pidfd = os.pidfd_open(pid)
-    sel = selectors.DefaultSelector()
+    poller = select.poll()
+    open_fds = set(bufs)
     for fd in bufs:
         os.set_blocking(fd, False)
-        sel.register(fd, selectors.EVENT_READ)
-    sel.register(pidfd, selectors.EVENT_READ)
+        poller.register(fd, _READABLE)
+    poller.register(pidfd, select.POLLIN)
     deadline = started + timeout_s
+    next_watch = started + watch_every_s
     exited_at: float | None = None
     try:
         while True:
@@ -47,25 +54,32 @@ def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int
             if now >= limit:
                 timed_out = exited_at is None
                 break
-            events = sel.select(limit - now)
-            for key, _ in events:
-                if key.fd == pidfd:
-                    sel.unregister(pidfd)
+            wake = limit
+            if watch is not None and exited_at is None:
+                if now >= next_watch:
+                    if watch():
+                        stopped = True
+                        break
+                    next_watch = now + watch_every_s
+                wake = min(wake, next_watch)
+            for fd, _ in poller.poll((wake - now) * 1000):
+                if fd == pidfd:
+                    poller.unregister(pidfd)
                     exited_at = time.monotonic()
                     continue
-                chunk = os.read(key.fd, 65536)
+                chunk = os.read(fd, 65536)
                 if not chunk:
-                    sel.unregister(key.fd)
+                    poller.unregister(fd)
+                    open_fds.discard(fd)
                     continue
-                buf = bufs[key.fd]
+                buf = bufs[fd]
                 buf += chunk
                 if len(buf) > cap:
                     del buf[cap:]
                     truncated = True
-            if truncated or (exited_at is not None and len(sel.get_map()) == 0):
+            if truncated or (exited_at is not None and not open_fds):
                 break
     finally:
-        sel.close()
         _kill_group(pid)
         _, status, rusage = os.wait4(pid, 0)
         os.close(pidfd)
@@ -78,6 +92,7 @@ def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int
         rusage_maxrss_kb=rusage.ru_maxrss,
         cpu_s=rusage.ru_utime + rusage.ru_stime,
         wall_s=time.monotonic() - started,
+        stopped=stopped,
     )
 
 

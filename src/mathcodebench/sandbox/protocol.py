@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import struct
+import time
 from typing import Any
 
 _HEADER = struct.Struct(">I")
@@ -19,9 +21,17 @@ def send(fd: int, message: dict[str, Any]) -> None:
         view = view[os.write(fd, view):]
 
 
-def _read_exact(fd: int, n: int) -> bytes:
+def _readable(fd: int, deadline: float) -> bool:
+    poller = select.poll()  # not select(): a harness may hold descriptors above FD_SETSIZE
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
+
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
     chunks = bytearray()
     while len(chunks) < n:
+        if deadline is not None and not _readable(fd, deadline):
+            raise TimeoutError("the peer did not answer in time")
         chunk = os.read(fd, n - len(chunks))
         if not chunk:
             raise EOFError("peer closed the pipe")
@@ -29,8 +39,10 @@ def _read_exact(fd: int, n: int) -> bytes:
     return bytes(chunks)
 
 
-def receive(fd: int) -> dict[str, Any]:
-    (size,) = _HEADER.unpack(_read_exact(fd, _HEADER.size))
+def receive(fd: int, timeout_s: float | None = None) -> dict[str, Any]:
+    """The next message; TimeoutError when all of it has not arrived within `timeout_s` (None: wait)."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    (size,) = _HEADER.unpack(_read_exact(fd, _HEADER.size, deadline))
     if size > MAX_MESSAGE:
         raise ValueError(f"message of {size} bytes exceeds the limit")
-    return json.loads(_read_exact(fd, size))
+    return json.loads(_read_exact(fd, size, deadline))

@@ -18,3 +18,11 @@ def apply(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
     resource.setrlimit(resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def tighten() -> None:
+    """Limits a fork-server child gets whatever the request: no locked memory, no real-time or raised scheduling
+    priority, no message-queue bytes, no core dumps. Lowering needs no privilege, so any uid can apply them."""
+    for limit in (resource.RLIMIT_MEMLOCK, resource.RLIMIT_RTPRIO, resource.RLIMIT_NICE, resource.RLIMIT_MSGQUEUE,
+                  resource.RLIMIT_CORE):
+        resource.setrlimit(limit, (0, 0))

@@ -1,24 +1,39 @@
 """The fork server: a separate, single-threaded process that holds nothing of the harness.
 
-It pre-imports the usual math modules, builds every isolation layer once, then for each request forks a
-child that locks itself down (session, rlimits, uid, Landlock, seccomp) and runs the program in a fresh
-`__main__`. Fork children start in ~1 ms with sympy already loaded, instead of ~300 ms for a fresh interpreter.
+It pre-imports the usual math modules and builds every isolation layer once. It always holds one pre-forked
+child that has already confined itself (`child.py`), so a request costs handing over the code, running it and
+collecting the result. Right after the handover it forks the next child, which confines itself while the program
+runs. The two alternate between two run directories, uids and cgroups (parity 0 and 1). The reply goes out before
+the finished child's run directory is wiped; a directory that cannot be wiped ends the server (the harness
+replaces it with a fresh one).
 
-Run as `python -I -m mathcodebench.sandbox.server SLOT SCRATCH_BASE` with a clean environment; it speaks
-`protocol` on its stdin/stdout.
+Run as `python -I -m mathcodebench.sandbox.server CONFIG_JSON` with a clean environment; it speaks `protocol`
+on its stdin/stdout.
 """
 
 from __future__ import annotations
 
 import os
+import select
+import stat
 import sys
+import time
+from dataclasses import dataclass
+
+from pydantic import BaseModel
 
 # Everything a child calls after lockdown is imported here, before any fork: a locked-down child may no
 # longer be able to read the package's files.
-from . import rlimits
-from .layers import capabilities, landlock
-from .layers._libc import CLONE_NEWNET, PR_SET_CHILD_SUBREAPER, prctl, unshare
-from .runner import run_program, seed_numpy
+from . import child, protocol, scratch
+from .base import ExecStatus, Limits
+from .cgroups import ChildCgroup
+from .classify import classify
+from .collect import collect
+from .identity import Identity, interpreter_paths
+from .jail import NAMESPACES
+from .layers import landlock
+from .rlimits import MAX_PROCESSES
+from .runner import seed_numpy
 
 PREIMPORT = (
     "math cmath fractions decimal itertools functools collections statistics random re heapq bisect string "
@@ -26,7 +41,23 @@ PREIMPORT = (
     "numpy sympy sympy.stats sympy.geometry sympy.combinatorics sympy.ntheory sympy.solvers.diophantine "
     "sympy.physics.units sympy.logic sympy.sets mpmath"
 ).split()
-SLOT_UID_BASE = 61000
+READY_TIMEOUT_S = 10.0
+WIPE_TIMEOUT_S = 5.0
+QUOTA_POLL_S = 0.01
+QUOTA_MAX_ENTRIES = 10_000
+QUOTA_MAX_DEPTH = 128
+READ_PATHS = ("/usr", "/lib", "/lib64", "/bin", "/etc/ld.so.cache", "/etc/localtime", "/dev/null", "/dev/zero",
+              "/dev/urandom", "/proc/cpuinfo", "/proc/meminfo", "/sys/devices/system/cpu")
+
+
+class ServerConfig(BaseModel):
+    slot: int
+    slots: int
+    scratch: str  # where the two run directories are made (the jail's tmpfs, or a host directory)
+    jailed: bool
+    identity: str
+    cgroups: dict[str, str] = {}  # controller -> this server's cgroup directory (holding c0 and c1)
+    disk_quota_mb: int
 
 
 def _preimport() -> list[str]:
@@ -41,156 +72,238 @@ def _preimport() -> list[str]:
     return missing
 
 
-def _readable_by_others(path: str) -> bool:
-    """True when an unprivileged uid can traverse every directory down to `path` and read it."""
-    current = os.path.realpath(path)
-    while True:
-        mode = os.stat(current).st_mode
-        if not mode & 0o001 or (current == os.path.realpath(path) and not mode & 0o004):
-            return False
-        parent = os.path.dirname(current)
-        if parent == current:
-            return True
-        current = parent
-
-
-class Server:
-    def __init__(self, slot: int, scratch_base: str, jailed: bool = False) -> None:
-        self.slot = slot
-        self.scratch = os.path.join(scratch_base, f"slot{slot}")
-        self.layers: list[str] = ["session", "rlimits", "scratch-dir", "clean-env", "fork-server"]
-        if jailed:
-            self.layers.append("bwrap(ro-fs,pid,net,ipc,uts,tmpfs-scratch)")
-        self.missing: list[str] = []
-        self.is_root = os.geteuid() == 0
-        self.uid: int | None = None
-        os.makedirs(self.scratch, mode=0o700, exist_ok=True)
-        prctl(PR_SET_CHILD_SUBREAPER, 1)
-
-        interpreter_paths = sorted({sys.base_prefix, sys.prefix, sys.exec_prefix, *self._site_dirs()})
-        if self.is_root:
-            if all(_readable_by_others(p) for p in interpreter_paths):
-                self.uid = SLOT_UID_BASE + slot
-                os.chown(self.scratch, self.uid, self.uid)
-                self.layers.append(f"uid {self.uid}")
-            else:
-                self.missing.append("uid (the Python installation is not readable by other users)")
-                self.layers.append("no-capabilities")
-            if jailed:
-                self.layers.append("netns")  # bwrap's
-            else:
-                try:
-                    unshare(CLONE_NEWNET)
-                    self.layers.append("netns")
-                except OSError as exc:
-                    self.missing.append(f"netns ({exc.strerror})")
-        else:
-            self.missing.append("uid (needs root)")
-            self.missing.append("netns (needs root)")
-
-        read_paths = [*interpreter_paths, "/usr", "/lib", "/lib64", "/bin", "/etc/ld.so.cache", "/etc/localtime",
-                      "/dev/null", "/dev/zero", "/dev/urandom", "/proc/cpuinfo", "/proc/meminfo",
-                      "/sys/devices/system/cpu"]
-        self.ruleset_fd: int | None = None
-        try:
-            self.ruleset_fd, features = landlock.build_ruleset(read_paths, [self.scratch])
-            self.layers.append("landlock(" + ",".join(features) + ")")
-        except OSError as exc:
-            self.missing.append(f"landlock ({exc})")
-        self.seccomp = None
-        try:
-            from .layers.seccomp import CompiledFilter
-
-            self.seccomp = CompiledFilter()
-            self.layers.append("seccomp")
-        except (ImportError, OSError, RuntimeError) as exc:
-            self.missing.append(f"seccomp ({exc})")
-
-    @staticmethod
-    def _site_dirs() -> list[str]:
-        """site-packages only: the child must not read the project checkout (an editable install's src)."""
-        return [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
-
-    def run(self, code: str, limits: dict) -> dict:
-        import shutil
-        import time
-
-        from .base import Execution, Limits
-        from .classify import classify
-        from .collect import collect
-
-        lim = Limits.model_validate(limits)
-        workdir = os.path.join(self.scratch, "run")
-        os.mkdir(workdir, 0o700)
-        if self.uid is not None:
-            os.chown(workdir, self.uid, self.uid)
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        rss_before = _rss_kb()
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:  # child: never returns
-            os.close(out_r)
-            os.close(err_r)
-            _child(self, code, lim, workdir, out_w, err_w)
-        os.close(out_w)
-        os.close(err_w)
-        try:
-            got = collect(pid, out_r, err_r, lim.timeout_s, lim.output_bytes, started)
-        finally:
-            os.close(out_r)
-            os.close(err_r)
-            shutil.rmtree(workdir, ignore_errors=True)
-        stderr = got.stderr.decode("utf-8", "replace")
-        status, exit_code, sig = classify(got, stderr)
-        return Execution(
-            status=status, exit_code=exit_code, signal=sig, stdout=got.stdout.decode("utf-8", "replace"),
-            stderr=stderr, truncated=got.truncated, wall_s=got.wall_s, cpu_s=got.cpu_s,
-            peak_memory_mb=max(0.0, (got.rusage_maxrss_kb - rss_before) / 1024), layers=list(self.layers),
-        ).model_dump(mode="json")
-
-
 def _rss_kb() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def _child(server: Server, code: str, limits, workdir: str, out_w: int, err_w: int) -> None:
-    """Lock down, then run the program. Any failure to lock down kills the child before user code runs."""
+def _deleted_open_files(pid: int, device: int) -> int:
+    """Bytes in files on `device` that the child holds open after deleting them (a directory walk misses them)."""
+    total, seen = 0, set()
     try:
-        os.setsid()
-        devnull = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        if server.ruleset_fd is None:
-            os.closerange(3, 1 << 16)
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for name in names:
+        try:
+            st = os.stat(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_nlink == 0 and st.st_dev == device and st.st_ino not in seen:
+            seen.add(st.st_ino)
+            total += st.st_blocks * 512
+    return total
+
+
+@dataclass
+class _Child:
+    """The server's handle on one pre-forked child."""
+
+    pid: int
+    parity: int
+    stdout: int
+    stderr: int
+    request: int
+    status: int
+    rss_kb: int  # the server's RSS when it forked: where the child's own RSS starts
+
+    def hand_over(self, request: dict) -> None:
+        """Send the program; the child starts it once it has read it all."""
+        try:
+            protocol.send(self.request, request)
+        finally:
+            os.close(self.request)
+            self.request = -1  # its number is reused by the next child's pipes: never close it twice
+
+    def close(self) -> None:
+        for fd in (self.stdout, self.stderr, self.request, self.status):
+            if fd >= 0:
+                os.close(fd)
+        self.stdout = self.stderr = self.request = self.status = -1
+
+
+class Server:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.pid = os.getpid()
+        identity = Identity(config.identity)
+        self.layers = ["fork server; the next child is forked and confined before its program arrives",
+                       "session, empty stdin, output capped per stream",
+                       "rlimits: cpu, address space, file size, open files, processes; no core, memlock, rt-priority"]
+        self.missing: list[str] = []
+        quota = f"{config.disk_quota_mb} MB"
+        if config.jailed:
+            self.layers += [f"bubblewrap jail: {NAMESPACES}; read-only minimal filesystem",
+                            f"scratch on a {quota} tmpfs (total disk quota; gone with the jail)"]
         else:
-            os.closerange(3, server.ruleset_fd)
-            os.closerange(server.ruleset_fd + 1, 1 << 16)
-        os.chdir(workdir)
-        rlimits.apply(limits)
-        if server.uid is not None:
-            os.setgroups([])
-            os.setresgid(server.uid, server.uid, server.uid)
-            os.setresuid(server.uid, server.uid, server.uid)  # clears every capability too
-        elif server.is_root:
-            capabilities.drop_all()
-        if server.ruleset_fd is not None:
-            landlock.restrict_self(server.ruleset_fd)
-            os.close(server.ruleset_fd)
-        if server.seccomp is not None:
-            server.seccomp.apply()
-    except BaseException as exc:  # never run user code half-isolated
-        os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
-        os._exit(121)
-    run_program(code)
+            self.layers.append(f"disk quota {quota} and {QUOTA_MAX_ENTRIES} entries, measured every "
+                               f"{QUOTA_POLL_S * 1000:.0f} ms (run directory and files held open)")
+            self.missing.append("bubblewrap jail (host mode): programs see the host's processes and filesystem, "
+                                "as far as seccomp and Landlock let them")
+        self.layers.append(identity.describe(config.slots))
+        if identity.kind == "root":
+            self.missing.append("unprivileged uid (waived with --sandbox unsafe-root)")
+        self.workdirs = [os.path.join(config.scratch, f"run{parity}") for parity in (0, 1)]
+        uids = [identity.uid(config.slot, parity) for parity in (0, 1)]
+        for workdir, uid in zip(self.workdirs, uids):
+            os.mkdir(workdir, 0o700)
+            if uid is not None:
+                os.chown(workdir, uid, uid)
+        self.quota_bytes = config.disk_quota_mb << 20
+        self.cgroups = self._cgroups(identity)
+        rulesets = self._landlock()
+        seccomp = self._seccomp(allow_memfd=self.cgroups[0] is not None and self.cgroups[0].bounds_memory)
+        self.confinements = [
+            child.Confinement(workdir=self.workdirs[p], uid=uids[p], keep_capabilities=identity.keep_capabilities(),
+                              drop_capabilities=identity.kind == "root", ruleset_fd=rulesets[p], seccomp=seccomp,
+                              cgroup=self.cgroups[p])
+            for p in (0, 1)]
+        self.next: _Child | None = None
+
+    def _cgroups(self, identity: Identity) -> list[ChildCgroup | None]:
+        if not self.config.cgroups:
+            if identity.kind == "root":
+                self.missing.append("task bound for uid 0 (no pids cgroup: RLIMIT_NPROC does not bind root)")
+            return [None, None]
+        cgroups = [ChildCgroup(self.config.cgroups, parity, MAX_PROCESSES) for parity in (0, 1)]
+        if "memory" in self.config.cgroups:
+            self.layers.append("memory cgroup per child: anonymous, memfd, tmpfs and shm pages; true peak")
+        if "pids" in self.config.cgroups:
+            self.layers.append(f"pids cgroup per child: {MAX_PROCESSES} tasks, any uid")
+        elif identity.kind == "root":
+            self.missing.append("task bound for uid 0 (no pids cgroup: RLIMIT_NPROC does not bind root)")
+        return cgroups
+
+    def _landlock(self) -> list[int | None]:
+        read_paths = [*interpreter_paths(), *READ_PATHS]
+        try:
+            built = [landlock.build_ruleset(read_paths, [workdir]) for workdir in self.workdirs]
+        except OSError as exc:
+            self.missing.append(f"landlock ({exc})")
+            return [None, None]
+        abi = landlock.abi_version()
+        self.layers.append(f"landlock abi {abi}: " + ", ".join(built[0][1]))
+        self.missing += [f"landlock: {feature}" for feature in landlock.missing_features(abi)]
+        return [fd for fd, _ in built]
+
+    def _seccomp(self, allow_memfd: bool):
+        try:
+            from .layers.seccomp import LAST_REVIEWED, CompiledFilter
+
+            compiled = CompiledFilter(allow_memfd)
+        except (ImportError, OSError, RuntimeError) as exc:
+            self.missing.append(f"seccomp ({exc})")
+            return None
+        self.layers.append("seccomp: no new processes or programs, no sockets (a connected unix pair only), no "
+                           "SysV IPC or mqueues, no metadata changes, no inotify/fanotify/dnotify, no calls on other "
+                           "processes, no namespaces or mounts" + ("" if allow_memfd else ", no memfd") +
+                           f"; syscalls newer than {LAST_REVIEWED} fail")
+        return compiled
+
+    def start(self) -> None:
+        self.next = self._prepare(0)
+
+    def _prepare(self, parity: int) -> _Child:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        req_r, req_w = os.pipe()
+        st_r, st_w = os.pipe()
+        rss = _rss_kb()
+        pid = os.fork()
+        if pid == 0:
+            child.main(self.confinements[parity], child.Pipes(out_w, err_w, req_r, st_w), self.pid)
+        for fd in (out_w, err_w, req_r, st_w):
+            os.close(fd)
+        return _Child(pid, parity, out_r, err_r, req_w, st_r, rss)
+
+    @staticmethod
+    def _ready(c: _Child) -> str | None:
+        """None once the child says it is confined; else why it is not."""
+        ready, _, _ = select.select([c.status], [], [], READY_TIMEOUT_S)
+        if not ready:
+            return f"the pre-forked child did not confine itself within {READY_TIMEOUT_S} s"
+        said = os.read(c.status, 4096)
+        if said == child.READY:
+            return None
+        return said.decode("utf-8", "replace") or "the pre-forked child exited during setup"
+
+    @staticmethod
+    def _retire(c: _Child) -> None:
+        try:
+            os.kill(c.pid, 9)
+        except ProcessLookupError:
+            pass
+        os.waitpid(c.pid, 0)
+        c.close()
+
+    def _ready_child(self) -> _Child | str:
+        """The pre-forked child, or a fresh one if it is not usable; a string says why neither is."""
+        c = self.next
+        self.next = None
+        for _ in range(2):
+            why = self._ready(c)
+            if why is None:
+                return c
+            self._retire(c)
+            c = self._prepare(c.parity)
+        self._retire(c)
+        return why
+
+    def handle(self, request: dict) -> tuple[dict, int | None]:
+        """Run one program; return (reply, parity of the run directory to wipe after replying)."""
+        limits = Limits.model_validate(request["limits"])
+        c = self._ready_child()
+        if isinstance(c, str):
+            return {"error": c}, None
+        cgroup = self.cgroups[c.parity]
+        if cgroup is not None:
+            cgroup.arm(limits.memory_mb << 20)
+        try:
+            c.hand_over(request)
+        except OSError as exc:
+            self._retire(c)
+            return {"error": f"the pre-forked child did not take its program: {exc}"}, None
+        started = time.monotonic()
+        self.next = self._prepare(1 - c.parity)  # confines itself while this program runs
+        workdir = self.workdirs[c.parity]
+        watch = None if self.config.jailed else (lambda: self._over_quota(c.pid, workdir))
+        try:
+            got = collect(c.pid, c.stdout, c.stderr, limits.timeout_s, limits.output_bytes, started,
+                          watch=watch, watch_every_s=QUOTA_POLL_S)
+        finally:
+            c.close()
+        peak, oom_killed = cgroup.outcome() if cgroup is not None else (None, False)
+        if cgroup is not None and cgroup.tasks() > 0:
+            return {"error": "a task outlived its program"}, None  # cannot happen without fork; end the server
+        stderr = got.stderr.decode("utf-8", "replace")
+        if os.waitstatus_to_exitcode(got.wait_status) == child.SETUP_FAILED and stderr.startswith(
+                "sandbox setup failed"):
+            return {"error": stderr.strip()}, c.parity
+        status, exit_code, sig = classify(got, stderr, oom_killed)
+        if got.stopped:
+            status = ExecStatus.ERROR
+            stderr += (f"OSError: [Errno 28] No space left on device: the sandbox's disk quota "
+                       f"({self.config.disk_quota_mb} MB, {QUOTA_MAX_ENTRIES} entries) is used up\n")
+        if peak is None:
+            peak = max(0.0, (got.rusage_maxrss_kb - c.rss_kb) / 1024)
+        return {"status": status.value, "exit_code": exit_code, "signal": sig,
+                "stdout": got.stdout.decode("utf-8", "replace"), "stderr": stderr, "truncated": got.truncated,
+                "wall_s": got.wall_s, "cpu_s": got.cpu_s, "peak_memory_mb": peak}, c.parity
+
+    def _over_quota(self, pid: int, workdir: str) -> bool:
+        measured = scratch.usage(workdir, QUOTA_MAX_ENTRIES, QUOTA_MAX_DEPTH)
+        if measured is None:
+            return True
+        return measured[0] + _deleted_open_files(pid, os.stat(workdir).st_dev) > self.quota_bytes
+
+    def wipe(self, parity: int) -> None:
+        scratch.clear(self.workdirs[parity], timeout_s=WIPE_TIMEOUT_S)
 
 
 def main() -> None:
-    from . import protocol
+    import gc
 
-    slot, scratch_base = int(sys.argv[1]), sys.argv[2]
+    config = ServerConfig.model_validate_json(sys.argv[1])
     os.environ.pop("PWD", None)  # bwrap sets it after --chdir; children get exactly the harness's clean set
     # Protocol on private descriptors; 0/1 go to /dev/null so nothing reaches the pipes by accident.
     rx, tx = os.dup(0), os.dup(1)
@@ -198,11 +311,10 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     missing_modules = _preimport()
-    import gc
-
-    server = Server(slot, scratch_base, jailed="--jailed" in sys.argv[3:])
+    server = Server(config)
     seed_numpy()
     gc.freeze()  # children share the pre-imported heap copy-on-write
+    server.start()
     protocol.send(tx, {"ready": True, "layers": server.layers, "missing": server.missing,
                        "missing_modules": missing_modules})
     while True:
@@ -210,7 +322,14 @@ def main() -> None:
             request = protocol.receive(rx)
         except EOFError:
             return
-        protocol.send(tx, server.run(request["code"], request["limits"]))
+        reply, parity = server.handle(request)
+        protocol.send(tx, reply)  # before wiping: the harness has its result now
+        if "error" in reply:
+            sys.exit(f"sandbox server {config.slot}: {reply['error']}")
+        try:
+            server.wipe(parity)
+        except scratch.CleanupError as exc:
+            sys.exit(f"sandbox server {config.slot}: {exc}")
 
 
 if __name__ == "__main__":

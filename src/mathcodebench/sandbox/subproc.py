@@ -13,8 +13,8 @@ import sys
 import tempfile
 import time
 
-from . import rlimits
-from .base import Execution, Limits
+from . import rlimits, selftest
+from .base import Execution, Isolation, Limits
 from .classify import classify
 from .collect import collect
 
@@ -37,7 +37,8 @@ def child_env(home: str) -> dict[str, str]:
 
 
 class SubprocessSandbox:
-    name = "subprocess"
+    name = requested = "subprocess"
+    reason = "subprocess mode requested (a comparison baseline, not isolation)"
     layers = ["fresh-interpreter", "rlimits", "session", "scratch-dir", "clean-env"]
     missing = ["uid", "netns", "landlock", "seccomp"]
 
@@ -83,6 +84,9 @@ class SubprocessSandbox:
             peak_memory_mb=got.rusage_maxrss_kb / 1024,
             layers=list(self.layers),
         )
+
+    def isolation(self) -> Isolation:
+        return selftest.isolation(self)
 
     def close(self) -> None:
         """Nothing is kept between runs."""

@@ -9,9 +9,8 @@ libc = ctypes.CDLL(None, use_errno=True)
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
-PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 SECCOMP_MODE_FILTER = 2
-CLONE_NEWNET = 0x40000000
 
 
 def check(result: int, what: str) -> int:
@@ -24,6 +23,3 @@ def check(result: int, what: str) -> int:
 def prctl(option: int, arg2: int | ctypes.c_void_p = 0) -> None:
     check(libc.prctl(option, arg2, 0, 0, 0), f"prctl({option})")
 
-
-def unshare(flags: int) -> None:
-    check(libc.unshare(flags), "unshare")

@@ -21,6 +21,16 @@ _NET_ALL = 0b11  # bind + connect TCP
 _SCOPE_ALL = 0b11  # abstract unix sockets + signals
 
 
+# What each ABI adds, as reported in the layer list (a feature the kernel lacks is reported missing).
+FEATURES = (("read-only system and interpreter, write only the run directory", 1), ("truncate", 3),
+            ("no tcp bind or connect", 4), ("device ioctls", 5), ("signals and abstract unix sockets scoped", 6))
+
+
+def missing_features(abi: int) -> list[str]:
+    return [f"{feature} (needs Landlock ABI {since}, this kernel has {abi})" for feature, since in FEATURES
+            if abi < since]
+
+
 class _RulesetAttr(ctypes.Structure):
     _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
 
@@ -63,8 +73,7 @@ def build_ruleset(read_paths: list[str], write_paths: list[str]) -> tuple[int, l
                 check(libc.syscall(_ADD_RULE, fd, _RULE_PATH_BENEATH, ctypes.byref(rule), 0), f"landlock rule {path}")
             finally:
                 os.close(pfd)
-    features = [f"landlock-abi{abi}", "fs"] + (["tcp"] if abi >= 4 else []) + (["signals"] if abi >= 6 else [])
-    return fd, features
+    return fd, [feature for feature, since in FEATURES if abi >= since]
 
 
 def restrict_self(ruleset_fd: int) -> None:

@@ -1,0 +1,114 @@
+"""A pre-forked child: it confines itself completely while the previous program still runs, says it is ready,
+then waits for its one program.
+
+Order matters: the cgroups are joined and the uid dropped while the child is still privileged; PDEATHSIG is
+set after the uid change (a credential change clears it); Landlock and seccomp come last (seccomp denies what
+the steps before need). Request-dependent rlimits are applied after the program arrives and before any of it
+runs: lowering a limit needs no privilege. A child that cannot confine itself says why and exits before it
+could receive any code.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
+
+from . import protocol, rlimits
+from .base import Limits
+from .cgroups import ChildCgroup
+from .layers import capabilities, landlock
+from .layers._libc import PR_SET_PDEATHSIG, prctl
+from .runner import run_program
+
+if TYPE_CHECKING:
+    from .layers.seccomp import CompiledFilter
+
+READY = b"R"
+SETUP_FAILED = 121  # exit status of a child that could not confine itself
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What the server prepared once for every child of one parity."""
+
+    workdir: str
+    uid: int | None  # None: keep the server's uid
+    keep_capabilities: int
+    drop_capabilities: bool  # uid 0 stays: drop every capability
+    ruleset_fd: int | None
+    seccomp: CompiledFilter | None  # None where pyseccomp is unavailable (reported missing)
+    cgroup: ChildCgroup | None
+
+
+@dataclass(frozen=True)
+class Pipes:
+    """The child's ends: program output, the request it waits for, and where it says it is ready."""
+
+    stdout: int
+    stderr: int
+    request: int
+    status: int
+
+
+def _close_all_but(keep: set[int]) -> None:
+    low = 0
+    for fd in sorted(keep):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 20)
+
+
+def _confine(c: Confinement, pipes: Pipes, server_pid: int) -> None:
+    os.setsid()
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(pipes.stdout, 1)
+    os.dup2(pipes.stderr, 2)
+    join = c.cgroup.join_fds if c.cgroup else []
+    ruleset = [] if c.ruleset_fd is None else [c.ruleset_fd]
+    _close_all_but({0, 1, 2, pipes.request, pipes.status, *ruleset, *join})
+    if c.cgroup:
+        c.cgroup.join()
+        for fd in join:
+            os.close(fd)
+    os.chdir(c.workdir)
+    os.environ["HOME"] = os.environ["TMPDIR"] = c.workdir
+    rlimits.tighten()
+    if c.uid is not None:
+        capabilities.become(c.uid, c.keep_capabilities)
+    elif c.drop_capabilities:
+        capabilities.drop_all()
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != server_pid:
+        raise RuntimeError("the server exited during setup")
+    if c.ruleset_fd is not None:
+        landlock.restrict_self(c.ruleset_fd)
+        os.close(c.ruleset_fd)
+    if c.seccomp is not None:
+        c.seccomp.apply()
+
+
+def main(c: Confinement, pipes: Pipes, server_pid: int) -> NoReturn:
+    """The child's whole life after fork. Never returns."""
+    try:
+        _confine(c, pipes, server_pid)
+        os.write(pipes.status, READY)
+        os.close(pipes.status)
+    except BaseException as exc:  # never run user code half-isolated
+        try:
+            os.write(pipes.status, f"sandbox setup failed: {exc!r}".encode()[:4000])
+        finally:
+            os._exit(SETUP_FAILED)
+    try:
+        request = protocol.receive(pipes.request)
+        os.close(pipes.request)
+        rlimits.apply(Limits.model_validate(request["limits"]))
+    except EOFError:
+        os._exit(0)  # the server went away, or retired this child unused
+    except BaseException as exc:
+        os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
+        os._exit(SETUP_FAILED)
+    run_program(request["code"])
