@@ -381,26 +381,30 @@ app.add_typer(sandbox_app, name="sandbox")
 
 @sandbox_app.command("check")
 def sandbox_check(
-    mode: Annotated[str, typer.Option("--sandbox", help="Sandbox mode to check.")] = "default",
+    mode: Annotated[str, typer.Option("--sandbox", help="Sandbox mode to check, as `run --sandbox` takes it.")] = "default",
 ) -> None:
-    """Show which isolation layers are active here and run a short containment self-test."""
-    from .sandbox import create_sandbox
-    from .sandbox.selftest import self_test
+    """Show which sandbox mode `run` would use here and why, each isolation layer, and a containment self-test."""
+    from .sandbox import SandboxError, create_sandbox
 
     box = create_sandbox(mode)
     try:
-        console.print(f"Sandbox mode: [bold]{mode}[/]")
-        for layer in box.layers:
-            console.print(f"  [green]active[/]       {layer}")
-        for layer in box.missing:
-            console.print(f"  [yellow]unavailable[/]  {layer}")
-        results = self_test(box)
+        isolation = box.isolation()
+    except SandboxError as exc:
+        console.print(f"[red]FAIL[/]  the sandbox itself failed: {exc}", highlight=False)
+        raise typer.Exit(1) from None
     finally:
         box.close()
+    console.print(f"--sandbox {isolation.requested}: programs run in mode [bold]{isolation.mode}[/] on "
+                  f"{isolation.node} ({isolation.reason})", highlight=False)
+    for layer in isolation.layers:
+        console.print(f"  [green]active[/]   {layer}", highlight=False)
+    for layer in isolation.missing:
+        console.print(f"  [yellow]missing[/]  {layer}", highlight=False)
     console.print("Self-test:")
-    for name, ok, seen in results:
-        console.print(f"  {'[green]pass[/]' if ok else '[red]FAIL[/]'}  {name}  ({seen})", highlight=False)
-    if not all(ok for _, ok, _ in results):
+    for probe in isolation.self_test:
+        console.print(f"  {'[green]pass[/]' if probe.passed else '[red]FAIL[/]'}  {probe.name}  ({probe.seen})",
+                      highlight=False)
+    if not isolation.passed:
         raise typer.Exit(1)
 
 
@@ -409,11 +413,11 @@ def sandbox_exec(
     file: Annotated[Path, typer.Argument(help="Python program to run.")],
     timeout: Annotated[float, typer.Option(help="Wall-clock limit, seconds.")] = 10.0,
     memory: Annotated[int, typer.Option(help="Address-space limit, MB.")] = 2048,
-    mode: Annotated[str, typer.Option("--sandbox", help="default | strict | subprocess.")] = "default",
+    mode: Annotated[str, typer.Option("--sandbox", help="Sandbox mode, as `run --sandbox` takes it.")] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
     """Run one program in the sandbox and print what happened."""
-    from .sandbox import Limits, create_sandbox
+    from .sandbox import Limits, SandboxError, create_sandbox
 
     try:
         code = file.read_text(encoding="utf-8")
@@ -422,6 +426,9 @@ def sandbox_exec(
     box = create_sandbox(mode)
     try:
         result = box.run(code, Limits(timeout_s=timeout, memory_mb=memory))
+    except SandboxError as exc:
+        console.print(f"[red]sandbox error[/] (not the program's fault): {exc}", highlight=False)
+        raise typer.Exit(1) from None
     finally:
         box.close()
     if as_json:
