@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from mathcodebench.models import Completion, GenerationParams, Message, ModelError
+from mathcodebench import api
+from mathcodebench.models import ChatModel, Completion, GenerationParams, Message, ModelError
+from mathcodebench.settings import Settings
+from mathcodebench.store import RunData, RunStore
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -58,6 +61,9 @@ class ScriptedModel:
         return Completion(text=response, finish_reason="stop", prompt_tokens=10, completion_tokens=len(response) // 4,
                           latency_s=0.001, model=self.spec, params=params)
 
+    def check(self) -> None:
+        """Preflight: a scripted model is always there."""
+
     def describe(self) -> dict[str, str]:
         return {"backend": "scripted"}
 
@@ -90,6 +96,22 @@ def check_regenerated_from_failure(attempts: list) -> None:
     assert second.completion_tokens > 0 and second.gen_s > 0
 
 
+def read(db: Path) -> RunData:
+    store = RunStore.read(db)
+    try:
+        return store.load()
+    finally:
+        store.close()
+
+
+def run_to_end(settings: Settings, db: Path, model: ChatModel, judge: ChatModel | None = None,
+               on_problem: api.OnProblem | None = None) -> RunData:
+    """Start a run with the given (scripted) models, execute it, close it, and read back what it stored."""
+    with api.start(settings, db, model=model, judge=judge, check=False) as run:
+        run.execute(on_problem)
+    return read(db)
+
+
 @pytest.fixture
 def scripted() -> Callable[..., ScriptedModel]:
     return ScriptedModel
@@ -100,4 +122,5 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "run.sqlite"
 
 
-__all__ = ["BROKEN", "ForcedFirst", "ModelError", "ScriptedModel", "check_regenerated_from_failure", "fenced"]
+__all__ = ["BROKEN", "ForcedFirst", "ModelError", "ScriptedModel", "check_regenerated_from_failure", "fenced", "read",
+           "run_to_end"]

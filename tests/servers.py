@@ -106,7 +106,8 @@ def chat_reply(text: str, model: str = "m") -> bytes:
 class FaultyServer(_Server):
     """OpenAI chat completions with scripted faults: each POST consumes the next fault, then answers `reply`.
 
-    Faults: ("status", code, headers), ("slow", seconds), ("drop",), ("malformed",).
+    Faults: ("status", code, headers), ("slow", seconds), ("drop",), ("malformed",), ("ok",) (answer normally,
+    e.g. a preflight check before the faults begin).
     """
 
     def __init__(self, faults: list[tuple], reply: str = "```python\nprint(42)\n```") -> None:
@@ -122,6 +123,8 @@ class FaultyServer(_Server):
                 if fault is None:
                     return self._send(200, chat_reply(self.owner.reply))
                 kind = fault[0]
+                if kind == "ok":
+                    return self._send(200, chat_reply(self.owner.reply))
                 if kind == "status":
                     return self._send(fault[1], b'{"error": {"message": "scripted"}}', headers=fault[2])
                 if kind == "slow":

@@ -5,14 +5,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BROKEN, ScriptedModel, fenced
+from conftest import BROKEN, ScriptedModel, fenced, read, run_to_end
 from servers import OllamaStandIn
 
-from mathcodebench import api
-from mathcodebench.data import Selection
 from mathcodebench.models import Capabilities, Completion, GenerationParams, Message
 from mathcodebench.report import ablation, find_ablations
-from mathcodebench.store import RunStore
+from mathcodebench.settings import Settings
 
 A, B, C = "What is the value of $3x + 7$", "slope of the line", "For what values of $x$"
 
@@ -41,10 +39,7 @@ class PrefixScripted(ScriptedModel):
 def _run(db, strategy):
     script = {A: [fenced("print(22)")], B: [fenced(BROKEN)], C: [fenced(BROKEN), fenced("print((1, 4))")]}
     model = PrefixScripted(script, {B: "print('2/3')\n```", C: "print((1, 4))\n```"})
-    config = api.RunConfig(model="scripted", selection=Selection(limit=3), attempts=2, regeneration=strategy)
-    store, model, _ = api.start_run(config, db, model)
-    api.execute(store, model, config)
-    return store
+    return run_to_end(Settings(model="scripted", limit=3, attempts=2, regeneration=strategy), db, model)
 
 
 def test_ablation_numbers_match_a_hand_count(tmp_path):
@@ -84,16 +79,16 @@ def test_ablate_command_runs_both_strategies_and_resumes(tmp_path):
         assert out.returncode == 0, out.stderr
         assert "full vs tbt regeneration on 3 shared problems" in out.stdout
         assert "2 retries regenerated" not in out.stdout and "3 retries regenerated from a failure point" in out.stdout
-        tbt = RunStore.open(tmp_path / "ollama-llama3.1-8b-tbt.sqlite")
-        second = [tried[1] for tried in tbt.attempts().values()]
+        tbt = read(tmp_path / "ollama-llama3.1-8b-tbt.sqlite")
+        second = [tried[1] for tried in tbt.attempts.values()]
         assert all(a.status == "answered" and a.stdout.strip() == "42" and a.regeneration for a in second)
-        full = RunStore.open(tmp_path / "ollama-llama3.1-8b-full.sqlite")
-        assert all(len(tried) == 2 and tried[1].status == "runtime_error" for tried in full.attempts().values())
+        full = read(tmp_path / "ollama-llama3.1-8b-full.sqlite")
+        assert all(len(tried) == 2 and tried[1].status == "runtime_error" for tried in full.attempts.values())
         requests = len(server.requests)
         again = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert again.returncode == 0 and len(server.requests) == requests  # finished runs are not redone
         wrong = subprocess.run(command[:-2] + ["--attempts", "3", "--dir", str(tmp_path)], capture_output=True,
                                text=True, timeout=300)
-        assert wrong.returncode == 2 and "holds a run with other settings" in wrong.stderr
+        assert wrong.returncode == 2 and "--attempts 3 (stored: 2)" in wrong.stderr, wrong.stderr
     finally:
         server.stop()

@@ -10,17 +10,19 @@ import time
 
 import httpx
 import pytest
-from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced
+from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced, read, run_to_end
 from servers import FaultyServer, OllamaStandIn
 
 from mathcodebench import api
-from mathcodebench.data import Problem, Selection
-from mathcodebench.errors import UserError
+from mathcodebench.data import Problem
+from mathcodebench.errors import Incomplete
 from mathcodebench.models import FatalModelError, GenerationParams, Message, ModelError, create_model
 from mathcodebench.models.ollama import OllamaModel
 from mathcodebench.models.openai_compat import OpenAICompatibleModel
 from mathcodebench.models.weights import ensure_weights
+from mathcodebench.report import summarize
 from mathcodebench.sandbox import create_sandbox
+from mathcodebench.settings import Settings
 from mathcodebench.solve import AttemptStatus, SolvePolicy, solve
 
 HELLO = [Message(role="user", content="Write a Python program that prints 17 * 23.")]
@@ -201,23 +203,17 @@ def test_keys_are_required_and_never_stored(monkeypatch, db):
     server = FaultyServer([("status", 500, [])], reply=fenced("print(22)"))
     try:
         model = fast("openai-compatible/m", server.url)
-        config = api.RunConfig(model="openai-compatible/m", base_url=server.url, selection=Selection(limit=2),
-                               attempts=2)
-        store, model, _ = api.start_run(config, db, model)
-        api.execute(store, model, config)
+        run_to_end(Settings(model="openai-compatible/m", base_url=server.url, limit=2, attempts=2), db, model)
         assert server.requests[0]["headers"]["Authorization"] == "Bearer sk-test-secret-123"
-        store.close()
     finally:
         server.stop()
     dump = "\n".join(sqlite3.connect(db).iterdump())
     assert "sk-test-secret-123" not in dump and server.url in dump
 
 
-def test_a_run_survives_a_server_that_dies(db):
+def test_a_server_that_dies_leaves_problems_not_attempted_never_wrong(db):
     server = FaultyServer([("status", 429, [("Retry-After", "0")]), ("drop",)], reply=fenced("print(22)"))
-    model = fast("openai-compatible/m", server.url, max_retries=1, timeout_s=2)
-    config = api.RunConfig(model="openai-compatible/m", selection=Selection(limit=3), attempts=2, concurrency=1)
-    store, model, _ = api.start_run(config, db, model)
+    model = fast("openai-compatible/m", server.url, max_retries=2, timeout_s=2)  # the 3rd try answers
     original = model.generate
 
     def dies_after_first_problem(messages, params):
@@ -226,13 +222,18 @@ def test_a_run_survives_a_server_that_dies(db):
         return original(messages, params)
 
     model.generate = dies_after_first_problem
-    api.execute(store, model, config)
-    attempts = store.attempts()
+    data = run_to_end(Settings(model="openai-compatible/m", limit=3, attempts=2, concurrency=1), db, model)
+    attempts = data.attempts
     assert set(attempts) == {"sample/algebra/1", "sample/algebra/2", "sample/algebra/3"}
     assert attempts["sample/algebra/1"][-1].status == AttemptStatus.ANSWERED
-    failed = [a for tried in attempts.values() for a in tried if a.status == AttemptStatus.MODEL_ERROR]
-    assert failed and all("gave up" in a.stderr for a in failed)
-    assert len(store.grades("final")) == 3 and store.run_info()["status"] == "finished"
+    # a backend failure ends the problem at once, ungraded: one model_error each, not the whole budget
+    assert [a.status for a in attempts["sample/algebra/2"]] == [AttemptStatus.MODEL_ERROR]
+    assert [a.status for a in attempts["sample/algebra/3"]] == [AttemptStatus.MODEL_ERROR]
+    assert all("gave up" in tried[-1].stderr for tried in list(attempts.values())[1:])
+    assert set(data.final) == {"sample/algebra/1"} and data.record.status == "incomplete"
+    summary = summarize(data)
+    assert summary.overall.n == 1 and summary.not_attempted == ["sample/algebra/2", "sample/algebra/3"]
+    assert "2 problems not attempted (backend errors)" in data.record.status_detail
 
 
 def test_requests_in_flight_are_bounded_by_concurrency(db):
@@ -255,26 +256,29 @@ def test_requests_in_flight_are_bounded_by_concurrency(db):
                 active -= 1
 
     model.generate = counting
-    config = api.RunConfig(model="openai-compatible/m", selection=Selection(limit=9), attempts=1, concurrency=3)
-    store, model, _ = api.start_run(config, db, model)
     try:
-        api.execute(store, model, config)
+        data = run_to_end(Settings(model="openai-compatible/m", limit=9, attempts=1, concurrency=3), db, model)
     finally:
         server.stop()
     assert peak == 3  # three problems in flight at once, never more
-    assert len(store.grades("final")) == 9
+    assert len(data.final) == 9
 
 
 def test_a_dead_server_stops_the_run_resumably_instead_of_burning_every_attempt(db):
     server = FaultyServer([("status", 503, [])] * 100, reply=fenced("print(22)"))
     model = fast("openai-compatible/m", server.url, max_retries=0)
-    config = api.RunConfig(model="openai-compatible/m", selection=Selection(limit=20), attempts=3, concurrency=1)
-    store, model, _ = api.start_run(config, db, model)
-    with pytest.raises(UserError, match=f"failed {api.OUTAGE_ATTEMPTS} attempts in a row .*--resume"):
-        api.execute(store, model, config)
-    stored = [a for tried in store.attempts().values() for a in tried]
-    assert len(stored) == api.OUTAGE_ATTEMPTS and all(a.status == AttemptStatus.MODEL_ERROR for a in stored)
-    assert store.run_info()["status"] == "interrupted"
+    settings = Settings(model="openai-compatible/m", limit=20, attempts=3, concurrency=1)
+    with pytest.raises(Incomplete, match=f"failed {api.OUTAGE_FAILURES} times in a row .*--resume"), \
+            api.start(settings, db, model=model, check=False) as run:
+        run.execute()
+    data = read(db)
+    stored = [a for tried in data.attempts.values() for a in tried]
+    assert len(stored) == api.OUTAGE_FAILURES and all(a.status == AttemptStatus.MODEL_ERROR for a in stored)
+    assert data.record.status == "interrupted" and not data.final
     server.faults.clear()  # the server is back
-    api.execute(store, model, config)
-    assert len(store.grades("final")) == 20 and store.run_info()["status"] == "finished"
+    with api.resume(db, model=model) as run:
+        assert run.execute() == "finished"
+    data = read(db)
+    assert len(data.final) == 20 and data.record.status == "finished"
+    first = data.attempts["sample/algebra/1"]  # the failed try did not use up attempt 1 or its seed
+    assert [(a.number, a.status, a.params.seed) for a in first] == [(1, "model_error", 0), (2, "answered", 0)]

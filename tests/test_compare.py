@@ -4,10 +4,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ScriptedModel, fenced
+from conftest import ScriptedModel, fenced, run_to_end
 
-from mathcodebench import api
-from mathcodebench.data import Selection
+from mathcodebench.settings import Settings
 from mathcodebench.report import domain_gap, mcnemar_exact, paired, summarize, wilson
 
 
@@ -34,10 +33,7 @@ def test_wilson_interval_against_hand_computed_values(correct, n, low, high):
 
 def _run(db, answers):
     script = {key: [fenced(f"print({value!r})")] for key, value in answers.items()}
-    config = api.RunConfig(model="scripted", selection=Selection(limit=3), attempts=1)
-    store, model, _ = api.start_run(config, db, ScriptedModel(script))
-    api.execute(store, model, config)
-    return store
+    return run_to_end(Settings(model="scripted", limit=3, attempts=1), db, ScriptedModel(script))
 
 
 def test_paired_comparison_and_cli(tmp_path):
@@ -56,8 +52,6 @@ def test_paired_comparison_and_cli(tmp_path):
 def test_domain_gap_is_number_theory_minus_the_rest(db):
     script = {"What is the value of $3x + 7$": [fenced("print(22)")],
               "greatest common divisor of 84 and 126": [fenced("print(21)")]}
-    config = api.RunConfig(model="scripted", attempts=1,
-                           selection=Selection(subjects=["Algebra", "Number Theory"], levels=[1]))
-    store, model, _ = api.start_run(config, db, ScriptedModel(script))
-    api.execute(store, model, config)
-    assert domain_gap(summarize(store)) == pytest.approx(-1.0)
+    data = run_to_end(Settings(model="scripted", attempts=1, subjects=["Algebra", "Number Theory"], levels=[1]), db,
+                      ScriptedModel(script))
+    assert domain_gap(summarize(data)) == pytest.approx(-1.0)

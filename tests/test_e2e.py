@@ -6,12 +6,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ScriptedModel, fenced
+from conftest import ScriptedModel, fenced, read, run_to_end
 
 from mathcodebench import api
-from mathcodebench.data import Selection
 from mathcodebench.report import summarize
-from mathcodebench.store import RunStore
+from mathcodebench.settings import Settings
 
 SCRIPT = {
     "What is the value of $3x + 7$": [fenced("print(3 * 5 + 7)")],  # right at once
@@ -21,7 +20,7 @@ SCRIPT = {
     "Expand the product": [fenced("print('2*x**2 + 5*x - 12')")],  # wrong answer: not retried
     "Find the domain": [fenced("raise SystemExit(1)")],  # never answers: unsolved
 }
-CONFIG = api.RunConfig(model="scripted", selection=Selection(limit=5), attempts=3)
+CONFIG = Settings(model="scripted", limit=5, attempts=3)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -30,9 +29,8 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_scripted_run_is_stored_attempt_by_attempt_and_reported(db):
-    store, model, _ = api.start_run(CONFIG, db, ScriptedModel(SCRIPT))
-    api.execute(store, model, CONFIG)
-    attempts = store.attempts()
+    data = run_to_end(CONFIG, db, ScriptedModel(SCRIPT))
+    attempts = data.attempts
     statuses = {pid: [a.status.value for a in tried] for pid, tried in attempts.items()}
     assert statuses == {
         "sample/algebra/1": ["answered"],
@@ -42,14 +40,14 @@ def test_scripted_run_is_stored_attempt_by_attempt_and_reported(db):
         "sample/algebra/5": ["runtime_error"] * 3,
     }
     assert "NameError" in attempts["sample/algebra/3"][0].feedback
-    grades = store.grades("symbolic")
+    grades = data.grader("symbolic")
     assert {pid: g.correct for pid, g in grades.items()} == {
         "sample/algebra/1": True, "sample/algebra/2": True, "sample/algebra/3": True,
         "sample/algebra/4": False, "sample/algebra/5": False,
     }
     assert grades["sample/algebra/5"].status == "no_answer"
 
-    summary = summarize(store)
+    summary = summarize(data)
     assert (summary.overall.n, summary.overall.correct) == (5, 3)
     assert summary.by_level[1].correct == 1 and summary.by_level[5].correct == 0
     assert summary.attempts_used == {1: 2, 2: 2, 3: 1}
@@ -59,8 +57,8 @@ def test_scripted_run_is_stored_attempt_by_attempt_and_reported(db):
     assert [c.k for c in summary.capped] == [1, 2, 3]
     assert [c.accuracy for c in summary.capped] == pytest.approx([1 / 5, 3 / 5, 3 / 5])
     assert [c.unsolved_rate for c in summary.capped] == pytest.approx([3 / 5, 1 / 5, 1 / 5])
-    info = store.run_info()
-    assert info["config"]["attempts"] == 3 and info["versions"]["sympy"]
+    assert data.record.settings.attempts == 3 and data.record.versions["sympy"]
+    assert [s.command for s in data.record.sessions] == ["run"] and data.record.sessions[0].outcome == "finished"
 
     report = cli("report", str(db), "--json")
     assert report.returncode == 0, report.stderr
@@ -72,22 +70,22 @@ def test_scripted_run_is_stored_attempt_by_attempt_and_reported(db):
 
 def test_interrupted_run_resumes_without_redoing_or_doubling_work(db):
     interrupted = {**SCRIPT, "For what values of $x$": [fenced("print(undefined_name)"), KeyboardInterrupt()]}
-    store, model, _ = api.start_run(CONFIG, db, ScriptedModel(interrupted))
-    with pytest.raises(KeyboardInterrupt):
-        api.execute(store, model, CONFIG)
-    assert store.run_info()["status"] == "interrupted"
-    assert len(store.grades("final")) == 2
-    store.close()
+    with pytest.raises(KeyboardInterrupt), api.start(CONFIG, db, model=ScriptedModel(interrupted)) as run:
+        run.execute()
+    data = read(db)
+    assert data.record.status == "interrupted" and len(data.final) == 2
 
     fresh = ScriptedModel({**SCRIPT, "For what values of $x$": [fenced("print('(1, 4)')")]})
-    store, model, config = api.resume_run(db, fresh)
-    api.execute(store, model, config)
+    with api.resume(db, model=fresh) as run:
+        run.execute()
     rows = sqlite3.connect(db).execute("SELECT problem_id, number FROM attempts ORDER BY 1, 2").fetchall()
     assert len(rows) == len(set(rows)) == 1 + 2 + 2 + 1 + 3  # problem 3: 1 before the interrupt + 1 after
     # the finished problems were not asked again; the interrupted one continued at attempt 2
     assert "What is the value of $3x + 7$" not in fresh.calls and "slope of the line" not in fresh.calls
     assert fresh.calls["For what values of $x$"] == 1
-    assert summarize(store).overall.correct == 3 and store.run_info()["status"] == "finished"
+    data = read(db)
+    assert summarize(data).overall.correct == 3 and data.record.status == "finished"
+    assert [(s.command, s.outcome) for s in data.record.sessions] == [("run", "interrupted"), ("resume", "finished")]
 
 
 def test_bad_input_gives_one_line_and_exit_2_without_writing(tmp_path):
@@ -119,11 +117,10 @@ def test_bad_input_gives_one_line_and_exit_2_without_writing(tmp_path):
 
 
 def test_existing_database_is_never_overwritten(db):
-    store, model, _ = api.start_run(CONFIG, db, ScriptedModel(SCRIPT))
-    store.close()
-    r = cli("run", "--db", str(db))
+    api.start(CONFIG, db, model=ScriptedModel(SCRIPT)).close()
+    r = cli("run", "--db", str(db), "--no-preflight")
     assert r.returncode == 2 and "already exists" in r.stderr
-    assert RunStore.open(db).problems()
+    assert read(db).problems
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["report"], ["setup"]])
@@ -144,11 +141,9 @@ def test_concurrent_run_stores_the_same_as_a_sequential_one(tmp_path):
     for concurrency in (1, 4):
         db = tmp_path / f"c{concurrency}.sqlite"
         config = CONFIG.model_copy(update={"concurrency": concurrency})
-        store, model, _ = api.start_run(config, db, ScriptedModel(SCRIPT))
         seen: list[str] = []
-        api.execute(store, model, config, lambda p, ok, tried, seen=seen: seen.append(p.id))
-        assert sorted(seen) == sorted(p.id for p in store.problems())
-        store.close()
+        data = run_to_end(config, db, ScriptedModel(SCRIPT), on_problem=lambda p, ok, tried, seen=seen: seen.append(p.id))
+        assert sorted(seen) == sorted(p.id for p in data.problems)
         results.append(_stored(db))
     assert results[0] == results[1]
 
@@ -156,32 +151,30 @@ def test_concurrent_run_stores_the_same_as_a_sequential_one(tmp_path):
 def test_interrupt_in_a_worker_thread_resumes_cleanly(db):
     config = CONFIG.model_copy(update={"concurrency": 3})
     interrupted = {**SCRIPT, "Expand the product": [KeyboardInterrupt()]}
-    store, model, _ = api.start_run(config, db, ScriptedModel(interrupted))
-    with pytest.raises(KeyboardInterrupt):
-        api.execute(store, model, config)
-    assert store.run_info()["status"] == "interrupted"
-    finished_before = set(store.grades("final"))
-    store.close()
+    with pytest.raises(KeyboardInterrupt), api.start(config, db, model=ScriptedModel(interrupted)) as run:
+        run.execute()
+    data = read(db)
+    assert data.record.status == "interrupted"
+    finished_before = set(data.final)
     fresh = ScriptedModel(SCRIPT)
-    store, model, config = api.resume_run(db, fresh)
-    api.execute(store, model, config)
+    with api.resume(db, model=fresh) as run:
+        run.execute()
     attempts, grades = _stored(db)
     # Where each worker stood at the interrupt is timing-dependent; what must hold is:
     assert len(attempts) == len({(pid, n) for pid, n, _ in attempts})  # nothing doubled
     for pid in {a[0] for a in attempts}:
         numbers = [n for p, n, _ in attempts if p == pid]
         assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) <= config.attempts
-    assert len([g for g in grades if g[1] == "final"]) == 5 and store.run_info()["status"] == "finished"
+    data = read(db)
+    assert len([g for g in grades if g[1] == "final"]) == 5 and data.record.status == "finished"
     asked_again = {key for key in fresh.calls for pid in finished_before if key in
-                   next(p.problem for p in store.problems() if p.id == pid)}
+                   next(p.problem for p in data.problems if p.id == pid)}
     assert not asked_again, asked_again
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_export(db, tmp_path, fmt):
-    store, model, _ = api.start_run(CONFIG, db, ScriptedModel(SCRIPT))
-    api.execute(store, model, CONFIG)
-    store.close()
+    run_to_end(CONFIG, db, ScriptedModel(SCRIPT))
     r = cli("export", str(db), "--format", fmt, "--out", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
     attempts_file, problems_file = (tmp_path / "out" / f"run-{name}.{fmt}" for name in ("attempts", "problems"))
@@ -204,19 +197,36 @@ def test_export(db, tmp_path, fmt):
     assert cli("export", str(db), "--format", "xls").returncode == 2
 
 
+# What RunConfig.model_dump() stored in schema versions 1 and 2 (nested selection and grading).
+V2_CONFIG = {
+    "model": "scripted", "base_url": None, "concurrency": None, "dataset": "sample",
+    "selection": {"per_cell": None, "seed": 0, "subjects": None, "levels": None, "ids": None, "limit": 5,
+                  "allow_short_cells": False},
+    "attempts": 3, "feedback": "error", "unsafe": "report", "regeneration": "full", "chat_template": None,
+    "temperature": 0.0, "retry_temperature": 0.7, "max_tokens": 512, "seed": 0, "timeout_s": 10.0,
+    "memory_mb": 2048, "sandbox": CONFIG.sandbox,
+    "grading": {"mode": "symbolic", "judge": None, "rel_tol": 1e-6, "deadline_s": 10.0,
+                "judge_prompt_version": "judge-v1", "judge_rubric": "the rubric"},
+    "prompt_version": "solve-v1", "study": None,
+}
+
+
 def test_a_version_1_database_is_migrated_and_a_newer_one_refused(db, tmp_path):
-    store, model, _ = api.start_run(CONFIG, db, ScriptedModel(SCRIPT))
-    api.execute(store, model, CONFIG)
-    store.close()
+    run_to_end(CONFIG, db, ScriptedModel(SCRIPT))
     before = _stored(db)
     conn = sqlite3.connect(db)  # turn it into what schema version 1 wrote
     conn.executescript("ALTER TABLE attempts DROP COLUMN tokens_reused;"
-                       "ALTER TABLE attempts DROP COLUMN regeneration_points; PRAGMA user_version = 1;")
+                       "ALTER TABLE attempts DROP COLUMN regeneration_points;"
+                       "ALTER TABLE run DROP COLUMN recorded; ALTER TABLE run DROP COLUMN isolation;"
+                       "ALTER TABLE run DROP COLUMN status_detail; DROP TABLE sessions; PRAGMA user_version = 1;")
+    conn.execute("UPDATE run SET config = ?", (json.dumps(V2_CONFIG),))
+    conn.commit()
     conn.close()
-    store = RunStore.open(db)
-    assert _stored(db) == before and store.attempts()
+    data = read(db)  # a reader migrates when no writer holds the run
+    assert _stored(db) == before and data.attempts
+    assert data.record.settings == CONFIG and data.record.recorded.judge_rubric == "the rubric"
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     columns = {row[1] for row in conn.execute("PRAGMA table_info(attempts)")}
     assert {"tokens_reused", "regeneration_points"} <= columns
     conn.execute("PRAGMA user_version = 99")

@@ -7,13 +7,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BROKEN, ScriptedModel, fenced
+from conftest import BROKEN, ScriptedModel, fenced, run_to_end
 from test_ablation import PrefixScripted
 
-from mathcodebench import api
 from mathcodebench.data import load
-from mathcodebench.grading import GradingSettings
 from mathcodebench.report.html import render_html, write_html
+from mathcodebench.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 SECTIONS = ["runs", "accuracy", "subjects", "levels", "paired", "attempts", "failures", "safety", "timing",
@@ -34,15 +33,12 @@ def _runs(tmp_path):
             continuations[p.problem] = f"print({p.answer!r})\n```" if i % 2 else "print(1 / 0)\n```"
     judge = ScriptedModel({}, default='{"score": 5, "reason": "same"}')
     judge.spec = "judge"
-    stores = []
+    runs = []
     for strategy in ("full", "tbt"):
-        config = api.RunConfig(model="scripted", attempts=2, regeneration=strategy,
-                               grading=GradingSettings(mode="both", judge="judge"))
-        model = PrefixScripted(script, continuations)
-        store, model, _ = api.start_run(config, tmp_path / f"{strategy}.sqlite", model, judge=judge)
-        api.execute(store, model, config, judge=judge)
-        stores.append(store)
-    return stores
+        settings = Settings(model="scripted", attempts=2, regeneration=strategy, grading="both", judge="judge")
+        runs.append(run_to_end(settings, tmp_path / f"{strategy}.sqlite", PrefixScripted(script, continuations),
+                               judge=judge))
+    return runs
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,15 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ScriptedModel, fenced
+from conftest import ScriptedModel, fenced, read, run_to_end
 
 from mathcodebench import api
-from mathcodebench.data import Problem, Selection
-from mathcodebench.grading import FINAL, Grading, GradingSettings, LLMJudge, agreement, parse_verdict
+from mathcodebench.data import Problem
+from mathcodebench.grading import (FINAL, GraderUnavailable, Grading, GradingSettings, LLMJudge, agreement,
+                                   parse_verdict)
 from mathcodebench.models import ModelError
 from mathcodebench.report import summarize
+from mathcodebench.settings import Settings
 
 PROBLEM = Problem(id="p", subject="Algebra", level=1, problem="Compute one third.", answer=r"\frac{1}{3}")
 
@@ -46,17 +48,17 @@ class Cache:
 def test_judge_scores_and_threshold():
     for score, correct in [(5, True), (4, True), (3, False), (1, False)]:
         judge = LLMJudge(ScriptedModel({"one third": [f'{{"score": {score}, "reason": "r"}}']}))
-        grade, _ = judge.grade(PROBLEM.problem, PROBLEM.answer, "0.33\n")
+        grade = judge.grade("0.33\n", PROBLEM.answer, PROBLEM.problem)
         assert (grade.correct, grade.score, grade.status) == (correct, score, "ok")
 
 
 def test_unparseable_reply_is_retried_then_recorded():
     model = ScriptedModel({"one third": ["I think it is right.", '{"score": 5, "reason": "ok"}']})
-    grade, _ = LLMJudge(model).grade(PROBLEM.problem, PROBLEM.answer, "1/3\n")
+    grade = LLMJudge(model).grade("1/3\n", PROBLEM.answer, PROBLEM.problem)
     assert grade.correct and model.calls["one third"] == 2
     assert model.seen[1][-1].content.startswith("Reply with only the JSON object")
     never = ScriptedModel({"one third": ["no json here"]})
-    grade, reply = LLMJudge(never).grade(PROBLEM.problem, PROBLEM.answer, "1/3\n")
+    grade, reply = LLMJudge(never).ask("1/3\n", PROBLEM.answer, PROBLEM.problem)
     assert grade.status == "unparseable" and not grade.correct and never.calls["one third"] == 3
     assert reply == "no json here"
 
@@ -89,12 +91,19 @@ def test_modes_and_cache():
         g.close()
 
 
-def test_a_failing_judge_is_not_cached():
+def test_a_failing_judge_is_unavailable_not_wrong_and_not_cached():
     cache = Cache()
-    failing = Grading(GradingSettings(mode="judge", judge="scripted"),
-                      ScriptedModel({"one third": [ModelError("down")]}), cache)
-    assert failing.grade(PROBLEM, "1/3\n")[FINAL].status == "error" and cache.items == {}
-    failing.close()
+    for mode in ("judge", "both", "cascade"):
+        failing = Grading(GradingSettings(mode=mode, judge="scripted"),
+                          ScriptedModel({"one third": [ModelError("down")]}), cache)
+        with pytest.raises(GraderUnavailable, match="down"):
+            failing.grade(PROBLEM, "one third\n")  # the symbolic grader says no, so cascade asks the judge too
+        failing.close()
+    assert cache.items == {}
+    judge = LLMJudge(ScriptedModel({"one third": [ModelError("down"), '{"score": 5, "reason": "r"}']}), Cache())
+    with pytest.raises(GraderUnavailable):
+        judge.grade("1/3\n", PROBLEM.answer, PROBLEM.problem)
+    assert judge.grade("1/3\n", PROBLEM.answer, PROBLEM.problem).correct  # asked again once the model is back
 
 
 def test_judge_modes_need_a_judge():
@@ -123,26 +132,25 @@ JUDGE = {"What is the value of $3x + 7$": ['{"score": 5, "reason": "same"}'],
 
 
 def test_run_with_both_graders_then_regrade(db):
-    config = api.RunConfig(model="scripted", selection=Selection(limit=3), attempts=1,
-                           grading=GradingSettings(mode="both", judge="judge"))
     judge = ScriptedModel(JUDGE)
     judge.spec = "judge"
-    store, model, _ = api.start_run(config, db, ScriptedModel(SCRIPT), judge=judge)
-    api.execute(store, model, config, judge=judge)
-    summary = summarize(store)
+    summary = summarize(run_to_end(Settings(model="scripted", limit=3, attempts=1, grading="both", judge="judge"),
+                                   db, ScriptedModel(SCRIPT), judge=judge))
     assert summary.overall.correct == 2  # the judge counts in 'both'
     g = summary.graders
     assert g.agreement.n == 2 and g.agreement.second_only == 1 and g.agreement.both_correct == 1
     assert [d.problem_id for d in g.disagreements] == ["sample/algebra/2"] and g.disagreements[0].judge_score == 4
     calls = dict(judge.calls)
 
-    api.regrade(store, GradingSettings())
-    assert summarize(store).overall.correct == 1 and summarize(store).graders is None
-    assert store.graders() == {"symbolic", FINAL}
-    api.regrade(store, GradingSettings(mode="both", judge="judge"), judge=judge)
+    api.regrade(db, {"grading": "symbolic", "judge": None})
+    data = read(db)
+    assert summarize(data).overall.correct == 1 and summarize(data).graders is None
+    assert set(data.grades) == {"symbolic", FINAL}
+    api.regrade(db, {"grading": "both", "judge": "judge"}, judge=judge)
     assert dict(judge.calls) == calls  # every verdict came from the run's judge cache
-    assert summarize(store).overall.correct == 2
-    assert store.run_info()["config"]["grading"]["mode"] == "both"
+    data = read(db)
+    assert summarize(data).overall.correct == 2 and data.record.settings.grading == "both"
+    assert [s.command for s in data.record.sessions] == ["run", "regrade", "regrade"]
 
 
 def cli(*args):

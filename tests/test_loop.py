@@ -33,7 +33,6 @@ def run(box, responses, policy=POLICY):
     (fenced("x = bytearray(50 * 10**9)"), AttemptStatus.MEMORY, "MemoryError"),
     (fenced("while True:\n    print('spam' * 1000)"), AttemptStatus.OUTPUT_LIMIT, None),
     (fenced("x = 6 * 7"), AttemptStatus.EMPTY_OUTPUT, None),
-    (ModelError("server went away"), AttemptStatus.MODEL_ERROR, "ModelError"),
 ])
 def test_each_failure_has_its_status_and_is_retried(box, response, status, error_type):
     attempts, _ = run(box, [response, fenced("print(6 * 7)")])
@@ -100,3 +99,37 @@ def test_a_reply_cut_off_at_the_token_limit_is_explained(box):
     attempts = solve(PROBLEM, model, box, POLICY)
     assert attempts[0].status == AttemptStatus.SYNTAX_ERROR
     assert "cut off at the token limit" in attempts[0].feedback
+
+
+def test_an_infrastructure_failure_ends_the_call_without_using_up_an_attempt(box):
+    """A backend failure is not the model's: the problem stops, and continuing it makes the same attempt again
+    (attempt 1, seed 0, no feedback), then counts attempts without the failure."""
+    model = ScriptedModel({"6 times 7": [ModelError("server went away"), fenced("x = 1"), fenced("print(42)")]})
+    first = solve(PROBLEM, model, box, POLICY)
+    assert [(a.number, a.status, a.error_type) for a in first] == [(1, AttemptStatus.MODEL_ERROR, "ModelError")]
+    assert first[0].feedback is None and first[0].params.seed == 0
+    later = solve(PROBLEM, model, box, POLICY, start_after=first)
+    assert [(a.number, a.status) for a in later] == [(1, AttemptStatus.MODEL_ERROR), (2, AttemptStatus.EMPTY_OUTPUT),
+                                                     (3, AttemptStatus.ANSWERED)]
+    assert [a.params.seed for a in later] == [0, 0, 1] and [a.params.temperature for a in later] == [0.0, 0.0, 0.7]
+    assert model.seen[1] == model.seen[0]  # the retried attempt 1 got the first prompt, not a retry prompt
+    budget = solve(PROBLEM, ScriptedModel({"6 times 7": [fenced("x = 1")]}), box,
+                   POLICY.model_copy(update={"attempts": 2}), start_after=first)
+    assert [a.status for a in budget] == [AttemptStatus.MODEL_ERROR] + [AttemptStatus.EMPTY_OUTPUT] * 2
+
+
+def test_a_sandbox_failure_is_infrastructure_too(box):
+    from mathcodebench.sandbox import SandboxError
+
+    class Broken:
+        name, layers, missing = "broken", [], []
+
+        def run(self, code, limits):
+            raise SandboxError("fork server died twice")
+
+        def close(self):
+            pass
+
+    attempts = solve(PROBLEM, ScriptedModel({"6 times 7": [fenced("print(42)")]}), Broken(), POLICY)
+    assert [(a.status, a.stderr) for a in attempts] == [(AttemptStatus.SANDBOX_ERROR, "fork server died twice")]
+    assert attempts[0].status.infrastructure and attempts[0].feedback is None

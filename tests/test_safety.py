@@ -5,11 +5,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ScriptedModel, fenced
+from conftest import ScriptedModel, fenced, run_to_end
 
-from mathcodebench import api
-from mathcodebench.data import Problem, Selection
+from mathcodebench.data import Problem
 from mathcodebench.report import summarize
+from mathcodebench.settings import Settings
 from mathcodebench.sandbox import Limits, create_sandbox
 from mathcodebench.solve import AttemptStatus, SolvePolicy, scan, solve
 
@@ -96,10 +96,7 @@ def test_report_mode_runs_flagged_code_and_records_the_sandbox_denial(box):
 def test_report_shows_the_unsafe_rate(db):
     script = {"What is the value of $3x + 7$": [fenced("import os\nprint(os.environ.get('HOME'))\nprint(22)")],
               "slope of the line": [fenced("print('2/3')")]}
-    config = api.RunConfig(model="scripted", selection=Selection(limit=2), attempts=1)
-    store, model, _ = api.start_run(config, db, ScriptedModel(script))
-    api.execute(store, model, config)
-    safety = summarize(store).safety
+    safety = summarize(run_to_end(Settings(model="scripted", limit=2, attempts=1), db, ScriptedModel(script))).safety
     assert (safety.programs, safety.flagged_programs, safety.problems, safety.flagged_problems) == (2, 1, 2, 1)
     assert safety.by_category == {"system": 1}
     r = subprocess.run([sys.executable, "-m", "mathcodebench.cli", "report", str(db)], capture_output=True,

@@ -51,8 +51,8 @@ concurrency = 2
         for db in dbs:
             conn = sqlite3.connect(db)
             assert conn.execute("SELECT count(*) FROM grades WHERE grader = 'final'").fetchone() == (2,)
-            config = json.loads(conn.execute("SELECT config FROM run").fetchone()[0])
-            assert config["study"] == study.read_text() and config["selection"]["limit"] == 2
+            config, recorded = (json.loads(v) for v in conn.execute("SELECT config, recorded FROM run").fetchone())
+            assert recorded["study"] == study.read_text() and config["limit"] == 2
         assert "Models compared" in r.stdout and "ollama/llama3.1:8b" in r.stdout
         assert ollama.requests and compatible.requests
 
@@ -72,8 +72,11 @@ def test_study_file_errors(tmp_path):
     bad = tmp_path / "bad.toml"
     for text, message in [
         ("[study\n", "not valid TOML"),
-        ("[study]\nname = 'x'\n", "models: Field required"),
-        ("[[models]]\nspec = 'embedded'\nsurprise = 1\n", "models.0.surprise: Extra inputs are not permitted"),
+        ("[study]\nname = 'x'\n", "at least one [[models]] entry"),
+        ("[[models]]\nspec = 'embedded'\nsurprise = 1\n", "models[0].surprise: unknown setting"),
+        ("[[models]]\nspec = 'embedded'\nattempts = 3\n", "models[0].attempts: set it in [study]"),
+        ("[study]\nattempts = 0\n[[models]]\nspec = 'embedded'\n", "[study].attempts: Input should be greater"),
+        ("[study]\n[[models]]\nspec = 'embedded'\ntemperature = 'hot'\n", "models[0].temperature: Input should"),
         ("[study]\ngrading = 'both'\n[[models]]\nspec = 'embedded'\n", "needs a judge model"),
     ]:
         bad.write_text(text)
@@ -87,11 +90,11 @@ def test_study_file_errors(tmp_path):
 def test_shipped_study_files_are_valid(name):
     from pathlib import Path
 
-    from mathcodebench.study import load_study, run_configs
+    from mathcodebench.study import load_study
 
-    study, text = load_study(Path(__file__).resolve().parents[1] / "studies" / name)
-    configs = run_configs(study, text)
-    assert configs and all(c.study == text for c in configs)
+    runs, text = load_study(Path(__file__).resolve().parents[1] / "studies" / name)
+    configs = [settings for settings, _ in runs]
+    assert configs and text
     if name == "demo.toml":
         assert [(c.model, c.regeneration) for c in configs] == [("embedded", "full"), ("embedded", "tbt")]
     if name == "paper.toml":
@@ -100,8 +103,8 @@ def test_shipped_study_files_are_valid(name):
             ("mistral/codestral-2501", "full"), ("openai/gpt-4o-mini-2024-07-18", "full"),
             ("mistral/open-codestral-mamba", "full")]
         assert configs[1].chat_template == "llama3"
-        assert configs[0].selection.per_cell == 27 and configs[0].attempts == 10
-        assert configs[0].grading.mode == "both" and configs[0].grading.judge == "mistral/mistral-large-2411"
+        assert configs[0].per_cell == 27 and configs[0].attempts == 10
+        assert configs[0].grading == "both" and configs[0].judge == "mistral/mistral-large-2411"
 
 
 def test_a_study_cannot_name_the_same_run_twice(tmp_path):

@@ -7,12 +7,13 @@ import pytest
 from conftest import ScriptedModel, fenced
 
 from mathcodebench import api
-from mathcodebench.data import Problem, Selection
+from mathcodebench.data import Problem
 from mathcodebench.errors import UserError
 from mathcodebench.models import Capabilities, Completion, GenerationParams, Message
 from mathcodebench.models.openai_compat import OpenAICompatibleModel
 from mathcodebench.sandbox import create_sandbox
 from mathcodebench.solve import Attempt, AttemptStatus, SolvePolicy, require_prefix, solve
+from mathcodebench.settings import Settings
 from mathcodebench.solve.tbt import failure_point, first_invalid_line, regenerate
 
 PROBLEM = Problem(id="t/1", subject="Algebra", level=1, problem="What is 6 * 7?", answer="42")
@@ -155,9 +156,8 @@ def test_solve_with_tbt_falls_back_to_a_new_response_when_there_is_no_program(bo
 def test_a_model_without_prefix_continuation_stops_a_tbt_run_before_it_starts(db, monkeypatch):
     plain = ScriptedModel({"": [fenced("print(1)")]})
     plain.capabilities = Capabilities()
-    config = api.RunConfig(selection=Selection(limit=1), regeneration="tbt")
     with pytest.raises(UserError, match="cannot continue a response from a prefix"):
-        api.start_run(config, db, plain)
+        api.start(Settings(limit=1, regeneration="tbt"), db, model=plain)
     assert not db.exists()
     server = OpenAICompatibleModel("openai-compatible/m", "http://127.0.0.1:9/v1")
     with pytest.raises(UserError, match="--chat-template"):

@@ -5,11 +5,10 @@ import threading
 
 import httpx
 import pytest
-from conftest import ScriptedModel, fenced
+from conftest import ScriptedModel, fenced, run_to_end
 
-from mathcodebench import api
-from mathcodebench.data import Selection
 from mathcodebench.report.viewer import make_server
+from mathcodebench.settings import Settings
 
 SCRIPT = {"What is the value of $3x + 7$": [fenced("print(22)")],
           "slope of the line": [fenced("x = 1 / 0"), fenced("print('3/2')")],
@@ -19,10 +18,7 @@ SCRIPT = {"What is the value of $3x + 7$": [fenced("print(22)")],
 @pytest.fixture(scope="module")
 def viewer(tmp_path_factory):
     db = tmp_path_factory.mktemp("view") / "run.sqlite"
-    config = api.RunConfig(model="scripted", selection=Selection(limit=3), attempts=2)
-    store, model, _ = api.start_run(config, db, ScriptedModel(SCRIPT))
-    api.execute(store, model, config)
-    store.close()
+    run_to_end(Settings(model="scripted", limit=3, attempts=2), db, ScriptedModel(SCRIPT))
     digest = hashlib.sha256(db.read_bytes()).hexdigest()
     server = make_server([db], port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -1,4 +1,9 @@
-"""The Python API behind the CLI: run a study (or resume one) from data through solve and grading to the store."""
+"""The Python API behind the CLI: start or resume a run, solve and grade its problems, and store every step.
+
+A `Run` is an open run database whose process is its only writer (the store holds the run's lock). Everything
+that can fail before the first problem (the settings, the data, the models, the judge, the sandbox) is checked
+before anything is written; on `--resume` nothing is changed until the new session is accepted.
+"""
 
 from __future__ import annotations
 
@@ -7,59 +12,38 @@ import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from datetime import datetime
+from datetime import UTC, datetime
+from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from .data import Loaded, Problem, Selection, load, select, selection_hash
-from .errors import UserError
-from .grading import FINAL, Grading, GradingSettings
-from .models import DEFAULT_MODEL, ChatModel, GenerationParams, create_model
-from .sandbox import DEFAULT_MODE, MODES, Limits, Sandbox, create_sandbox
-from .solve import PROMPT_VERSION, Attempt, AttemptStatus, SolvePolicy, first_messages, require_prefix, solve
-from .store import RunStore
-
-
-class RunConfig(BaseModel):
-    """Everything that defines a run; stored verbatim so the run can be reproduced or resumed."""
-
-    model: str = DEFAULT_MODEL
-    base_url: str | None = None  # for openai-compatible/ and ollama/ models (never holds a key)
-    concurrency: int | None = Field(default=None, ge=1, le=512)  # problems in flight; None: the backend's default
-    dataset: str = "sample"
-    selection: Selection = Selection()
-    attempts: int = Field(default=10, ge=1, le=100)
-    feedback: Literal["error", "none"] = "error"
-    unsafe: Literal["report", "block"] = "report"
-    regeneration: Literal["full", "tbt"] = "full"
-    chat_template: str | None = None  # tbt on a server model: a built-in name or a Jinja file
-    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
-    retry_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    max_tokens: int = Field(default=512, ge=16)
-    seed: int = 0
-    timeout_s: float = Field(default=10.0, gt=0)
-    memory_mb: int = Field(default=2048, ge=64)
-    sandbox: str = DEFAULT_MODE
-    grading: GradingSettings = GradingSettings()
-    prompt_version: str = PROMPT_VERSION
-    study: str | None = None  # the verbatim study file this run came from
-
-    def policy(self) -> SolvePolicy:
-        return SolvePolicy(
-            attempts=self.attempts,
-            feedback=self.feedback,
-            retry_temperature=self.retry_temperature,
-            unsafe=self.unsafe,
-            regeneration=self.regeneration,
-            params=GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed),
-            limits=Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb),
-        )
+from .data import Loaded, Problem, load, select, selection_hash
+from .errors import Incomplete, UserError
+from .grading import FINAL, JUDGE_PROMPT_VERSION, GraderUnavailable, Grading, GradingSettings
+from .grading.judge import RUBRIC
+from .models import ChatModel, FatalModelError, Message, ModelError, create_model
+from .sandbox import Sandbox, create_sandbox
+from .settings import RESUMABLE, Settings, build, flag
+from .solve import PROMPT_VERSION, Attempt, AttemptStatus, require_prefix, solve
+from .store import DatasetInfo, Recorded, RunRecord, RunStatus, RunStore
 
 
-OnProblem = Callable[[Problem, bool, list[Attempt]], None]
+class Outcome(StrEnum):
+    """What became of one problem in this session."""
+
+    CORRECT = "correct"
+    INCORRECT = "incorrect"
+    NOT_ATTEMPTED = "not_attempted"  # its last attempt failed for infrastructure reasons: resume tries again
+    UNGRADED = "ungraded"  # answered, but the judge could not be reached: resume grades it
+
+
+OnProblem = Callable[[Problem, Outcome, list[Attempt]], None]
+# This many infrastructure failures in a row (model backend, sandbox, judge), with nothing working in between,
+# mean the machinery is down, not flaky: the run stops, resumable, instead of failing every remaining problem.
+OUTAGE_FAILURES = 5
 
 
 def slug(spec: str) -> str:
@@ -81,60 +65,187 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 class Chosen(BaseModel):
     """The problems a run uses and how they were found; stored with the run."""
 
     problems: list[Problem]
-    source: str
-    selection_hash: str
-    skipped: list[tuple[str, str]]  # (id, reason) of rows the source had but no usable item
-    short_cells: list[str]
+    info: DatasetInfo
 
 
-def choose_problems(dataset: str, selection: Selection) -> Chosen:
-    loaded: Loaded = load(dataset)
-    problems, short = select(loaded.problems, selection)
-    return Chosen(problems=problems, source=loaded.source, selection_hash=selection_hash(problems),
-                  skipped=[(s.id, s.reason) for s in loaded.skipped], short_cells=short)
+def choose_problems(settings: Settings) -> Chosen:
+    loaded: Loaded = load(settings.dataset)
+    problems, short = select(loaded.problems, settings.selection())
+    return Chosen(problems=problems, info=DatasetInfo(
+        source=loaded.source, selection_hash=selection_hash(problems),
+        skipped=[(s.id, s.reason) for s in loaded.skipped], short_cells=short))
 
 
-def start_run(config: RunConfig, db: Path, model: ChatModel | None = None,
-              judge: ChatModel | None = None) -> tuple[RunStore, ChatModel, Chosen]:
-    """Validate everything, then create the store (nothing is written when the input is bad)."""
-    chosen = choose_problems(config.dataset, config.selection)
-    model = model or solver(config)
-    if config.regeneration == "tbt" and chosen.problems:
-        require_prefix(model, first_messages(chosen.problems[0]))
-    if judge is None:
-        judge_model(config.grading, model)  # an unknown judge spec fails here, before anything is written
-    if config.sandbox not in MODES:
-        raise UserError(f"unknown sandbox mode {config.sandbox!r} (available: {', '.join(MODES)})")
-    if config.sandbox == "strict":
-        create_sandbox(config.sandbox).close()  # refuses now, before anything is written
-    dataset = chosen.model_dump(exclude={"problems"})
-    store = RunStore.create(db, config.model_dump(), model.spec, model.describe(), versions(), dataset,
-                            chosen.problems)
-    return store, model, chosen
+def solver(settings: Settings) -> ChatModel:
+    return create_model(settings.model, settings.base_url[0] if settings.base_url else None,
+                        concurrency=settings.concurrency, chat_template=settings.chat_template,
+                        timeout_s=settings.request_timeout)
 
 
-def resume_run(db: Path, model: ChatModel | None = None) -> tuple[RunStore, ChatModel, RunConfig]:
-    store = RunStore.open(db)
-    config = RunConfig.model_validate(store.run_info()["config"])
-    return store, model or solver(config), config
-
-
-def solver(config: RunConfig) -> ChatModel:
-    return create_model(config.model, config.base_url, concurrency=config.concurrency,
-                        chat_template=config.chat_template)
-
-
-def judge_model(settings: GradingSettings, solver: ChatModel | None) -> ChatModel | None:
+def judge_model(settings: GradingSettings, solving: ChatModel | None) -> ChatModel | None:
     """The judge, sharing the solver's instance when it is the same model (one copy of the weights)."""
     if settings.mode == "symbolic" or settings.judge is None:
         return None
-    if solver is not None and solver.spec == settings.judge:
-        return solver
+    if solving is not None and solving.spec == settings.judge:
+        return solving
     return create_model(settings.judge)
+
+
+def preflight(settings: Settings, model: ChatModel, judge: ChatModel | None) -> None:
+    """Seconds, not a night: every model the run needs is reachable, authorised, knows the model and generates;
+    and it can do what the settings ask of it. Any failure is one line, before anything is written."""
+    if settings.regeneration == "tbt":
+        require_prefix(model, [Message(role="user", content="Solve the problem.")])
+    check_models([(model, "model")] + ([(judge, "judge")] if judge is not None and judge is not model else []))
+
+
+def check_models(models: list[tuple[ChatModel, str]]) -> None:
+    for checked, role in models:
+        try:
+            checked.check()
+        except FatalModelError:
+            raise
+        except ModelError as exc:
+            raise UserError(f"{role} {checked.spec} failed its preflight check: {exc} "
+                            "(--no-preflight skips the check)") from None
+
+
+class Run:
+    """An open run: solve and grade what is left, storing each step. Close it (or use `with`)."""
+
+    def __init__(self, store: RunStore, settings: Settings, model: ChatModel, judge: ChatModel | None,
+                 sandbox: Sandbox) -> None:
+        self.store, self.settings, self.model, self.judge, self.sandbox = store, settings, model, judge, sandbox
+        self.outcome = RunStatus.RUNNING
+        self.detail = ""
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def execute(self, on_problem: OnProblem | None = None) -> RunStatus:
+        """Solve and grade every problem of the run that has no final grade yet.
+
+        This is the run's one scheduler: up to `concurrency` problems are in flight at once (threads; the model
+        backend bounds its own requests, the sandbox pool its executions). On Ctrl-C, an outage or a fatal error,
+        workers stop after the attempt they are in is stored; `--resume` continues from there.
+        """
+        store, settings = self.store, self.settings
+        stored = store.attempts()
+        graded = store.grades(FINAL)
+        todo = [p for p in store.problems() if p.id not in graded]
+        workers = settings.concurrency or getattr(self.model, "default_concurrency", 1)
+        grading = Grading(settings.grading_settings(), self.judge, store)
+        policy = settings.policy()
+        stop = threading.Event()
+        failures = _Failures(stop)
+        outcomes: list[Outcome] = []
+
+        def record(attempt: Attempt) -> None:
+            store.add_attempt(attempt)
+            failures.note(attempt.status.infrastructure, attempt.stderr, self.model.spec, store.path)
+            if stop.is_set():
+                raise _Stopped
+
+        def work(problem: Problem) -> tuple[Problem, Outcome, list[Attempt]]:
+            attempts = solve(problem, self.model, self.sandbox, policy, on_attempt=record,
+                             start_after=stored.get(problem.id))
+            if attempts and attempts[-1].status.infrastructure:
+                return problem, Outcome.NOT_ATTEMPTED, attempts
+            try:
+                correct = grade_and_store(grading, store, problem, attempts)
+            except GraderUnavailable as exc:
+                failures.note(True, str(exc), "the judge", store.path)
+                return problem, Outcome.UNGRADED, attempts
+            failures.note(False, "", "", store.path)
+            return problem, Outcome.CORRECT if correct else Outcome.INCORRECT, attempts
+
+        def finished(result: tuple[Problem, Outcome, list[Attempt]]) -> None:
+            outcomes.append(result[1])
+            if on_problem:
+                on_problem(*result)
+
+        store.set_status(RunStatus.RUNNING)
+        try:
+            if workers == 1:
+                for problem in todo:
+                    finished(work(problem))
+            else:
+                with ThreadPoolExecutor(workers, thread_name_prefix="mcb-problem") as pool:
+                    futures = [pool.submit(work, problem) for problem in todo]
+                    try:
+                        for future in as_completed(futures):
+                            finished(future.result())  # re-raises a worker's exception here
+                    except BaseException:
+                        stop.set()
+                        for future in futures:
+                            future.cancel()
+                        raise
+        except BaseException as exc:
+            stop.set()
+            self.outcome = RunStatus.INTERRUPTED
+            self.detail = str(exc) if isinstance(exc, UserError) else type(exc).__name__
+            store.set_status(RunStatus.INTERRUPTED, self.detail)
+            raise
+        finally:
+            grading.close()
+        missing = {kind: sum(o == kind for o in outcomes) for kind in (Outcome.NOT_ATTEMPTED, Outcome.UNGRADED)}
+        if any(missing.values()):
+            self.outcome = RunStatus.INCOMPLETE
+            self.detail = incomplete_detail(missing[Outcome.NOT_ATTEMPTED], missing[Outcome.UNGRADED])
+        else:
+            self.outcome, self.detail = RunStatus.FINISHED, ""
+        store.set_status(self.outcome, self.detail)
+        return self.outcome
+
+    def close(self) -> None:
+        """Release the sandbox and the run; the session log says how this session ended."""
+        self.sandbox.close()
+        if self.outcome == RunStatus.RUNNING:  # closed without finishing its pass (an error before or during it)
+            self.outcome = RunStatus.INTERRUPTED
+            self.store.set_status(self.outcome, self.detail)
+        self.store.close(self.outcome.value, self.detail)
+
+
+def incomplete_detail(not_attempted: int, ungraded: int) -> str:
+    parts = []
+    if not_attempted:
+        parts.append(f"{not_attempted} problems not attempted (backend errors)")
+    if ungraded:
+        parts.append(f"{ungraded} problems not graded (judge unavailable)")
+    return "; ".join(parts)
+
+
+class _Stopped(Exception):
+    """Raised in a worker after its current attempt is stored, once the run is being stopped."""
+
+
+class _Failures:
+    """Infrastructure failures in a row, across workers; too many stop the run."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def note(self, failed: bool, why: str, what: str, db: Path) -> None:
+        with self._lock:
+            self._count = self._count + 1 if failed else 0
+            outage = self._count >= OUTAGE_FAILURES
+        if outage:
+            self._stop.set()
+            raise Incomplete(f"{what} failed {OUTAGE_FAILURES} times in a row ({why[:160]}); the run is stopped: "
+                            f"when it is back, continue with mathcodebench run --resume {db}")
 
 
 def answered(attempts: list[Attempt]) -> Attempt | None:
@@ -143,108 +254,137 @@ def answered(attempts: list[Attempt]) -> Attempt | None:
 
 
 def grade_and_store(grading: Grading, store: RunStore, problem: Problem, attempts: list[Attempt]) -> bool:
-    """Grade a problem's answered attempt (or its lack of one), store every grader's verdict; return `final`."""
+    """Grade a problem's answered attempt (or its lack of one), store every grader's verdict; return `final`.
+    Raises GraderUnavailable (nothing stored) when a grader's backend is down."""
     final = answered(attempts)
     grades = grading.grade(problem, final.stdout if final else None)
     store.add_grades(problem.id, final.number if final else None, grades)
     return grades[FINAL].correct
 
 
-class _Stopped(Exception):
-    """Raised in a worker after its current attempt is stored, once the run is being stopped."""
+def _recorded(study: str | None) -> Recorded:
+    return Recorded(prompt_version=PROMPT_VERSION, judge_prompt_version=JUDGE_PROMPT_VERSION, judge_rubric=RUBRIC,
+                    study=study)
 
 
-# A model backend that fails this many attempts in a row (each after its own retries) is down, not flaky:
-# the run stops, resumable, rather than spending the rest of the problems' attempts on a dead server.
-OUTAGE_ATTEMPTS = 10
-
-
-def execute(store: RunStore, model: ChatModel, config: RunConfig, on_problem: OnProblem | None = None,
-            sandbox: Sandbox | None = None, judge: ChatModel | None = None) -> None:
-    """Solve and grade every problem of the run that has no final grade yet; each step is stored as it happens.
-
-    This is the run's one scheduler: up to `concurrency` problems are in flight at once (threads; the model
-    backend bounds its own requests, the sandbox pool its executions). On Ctrl-C or a fatal error, workers stop
-    after the attempt they are in is stored; `--resume` continues from there.
-    """
-    stored = store.attempts()
-    graded = store.grades(FINAL)
-    todo = [p for p in store.problems() if p.id not in graded]
-    workers = config.concurrency or getattr(model, "default_concurrency", 1)
-    sandbox = sandbox or create_sandbox(config.sandbox)
-    grading = Grading(config.grading, judge or judge_model(config.grading, model), store)
-    policy = config.policy()
-    stop = threading.Event()
-    failing = [0]  # consecutive model errors, across workers
-    lock = threading.Lock()
-
-    def record(attempt: Attempt) -> None:
-        store.add_attempt(attempt)
-        with lock:
-            failing[0] = failing[0] + 1 if attempt.status == AttemptStatus.MODEL_ERROR else 0
-            outage = failing[0] >= OUTAGE_ATTEMPTS
-        if outage:
-            stop.set()
-            raise UserError(f"{model.spec} failed {OUTAGE_ATTEMPTS} attempts in a row ({attempt.stderr[:160]}); "
-                            f"the run is stopped: when the model is back, continue with "
-                            f"mathcodebench run --resume {store.path}")
-        if stop.is_set():
-            raise _Stopped
-
-    def work(problem: Problem) -> tuple[Problem, bool, list[Attempt]]:
-        attempts = solve(problem, model, sandbox, policy, on_attempt=record, start_after=stored.get(problem.id))
-        return problem, grade_and_store(grading, store, problem, attempts), attempts
-
-    store.set_status("running")
+def start(settings: Settings, db: Path, *, model: ChatModel | None = None, judge: ChatModel | None = None,
+          sandbox: Sandbox | None = None, check: bool = True, study: str | None = None,
+          command: str = "run") -> Run:
+    """Validate everything and check every model, then create the run (nothing is written when any fails)."""
+    if db.exists():  # checked again under the run's lock when the file is created
+        raise UserError(f"{db} already exists; choose another --db, continue it with --resume, or remove it")
+    chosen = choose_problems(settings)
+    model = model or solver(settings)
+    judge = judge or judge_model(settings.grading_settings(), model)
+    if check:
+        preflight(settings, model, judge)
+    sandbox = sandbox or create_sandbox(settings.sandbox)
     try:
-        if workers == 1:
-            for problem in todo:
-                result = work(problem)
-                if on_problem:
-                    on_problem(*result)
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="mcb-problem") as pool:
-                futures = [pool.submit(work, problem) for problem in todo]
-                try:
-                    for future in as_completed(futures):
-                        result = future.result()  # re-raises a worker's exception here
-                        if on_problem:
-                            on_problem(*result)
-                except BaseException:
-                    stop.set()
-                    for future in futures:
-                        future.cancel()
-                    raise
-        store.set_status("finished")
+        record = RunRecord(settings=settings, recorded=_recorded(study), model=model.spec,
+                           model_info=model.describe(), versions=versions(), dataset=chosen.info,
+                           isolation=_isolation(sandbox), started_at=_now(), status=RunStatus.RUNNING)
+        store = RunStore.create(db, record, chosen.problems, command)
     except BaseException:
-        stop.set()
-        store.set_status("interrupted")
-        raise
-    finally:
-        grading.close()
         sandbox.close()
+        raise
+    return Run(store, settings, model, judge, sandbox)
 
 
-def regrade(store: RunStore, settings: GradingSettings, judge: ChatModel | None = None,
-            on_problem: OnProblem | None = None) -> None:
+def resume(db: Path, given: dict[str, Any] | None = None, *, model: ChatModel | None = None,
+           judge: ChatModel | None = None, sandbox: Sandbox | None = None, check: bool = True,
+           command: str = "resume", study: str | None = None) -> Run:
+    """Continue a stored run with its own settings. `given`: settings passed again; those that cannot change
+    results are applied and logged, any other that differs from the stored value is refused in one line."""
+    store = RunStore.open(db, command)  # takes the run's lock: a second writer stops here
+    try:
+        record = store.record()
+        if study is not None and record.recorded.study != study:
+            raise UserError(f"{db} was made by a different version of the study file; move it away to start over")
+        settings, applied = resumed_settings(record.settings, given or {})
+        model = model or solver(settings)
+        judge = judge or judge_model(settings.grading_settings(), model)
+        if check and record.status != RunStatus.FINISHED:  # a finished run has nothing to ask any model
+            preflight(settings, model, judge)
+        sandbox = sandbox or create_sandbox(settings.sandbox)
+    except BaseException:
+        store.close()
+        raise
+    if applied:
+        store.set_record(record.model_copy(update={"settings": settings}))
+    store.begin_session(command, applied, _isolation(sandbox))
+    return Run(store, settings, model, judge, sandbox)
+
+
+def resumed_settings(stored: Settings, given: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:
+    """The stored settings with the allowed changes applied, and what changed; refuses any other change."""
+    wanted = build({**stored.model_dump(), **given})
+    changed = {name: getattr(wanted, name) for name in given if getattr(wanted, name) != getattr(stored, name)}
+    refused = [name for name in changed if name not in RESUMABLE]
+    if refused:
+        shown = "; ".join(f"{flag(n)} {_shown(changed[n])} (stored: {_shown(getattr(stored, n))})" for n in refused)
+        raise UserError(f"--resume keeps the settings that decide results: {shown}; drop "
+                        f"{'it' if len(refused) == 1 else 'them'}, or start a new run")
+    return wanted, {name: _jsonable(value) for name, value in changed.items()}
+
+
+def _shown(value: object) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _jsonable(value: object) -> object:
+    return list(value) if isinstance(value, list | tuple) else value
+
+
+def _isolation(sandbox: Sandbox) -> dict[str, Any] | None:
+    report = getattr(sandbox, "isolation", None)
+    return report().model_dump(mode="json") if callable(report) else {
+        "mode": sandbox.name, "layers": list(sandbox.layers), "missing": list(sandbox.missing)}
+
+
+def regrade(db: Path, given: dict[str, Any], *, judge: ChatModel | None = None, check: bool = True,
+            on_problem: OnProblem | None = None) -> RunStatus:
     """Grade a stored run again (another mode, judge or tolerance) without calling the solving model.
 
-    Judge verdicts come from the run's cache where the same judge saw the same answer before.
+    Judge verdicts come from the run's cache where the same judge saw the same answer before. A problem the
+    judge cannot be reached for stays ungraded; `run --resume` grades it later.
     """
-    config = RunConfig.model_validate(store.run_info()["config"])
+    store = RunStore.open(db, "regrade")
+    try:
+        record = store.record()
+        settings = build({**record.settings.model_dump(), **given})
+        judge = judge or judge_model(settings.grading_settings(), None)
+        if check and judge is not None:
+            check_models([(judge, "judge")])
+    except BaseException:
+        store.close()
+        raise
+    store.begin_session("regrade", {k: _jsonable(getattr(settings, k)) for k in given}, None)
     attempts = store.attempts()
     finished = set(store.grades(FINAL))  # an interrupted run's unfinished problems stay open for --resume
-    grading = Grading(settings, judge or judge_model(settings, None), store)
+    grading = Grading(settings.grading_settings(), judge, store)
+    ungraded = 0
     try:
         store.clear_grades()
-        store.set_config(config.model_copy(update={"grading": settings}).model_dump())
+        store.set_record(record.model_copy(update={"settings": settings}))
         for problem in store.problems():
             if problem.id not in finished:
                 continue
             tried = attempts.get(problem.id, [])
-            correct = grade_and_store(grading, store, problem, tried)
+            try:
+                correct = grade_and_store(grading, store, problem, tried)
+            except GraderUnavailable:
+                ungraded += 1
+                if on_problem:
+                    on_problem(problem, Outcome.UNGRADED, tried)
+                continue
             if on_problem:
-                on_problem(problem, correct, tried)
-    finally:
+                on_problem(problem, Outcome.CORRECT if correct else Outcome.INCORRECT, tried)
+        status = RunStatus.INCOMPLETE if ungraded else record.status
+        store.set_status(status, incomplete_detail(0, ungraded) if ungraded else record.status_detail)
+    except BaseException:
         grading.close()
-
+        store.close("interrupted")
+        raise
+    grading.close()
+    store.close(status.value)
+    return status

@@ -1,232 +1,159 @@
-"""Thin Typer CLI over `api`: parse flags, show progress, print tables. User mistakes exit 2 in one line."""
+"""Thin Typer CLI over `api`: parse flags, show progress, print tables. User mistakes exit 2 in one line; a run
+that could not do every problem (a backend or the sandbox down) exits 3 and says how to continue."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from . import api
-from .data import SPECS_HELP, Problem, Selection, parse_levels, parse_subjects
-from .errors import UserError
-from .grading import FINAL, Grade, GradingSettings
-from .models import DEFAULT_MODEL, ChatModel
-from .report import ablation, all_pairs, find_ablations, render, render_ablation, render_comparison, summarize
-from .solve import Attempt
-from .store import RunStore
+from .data import SPECS_HELP
+from .errors import Incomplete, UserError
+from .grading import FINAL, SYMBOLIC, Grade, Grader, GraderUnavailable
+from .grading import GRADERS as GRADER_REGISTRY  # settings.GRADERS names the grading settings instead
+from .models import DEFAULT_MODEL
+from .progress import RunProgress
+from .report import all_pairs, find_ablations, render, render_ablation, render_comparison, summarize
+from .report.ablation import ablation
+from .settings import GRADERS, NAMES, SELECTION, build, cli_parameters
+from .settings import given as parse_given
+from .store import DatasetInfo, RunData, RunStatus, RunStore
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark LLMs on competition math by having them write Python programs.")
 console = Console()
 err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-# Selection options, shared by `run` and `datasets show`.
-DatasetOpt = Annotated[str, typer.Option("--dataset", help="Dataset: " + SPECS_HELP + ".")]
-PerCellOpt = Annotated[int | None, typer.Option(help="Stratified: K problems from every subject x level cell "
-                                                       "(the paper: 27 -> 945).")]
-SeedOpt = Annotated[int, typer.Option(help="Seed for sampling and decoding; attempt k uses seed + k - 1.")]
-SubjectsOpt = Annotated[str | None, typer.Option(help="Only these subjects, comma-separated.")]
-LevelsOpt = Annotated[str | None, typer.Option(help="Only these levels, e.g. '1,2' or '3-5'.")]
-IdsOpt = Annotated[Path | None, typer.Option(help="Only the problem ids listed in this file, one per line.")]
-LimitOpt = Annotated[int | None, typer.Option(help="Use only the first N problems (after sampling).")]
-ShortOpt = Annotated[bool, typer.Option(help="With --per-cell, take all problems of a cell smaller than K.")]
+def settings_options(names: Iterable[str]) -> Callable[[F], F]:
+    """One option per named setting, derived from `settings.Settings` (flag, type, help, panel), for every
+    command that takes settings. The command gets `given`: only the settings the user passed, parsed, so
+    `--resume` can tell a flag given again from a default."""
+    chosen = tuple(names)
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+             for name, annotation in cli_parameters(chosen)]
+
+    def decorate(func: F) -> F:
+        own = inspect.signature(func, eval_str=True)
+        params = [p for p in own.parameters.values() if p.name != "given"]
+
+        @functools.wraps(func)
+        def wrapper(**kwargs: Any) -> Any:
+            return func(given=parse_given({name: kwargs.pop(name) for name in chosen}), **kwargs)
+
+        wrapper.__signature__ = own.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in [*params, *extra]}
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
-def _selection(per_cell: int | None, seed: int, subjects: str | None, levels: str | None, ids: Path | None,
-               limit: int | None, allow_short_cells: bool) -> Selection:
-    id_list = None
-    if ids is not None:
-        try:
-            id_list = [line.strip() for line in ids.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"--ids {ids}: {exc}") from None
-    try:
-        return Selection(per_cell=per_cell, seed=seed, subjects=parse_subjects(subjects) if subjects else None,
-                         levels=parse_levels(levels) if levels else None, ids=id_list, limit=limit,
-                         allow_short_cells=allow_short_cells)
-    except ValidationError as exc:
-        raise _option_error(exc) from None
-
-
-GradingOpt = Annotated[str, typer.Option("--grading", help="symbolic | judge | cascade (judge where symbolic "
-                                                           "says no) | both (judge counts; agreement reported).")]
-JudgeOpt = Annotated[str | None, typer.Option(help="Judge model spec for judge, cascade and both, "
-                                                     "e.g. 'embedded'.")]
-
-
-def _grading(mode: str, judge: str | None) -> GradingSettings:
-    try:
-        return GradingSettings(mode=mode, judge=judge)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise UserError(f"--grading: {err['msg'].removeprefix('Value error, ')}") from None
-
-
-def _option_error(exc: ValidationError) -> UserError:
-    err = exc.errors()[0]
-    return UserError(f"--{str(err['loc'][-1]).replace('_', '-')}: {err['msg']}")
-
-
-ModelOpt = Annotated[str, typer.Option(help="Model spec, e.g. 'embedded' (offline), 'ollama/llama3.1:8b', "
-                                            "'openai/gpt-4o-mini-2024-07-18' (see 'mathcodebench models').")]
-BaseUrlOpt = Annotated[str | None, typer.Option(help="Server address for openai-compatible/ and ollama/ models.")]
-ConcurrencyOpt = Annotated[int | None, typer.Option(help="Problems (and model requests) in flight at once; "
-                                                         "default 1 for embedded, 8 for APIs, 4 for Ollama.")]
-ChatTemplateOpt = Annotated[str | None, typer.Option(help="For --regeneration tbt on a server model: its chat "
-                                                          "template, 'chatml', 'llama3' or a Jinja file.")]
-AttemptsOpt = Annotated[int, typer.Option(help="Attempts per problem; only failures (no answer) are retried.")]
-MaxTokensOpt = Annotated[int, typer.Option(help="Maximum tokens per response.")]
-TimeoutOpt = Annotated[float, typer.Option(help="Wall-clock limit per program, seconds.")]
-SandboxOpt = Annotated[str, typer.Option("--sandbox", help="default | strong | strict | subprocess (comparison only).")]
-
-
-def _config(**settings: object) -> api.RunConfig:
-    try:
-        return api.RunConfig(**settings)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        raise _option_error(exc) from None
+RUN_PANEL = "Run"
+DbOpt = Annotated[Path | None, typer.Option(help="Run database to create (default: runs/<time>-<model>.sqlite).",
+                                            rich_help_panel=RUN_PANEL)]
+ResumeOpt = Annotated[Path | None, typer.Option(help="Continue a stopped run from its database, with its own "
+                                                     "settings (see README, 'Resuming').",
+                                                rich_help_panel=RUN_PANEL)]
+HtmlOpt = Annotated[Path | None, typer.Option(help="Also write the HTML report here.", rich_help_panel=RUN_PANEL)]
+PreflightOpt = Annotated[bool, typer.Option("--preflight/--no-preflight",
+                                            help="Check every model and judge in seconds before the first "
+                                                 "problem (skip it where a probe costs money).",
+                                            rich_help_panel=RUN_PANEL)]
 
 
 @app.command()
-def run(
-    model: ModelOpt = DEFAULT_MODEL,
-    base_url: BaseUrlOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    dataset: DatasetOpt = "sample",
-    per_cell: PerCellOpt = None,
-    subjects: SubjectsOpt = None,
-    levels: LevelsOpt = None,
-    ids: IdsOpt = None,
-    limit: LimitOpt = None,
-    allow_short_cells: ShortOpt = False,
-    attempts: AttemptsOpt = 10,
-    db: Annotated[Path | None, typer.Option(help="Run database to create (default: runs/<time>-<model>.sqlite).")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue an interrupted run from its database.")] = None,
-    feedback: Annotated[str, typer.Option(help="'error': tell the model what failed; 'none': resample.")] = "error",
-    regeneration: Annotated[str, typer.Option(help="Retries: 'full' (a whole new response) or 'tbt' (keep the "
-                                                   "failed response up to the failing line, regenerate from "
-                                                   "there token by token).")] = "full",
-    chat_template: ChatTemplateOpt = None,
-    temperature: Annotated[float, typer.Option(help="Temperature of attempt 1 (0 = greedy).")] = 0.0,
-    retry_temperature: Annotated[float, typer.Option(help="Temperature of retries (so they can differ).")] = 0.7,
-    max_tokens: MaxTokensOpt = 512,
-    seed: SeedOpt = 0,
-    timeout: TimeoutOpt = 10.0,
-    sandbox_mode: SandboxOpt = "default",
-    grading: GradingOpt = "symbolic",
-    judge: JudgeOpt = None,
-    unsafe: Annotated[str, typer.Option(help="report: count unsafe-looking code (the sandbox protects); block: "
-                                             "do not run it (a failed attempt, 'unsafe_blocked').")] = "report",
-    html: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
-) -> None:
+@settings_options(NAMES)
+def run(given: dict[str, Any], db: DbOpt = None, resume: ResumeOpt = None, html: HtmlOpt = None,
+        preflight: PreflightOpt = True) -> None:
     """Run a study: every problem, up to N attempts each, graded and stored attempt by attempt."""
     if resume is not None:
-        store, chat_model, config = api.resume_run(resume)
+        if db is not None:
+            raise UserError("give --db (a new run) or --resume (an existing one), not both")
+        session = api.resume(resume, given, check=preflight)
     else:
-        selection = _selection(per_cell, seed, subjects, levels, ids, limit, allow_short_cells)
-        config = _config(model=model, base_url=base_url, concurrency=concurrency, dataset=dataset,
-                         selection=selection, attempts=attempts, feedback=feedback, regeneration=regeneration,
-                         chat_template=chat_template, temperature=temperature, retry_temperature=retry_temperature,
-                         max_tokens=max_tokens, seed=seed, timeout_s=timeout, sandbox=sandbox_mode,
-                         grading=_grading(grading, judge), unsafe=unsafe)
-        store, chat_model, chosen = api.start_run(config, db or api.default_db(model))
-        _describe_selection(chosen)
-    _execute(store, chat_model, config)
-    render(summarize(store), console)
-    console.print(f"Stored run: {store.path}")
+        settings = build(given)
+        session = api.start(settings, db or api.default_db(settings.model), check=preflight)
+        data = session.store.load()
+        _describe_selection(len(data.problems), data.record.dataset)
+    status = _execute(session)
+    data = _read(session.store.path)
+    render(summarize(data), console)
+    console.print(f"Stored run: {data.path}", highlight=False, soft_wrap=True)
     if html is not None:
-        _write_html([store], html)
+        _write_html([data], html)
+    _end(status, data)
 
 
-def _execute(store: RunStore, chat_model: ChatModel, config: api.RunConfig) -> None:
-    """Run (or continue) the run with a progress bar; Ctrl-C stops cleanly and says how to resume."""
+def _execute(session: api.Run) -> RunStatus:
+    """Run (or continue) the run with a progress display; Ctrl-C stops cleanly and says how to resume."""
+    store = session.store
     total = len(store.problems())
     finals = store.grades(FINAL)
-    done, correct = len(finals), sum(g.correct for g in finals.values())
+    label = session.settings.model + (" (tbt)" if session.settings.regeneration == "tbt" else "")
     console.print(f"Run database: {store.path}", highlight=False, soft_wrap=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[acc]}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
-        label = config.model + (" (tbt)" if config.regeneration == "tbt" else "")
-        task = progress.add_task(label, total=total, completed=done, acc="")
-
-        def on_problem(problem: Problem, is_correct: bool, tried: list[Attempt]) -> None:
-            nonlocal done, correct
-            done, correct = done + 1, correct + is_correct
-            progress.update(task, advance=1, acc=f"correct {correct}/{done}")
-
+    with session, RunProgress(console, label, total, len(finals), sum(g.correct for g in finals.values())) as shown:
         try:
-            api.execute(store, chat_model, config, on_problem)
+            return session.execute(shown)
         except KeyboardInterrupt:
-            progress.stop()
             err_console.print(f"Interrupted. Continue with: mathcodebench run --resume {store.path}")
             raise typer.Exit(130) from None
 
 
+def _end(status: RunStatus, data: RunData) -> None:
+    """A run that left problems undone is not a result: say so last, and exit non-zero."""
+    if status == RunStatus.INCOMPLETE:
+        raise Incomplete(f"{data.record.status_detail}: not counted in the accuracy above; when the backend is "
+                         f"back, continue with mathcodebench run --resume {data.path}")
+
+
 @app.command()
-def ablate(
-    model: ModelOpt = DEFAULT_MODEL,
-    base_url: BaseUrlOpt = None,
-    chat_template: ChatTemplateOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    dataset: DatasetOpt = "sample",
-    per_cell: PerCellOpt = None,
-    subjects: SubjectsOpt = None,
-    levels: LevelsOpt = None,
-    ids: IdsOpt = None,
-    limit: LimitOpt = None,
-    allow_short_cells: ShortOpt = False,
-    attempts: AttemptsOpt = 10,
-    max_tokens: MaxTokensOpt = 512,
-    seed: SeedOpt = 0,
-    timeout: TimeoutOpt = 10.0,
-    sandbox_mode: SandboxOpt = "default",
-    directory: Annotated[Path | None, typer.Option("--dir", help="Where the two run databases go (default: "
-                                                                "runs/ablate-<model>); re-running resumes.")] = None,
-    html: Annotated[Path | None, typer.Option(help="Also write the HTML report of both runs here.")] = None,
-) -> None:
+@settings_options(n for n in NAMES if n != "regeneration")
+def ablate(given: dict[str, Any],
+           directory: Annotated[Path | None, typer.Option("--dir", help="Where the two run databases go (default: "
+                                                                        "runs/ablate-<model>); re-running resumes.",
+                                                          rich_help_panel=RUN_PANEL)] = None,
+           html: HtmlOpt = None, preflight: PreflightOpt = True) -> None:
     """Run full and token-by-token regeneration on the same problems with the same seeds; compare them paired."""
-    selection = _selection(per_cell, seed, subjects, levels, ids, limit, allow_short_cells)
-    base = _config(model=model, base_url=base_url, chat_template=chat_template, concurrency=concurrency,
-                   dataset=dataset, selection=selection, attempts=attempts, max_tokens=max_tokens, seed=seed,
-                   timeout_s=timeout, sandbox=sandbox_mode)
-    directory = directory or Path("runs") / f"ablate-{api.slug(model)}"
-    stores = []
+    base = build(given)
+    directory = directory or Path("runs") / f"ablate-{api.slug(base.model)}"
+    done: list[RunData] = []
     for strategy in ("full", "tbt"):
-        config = base.model_copy(update={"regeneration": strategy})
-        db = directory / f"{api.slug(model)}-{strategy}.sqlite"
+        settings = build({**base.model_dump(), "regeneration": strategy})
+        db = directory / f"{api.slug(base.model)}-{strategy}.sqlite"
         if db.exists():
-            store, chat_model, stored = api.resume_run(db)
-            if stored != config:
-                raise UserError(f"{db} holds a run with other settings; choose another --dir")
+            session = api.resume(db, settings.model_dump(), check=preflight, command="ablate")
         else:
-            store, chat_model, _ = api.start_run(config, db)
-        _execute(store, chat_model, config)
-        stores.append(store)
-    found = ablation(stores[0], stores[1])
+            session = api.start(settings, db, check=preflight, command="ablate")
+        status = _execute(session)
+        done.append(_read(db))
+        _end(status, done[-1])
+    found = ablation(done[0], done[1])
     if found is None:
         raise UserError("the two runs share no finished problems")
     render_ablation(found, console)
     if html is not None:
-        _write_html(stores, html)
+        _write_html(done, html)
 
 
-def _describe_selection(chosen: api.Chosen) -> None:
-    console.print(f"{len(chosen.problems)} problems from {chosen.source}, selection hash {chosen.selection_hash}",
+def _describe_selection(count: int, info: DatasetInfo) -> None:
+    console.print(f"{count} problems from {info.source}, selection hash {info.selection_hash}",
                   highlight=False, soft_wrap=True)
-    if chosen.skipped:
-        ids = ", ".join(pid for pid, _ in chosen.skipped[:5]) + (" ..." if len(chosen.skipped) > 5 else "")
-        reasons = sorted({reason for _, reason in chosen.skipped})
-        err_console.print(f"[yellow]{len(chosen.skipped)} rows skipped ({'; '.join(reasons)}): {ids}[/]",
+    if info.skipped:
+        ids = ", ".join(pid for pid, _ in info.skipped[:5]) + (" ..." if len(info.skipped) > 5 else "")
+        reasons = sorted({reason for _, reason in info.skipped})
+        err_console.print(f"[yellow]{len(info.skipped)} rows skipped ({'; '.join(reasons)}): {ids}[/]",
                           highlight=False, soft_wrap=True)
-    if chosen.short_cells:
-        err_console.print(f"[yellow]short cells taken whole: {'; '.join(chosen.short_cells)}[/]", highlight=False,
+    if info.short_cells:
+        err_console.print(f"[yellow]short cells taken whole: {'; '.join(info.short_cells)}[/]", highlight=False,
                           soft_wrap=True)
 
 
@@ -235,26 +162,19 @@ app.add_typer(datasets_app, name="datasets")
 
 
 @datasets_app.command("show")
-def datasets_show(
-    spec: Annotated[str, typer.Argument(help="Dataset: " + SPECS_HELP + ".")],
-    per_cell: PerCellOpt = None,
-    seed: SeedOpt = 0,
-    subjects: SubjectsOpt = None,
-    levels: LevelsOpt = None,
-    ids: IdsOpt = None,
-    limit: LimitOpt = None,
-    allow_short_cells: ShortOpt = False,
-) -> None:
+@settings_options(n for n in SELECTION if n != "dataset")
+def datasets_show(given: dict[str, Any],
+                  spec: Annotated[str, typer.Argument(help="Dataset: " + SPECS_HELP + ".")]) -> None:
     """Print the problems per subject x level cell of a (sampled) dataset and the hash of the selection."""
     from rich.table import Table
 
     from .data import LEVELS, SUBJECTS
 
-    chosen = api.choose_problems(spec, _selection(per_cell, seed, subjects, levels, ids, limit, allow_short_cells))
+    chosen = api.choose_problems(build({**given, "dataset": spec}))
     counts: dict[tuple[str, int], int] = {}
     for p in chosen.problems:
         counts[(p.subject, p.level)] = counts.get((p.subject, p.level), 0) + 1
-    table = Table(title=f"{chosen.source}: problems per cell", title_justify="left")
+    table = Table(title=f"{chosen.info.source}: problems per cell", title_justify="left")
     table.add_column("subject")
     for level in LEVELS:
         table.add_column(f"L{level}", justify="right")
@@ -265,7 +185,15 @@ def datasets_show(
     totals = [sum(counts.get((s, level), 0) for s in SUBJECTS) for level in LEVELS]
     table.add_row("total", *map(str, totals), str(sum(totals)))
     console.print(table)
-    _describe_selection(chosen)
+    _describe_selection(len(chosen.problems), chosen.info)
+
+
+def _read(db: Path) -> RunData:
+    store = RunStore.read(db)
+    try:
+        return store.load()
+    finally:
+        store.close()
 
 
 @app.command()
@@ -275,25 +203,26 @@ def report(
     html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML report (plots included) "
                                                    "to this file.")] = None,
 ) -> None:
-    """Print accuracy per subject and level, attempts used and unsolved problems; several runs side by side."""
-    stores = [RunStore.open(db) for db in dbs]
+    """Print accuracy per subject and level, attempts used and unsolved problems; several runs side by side.
+    Works while a run is being written (it only reads)."""
+    runs = [_read(db) for db in dbs]
     if html is not None:
-        _write_html(stores, html)
-    summaries = [summarize(store) for store in stores]
-    pairs = all_pairs(stores)
+        _write_html(runs, html)
+    summaries = [summarize(data) for data in runs]
+    pairs = all_pairs(runs)
     if as_json:
         payload = [s.model_dump(mode="json") for s in summaries]
         if len(payload) == 1:
             print(json.dumps(payload[0], indent=2))
         else:
             print(json.dumps({"runs": payload, "paired": [p.model_dump() for p in pairs],
-                              "ablations": [a.model_dump() for a in find_ablations(stores)]}, indent=2))
+                              "ablations": [a.model_dump() for a in find_ablations(runs)]}, indent=2))
         return
     for summary in summaries:
         render(summary, console)
     if len(summaries) > 1:
         render_comparison(summaries, pairs, console)
-    for found in find_ablations(stores):
+    for found in find_ablations(runs):
         render_ablation(found, console)
 
 
@@ -319,11 +248,11 @@ def view(
         server.server_close()
 
 
-def _write_html(stores: list[RunStore], path: Path) -> None:
+def _write_html(runs: list[RunData], path: Path) -> None:
     from .report.html import write_html
 
     try:
-        written = write_html(stores, path)
+        written = write_html(runs, path)
     except OSError as exc:
         raise UserError(f"--html {path}: {exc.strerror}") from None
     err_console.print(f"HTML report: {written.resolve()}", highlight=False, soft_wrap=True)
@@ -340,39 +269,44 @@ def export_run(
 
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    store = RunStore.open(db)
-    for path in export(store, out or db.parent, fmt):
+    for path in export(_read(db), out or db.parent, fmt):
         console.print(str(path), highlight=False, soft_wrap=True)
 
 
 @app.command()
 def study(
     file: Annotated[Path, typer.Argument(help="A study TOML file (see studies/).")],
-    html: Annotated[Path | None, typer.Option(help="Write the HTML report of all the study's runs here.")] = None,
+    html: HtmlOpt = None,
+    preflight: PreflightOpt = True,
 ) -> None:
     """Run every model of a study file (resuming where it stopped) and compare them."""
     from .study import run_study
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console)
-    tasks: dict[str, int] = {}
+    current: list[RunProgress] = []
 
-    def on_model(spec: str, db: Path, total: int, done: int) -> None:
+    def on_model(spec: str, db: Path, total: int, done: int, correct: int) -> None:
         console.print(f"{spec}: {db}", highlight=False)
-        tasks[spec] = progress.add_task(spec, total=total, completed=done)
+        if current:
+            current.pop().__exit__(None, None, None)
+        current.append(RunProgress(console, spec, total, done, correct).__enter__())
 
-    def on_problem(problem: Problem, is_correct: bool, tried: list[Attempt]) -> None:
-        progress.advance(list(tasks.values())[-1])
+    def on_problem(*result: Any) -> None:
+        current[-1](*result)
 
-    with progress:
-        dbs = run_study(file, on_model, on_problem)
-    stores = [RunStore.open(db) for db in dbs]
-    render_comparison([summarize(store) for store in stores], all_pairs(stores), console)
-    for found in find_ablations(stores):
+    try:
+        results = run_study(file, on_model, on_problem, check=preflight)
+    finally:
+        while current:
+            current.pop().__exit__(None, None, None)
+    runs = [_read(db) for db, _ in results]
+    render_comparison([summarize(data) for data in runs], all_pairs(runs), console)
+    for found in find_ablations(runs):
         render_ablation(found, console)
-    console.print("Run databases: " + " ".join(str(db) for db in dbs), highlight=False, soft_wrap=True)
+    console.print("Run databases: " + " ".join(str(db) for db, _ in results), highlight=False, soft_wrap=True)
     if html is not None:
-        _write_html(stores, html)
+        _write_html(runs, html)
+    for (db, status), data in zip(results, runs, strict=True):
+        _end(status, data)
 
 
 sandbox_app = typer.Typer(no_args_is_help=True, help="Inspect and use the sandbox that runs generated programs.")
@@ -445,39 +379,52 @@ def sandbox_exec(
 def grade(
     answer: Annotated[str | None, typer.Option(help="What a program printed (the last non-empty line counts).")] = None,
     reference: Annotated[str | None, typer.Option(help="The reference answer, in LaTeX as MATH writes it.")] = None,
-    pairs: Annotated[Path | None, typer.Option(help="JSONL file of {\"answer\", \"reference\"} lines; one "
-                                                       "JSON verdict per line is printed, in order.")] = None,
+    pairs: Annotated[Path | None, typer.Option(help="JSONL file of {\"answer\", \"reference\"} lines (optional "
+                                                       "\"problem\", \"label\", \"reason\", \"id\"); one JSON "
+                                                       "verdict per line is printed, in order, then, where "
+                                                       "lines carry labels, the agreement with them.")] = None,
+    grader: Annotated[str, typer.Option(help=f"The grader: {' | '.join(GRADER_REGISTRY)} (a judge needs --judge).")] = SYMBOLIC,
+    judge: Annotated[str | None, typer.Option(help="Judge model spec for --grader judge, e.g. 'embedded'.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
-    """Grade printed answers against LaTeX references with the symbolic grader, and say how it decided."""
-    from .grading import SymbolicGrader
+    """Grade printed answers against LaTeX references and say how it was decided; on labelled pairs, measure
+    the grader against the labels."""
+    from .grading.labelled import grade_pairs, read_pairs, report_lines
 
     if (pairs is None) == (answer is None or reference is None):
         raise UserError("give either --answer and --reference, or --pairs FILE")
-    with SymbolicGrader() as grader:
+    rows = read_pairs(pairs) if pairs is not None else []
+    chosen = _grader(grader, judge)
+    try:
         if pairs is None:
-            verdict = grader.grade(answer, reference)
+            verdict = chosen.grade(answer or "", reference or "")
             if as_json:
                 print(json.dumps(_verdict(verdict)))
             else:
                 console.print(f"{'correct' if verdict.correct else 'incorrect'} ({verdict.status}, "
                               f"{verdict.method}: {verdict.detail})", highlight=False)
             return
-        for row in _pair_rows(pairs):
-            print(json.dumps(_verdict(grader.grade(row["answer"], row["reference"]))), flush=True)
+        result = grade_pairs(chosen, rows)
+    except GraderUnavailable as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        chosen.close()
+    for graded in result.graded:
+        print(json.dumps({"id": graded.pair.id, **_verdict(graded.grade)}), flush=True)
+    if result.labelled:
+        print("\n".join(report_lines(result)))
 
 
-def _pair_rows(path: Path) -> list[dict[str, str]]:
-    from .data.readers import jsonl_rows
+def _grader(name: str, judge: str | None) -> Grader:
+    from .grading import GraderDeps, create_grader
+    from .models import create_model
 
-    if not path.exists():
-        raise UserError(f"no such file: {path}")
-    rows = []
-    for where, _, row in jsonl_rows(path):
-        if not isinstance(row, dict) or not isinstance(row.get("answer"), str) or not isinstance(row.get("reference"), str):
-            raise UserError(f"{where}: expected an object with string fields 'answer' and 'reference'")
-        rows.append(row)
-    return rows
+    if name not in GRADER_REGISTRY:
+        raise UserError(f"--grader: unknown grader {name!r} (known: {', '.join(GRADER_REGISTRY)})")
+    try:
+        return create_grader(name, GraderDeps(judge_model=create_model(judge) if judge else None))
+    except ValueError as exc:
+        raise UserError(f"--grader {name}: {exc}") from None
 
 
 def _verdict(g: Grade) -> dict[str, object]:
@@ -485,16 +432,15 @@ def _verdict(g: Grade) -> dict[str, object]:
 
 
 @app.command()
-def regrade(
-    db: Annotated[Path, typer.Argument(help="A run database written by 'mathcodebench run'.")],
-    grading: GradingOpt = "symbolic",
-    judge: JudgeOpt = None,
-) -> None:
+@settings_options(GRADERS)
+def regrade(given: dict[str, Any],
+            db: Annotated[Path, typer.Argument(help="A run database written by 'mathcodebench run'.")],
+            preflight: PreflightOpt = True) -> None:
     """Grade a stored run again (another mode or judge) without calling the solving model."""
-    settings = _grading(grading, judge)
-    store = RunStore.open(db)
-    api.regrade(store, settings)
-    render(summarize(store), console)
+    status = api.regrade(db, given, check=preflight)
+    data = _read(db)
+    render(summarize(data), console)
+    _end(status, data)
 
 
 models_app = typer.Typer(help="List model backends and check that a model is reachable.",
@@ -575,8 +521,8 @@ def main() -> None:
     try:
         app()
     except UserError as exc:
-        err_console.print(f"error: {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        err_console.print(f"error: {exc}", highlight=False, soft_wrap=True, markup=False)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,17 @@
-"""Study files: one TOML naming the dataset, the selection, the grading and several models; each model gets
-its own run database in the study's directory, and a study can be re-run to resume where it stopped.
+"""Study files: one TOML naming the design (dataset, selection, attempts, grading, ...) and several models; each
+model gets its own run database in the study's directory, and a study can be re-run to resume where it stopped.
 
     [study]
-    dataset = "math"          # any --dataset spec
-    per_cell = 27             # and seed, subjects, levels, limit, allow_short_cells
-    attempts = 10
+    name = "paper"
+    directory = "runs/paper"  # relative to the study file
+    dataset = "math"          # every setting of `mathcodebench run`, by its name (see settings.py)
+    per_cell = 27
     grading = "both"
     judge = "mistral/mistral-large-2411"
-    directory = "runs/paper"  # relative to the study file
 
     [[models]]
     spec = "ollama/llama3.1:8b"
-    concurrency = 4           # and base_url, temperature, retry_temperature, max_tokens
+    concurrency = 4           # the settings that may differ per model: decoding, endpoints, regeneration
 
     [[models]]                # the same model again with token-by-token regeneration: an ablation pair
     spec = "ollama/llama3.1:8b"
@@ -24,123 +24,106 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
 
 from . import api
-from .data import Selection
 from .errors import UserError
-from .grading import FINAL, GradingSettings
+from .grading import FINAL
+from .models import ChatModel
+from .settings import MODEL_SCOPE, NAMES, Settings, build
+from .store import RunStatus
+
+STUDY_KEYS = {"name", "directory"}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class StudyModel(_Strict):
-    spec: str
-    base_url: str | None = None
-    concurrency: int | None = Field(default=None, ge=1)
-    temperature: float | None = None
-    retry_temperature: float | None = None
-    max_tokens: int | None = None
-    regeneration: Literal["full", "tbt"] | None = None
-    chat_template: str | None = None
-
-
-class StudySettings(_Strict):
-    name: str = "study"
-    dataset: str = "sample"
-    per_cell: int | None = None
-    seed: int = 0
-    subjects: list[str] | None = None
-    levels: list[int] | None = None
-    limit: int | None = None
-    allow_short_cells: bool = False
-    attempts: int = 10
-    feedback: str = "error"
-    timeout_s: float = 10.0
-    sandbox: str = "default"
-    grading: str = "symbolic"
-    judge: str | None = None
-    directory: str = "runs"
-
-
-class StudyFile(_Strict):
-    study: StudySettings = StudySettings()
-    models: list[StudyModel] = Field(min_length=1)
-
-
-def load_study(path: Path) -> tuple[StudyFile, str]:
+def load_study(path: Path) -> tuple[list[tuple[Settings, Path]], str]:
+    """Each model's settings and run database, and the study's text (stored with every run)."""
     try:
         text = path.read_text(encoding="utf-8")
-        study = StudyFile.model_validate(tomllib.loads(text))
+        data = tomllib.loads(text)
     except OSError as exc:
         raise UserError(f"cannot read study file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from None
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise UserError(f"{path}: {where}: {err['msg']}") from None
-    return study, text
+    study, models = data.pop("study", {}), data.pop("models", None)
+    if data:
+        raise UserError(f"{path}: unknown table {next(iter(data))!r} (a study has [study] and [[models]])")
+    if not isinstance(study, dict) or not isinstance(models, list) or not models:
+        raise UserError(f"{path}: needs a [study] table and at least one [[models]] entry")
+    for key in study:
+        if key not in NAMES and key not in STUDY_KEYS:
+            raise UserError(f"{path}: [study].{key}: unknown setting")
+    shared = {k: v for k, v in study.items() if k not in STUDY_KEYS}
+    name, directory = str(study.get("name", "study")), path.parent / str(study.get("directory", "runs"))
+    runs = []
+    for i, entry in enumerate(models):
+        if not isinstance(entry, dict):
+            raise UserError(f"{path}: models[{i}]: expected a table")
+        own = {("model" if k == "spec" else k): v for k, v in entry.items()}
+        for key in own:
+            if key not in MODEL_SCOPE:
+                raise UserError(f"{path}: models[{i}].{key}: " + (
+                    "set it in [study]: every run of a study shares it" if key in NAMES else "unknown setting"))
+        if "model" not in own:
+            raise UserError(f"{path}: models[{i}]: needs a spec")
 
+        def where(loc: tuple[int | str, ...], own: dict[str, Any] = own, i: int = i) -> str:
+            key = str(loc[0]) if loc else ""
+            place = f"models[{i}].{'spec' if key == 'model' else key}" if key in own else f"[study].{key}"
+            return f"{path}: {place.rstrip('.')}"
 
-def run_configs(study: StudyFile, text: str) -> list[api.RunConfig]:
-    s = study.study
-    selection = Selection(per_cell=s.per_cell, seed=s.seed, subjects=s.subjects, levels=s.levels, limit=s.limit,
-                          allow_short_cells=s.allow_short_cells)
-    try:
-        grading = GradingSettings(mode=s.grading, judge=s.judge)
-        configs = []
-        for m in study.models:
-            overrides: dict[str, Any] = {k: v for k, v in m.model_dump().items() if v is not None and k != "spec"}
-            configs.append(api.RunConfig(model=m.spec, dataset=s.dataset, selection=selection, attempts=s.attempts,
-                                         feedback=s.feedback, timeout_s=s.timeout_s, sandbox=s.sandbox, seed=s.seed,
-                                         grading=grading, study=text, **overrides))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise UserError(f"study: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
-    return configs
-
-
-def db_path(path: Path, study: StudyFile, config: api.RunConfig) -> Path:
-    directory = path.parent / study.study.directory
-    strategy = "-tbt" if config.regeneration == "tbt" else ""
-    return directory / f"{study.study.name}-{api.slug(config.model)}{strategy}.sqlite"
-
-
-def run_study(path: Path, on_model: Callable[[str, Path, int, int], None] | None = None,
-              on_problem: api.OnProblem | None = None) -> list[Path]:
-    """Run (or resume) every model of the study in turn; return the run databases.
-
-    `on_model(spec, db, problems, already_finished)` is called before each model that still has work.
-    """
-    study, text = load_study(path)
-    configs = run_configs(study, text)
-    paths = [db_path(path, study, config) for config in configs]
-    if len(set(paths)) < len(paths):
+        settings = build({**shared, **own}, where)
+        runs.append((settings, directory / f"{name}-{api.slug(settings.model)}"
+                                           f"{'-tbt' if settings.regeneration == 'tbt' else ''}.sqlite"))
+    if len({db for _, db in runs}) < len(runs):
         raise UserError(f"{path}: two [[models]] entries have the same spec and regeneration")
-    dbs = []
-    for config in configs:
-        db = db_path(path, study, config)
-        if db.exists():
-            store, model, stored = api.resume_run(db)
-            if stored.study != text:
-                raise UserError(f"{db} was made by a different version of {path}; move it away to start over")
-        else:
-            store, model, _ = api.start_run(config, db)
-            stored = config
-        total, done = len(store.problems()), len(store.grades(FINAL))
-        if done == total:
-            store.close()
-            dbs.append(db)
-            continue
-        if on_model:
-            on_model(config.model, db, total, done)
-        api.execute(store, model, stored, on_problem)
-        store.close()
-        dbs.append(db)
-    return dbs
+    return runs, text
 
+
+def run_study(path: Path, on_model: Callable[[str, Path, int, int, int], None] | None = None,
+              on_problem: api.OnProblem | None = None, check: bool = True) -> list[tuple[Path, RunStatus]]:
+    """Run (or resume) every model of the study in turn; return each run database and how it ended.
+
+    Every model and judge still needed is checked before the first problem of the first model, so a study
+    left overnight fails at once, not after hours. `on_model(spec, db, problems, already_finished, correct)` is
+    called before each model that still has work.
+    """
+    runs, text = load_study(path)
+    models: dict[str, ChatModel] = {}
+    if check:
+        for settings, db in runs:
+            if not _finished(db):
+                model = models.setdefault(settings.model, api.solver(settings))
+                judge = api.judge_model(settings.grading_settings(), model)
+                api.preflight(settings, model, judge)
+                if judge is not None:
+                    models.setdefault(judge.spec, judge)
+    results = []
+    for settings, db in runs:
+        if _finished(db):
+            results.append((db, RunStatus.FINISHED))
+            continue
+        model = models.get(settings.model)
+        judge = models.get(settings.judge) if settings.judge else None
+        if db.exists():
+            run = api.resume(db, model=model, judge=judge, check=False, command="study", study=text)
+        else:
+            run = api.start(settings, db, model=model, judge=judge, check=False, study=text, command="study")
+        with run:
+            finals = run.store.grades(FINAL)
+            if on_model:
+                on_model(settings.model, db, len(run.store.problems()), len(finals), sum(g.correct for g in finals.values()))
+            results.append((db, run.execute(on_problem)))
+    return results
+
+
+def _finished(db: Path) -> bool:
+    if not db.exists():
+        return False
+    from .store import RunStore
+
+    store = RunStore.read(db)
+    try:
+        return store.record().status == RunStatus.FINISHED
+    finally:
+        store.close()

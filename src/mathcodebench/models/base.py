@@ -71,6 +71,11 @@ class ChatModel(Protocol):
 
     def generate(self, messages: list[Message], params: GenerationParams) -> Completion: ...
 
+    def check(self) -> None:
+        """Preflight, in seconds: reachable, authorised, the model exists, one tiny generation. Raises
+        FatalModelError (no retry can help) or ModelError (unreachable, failing)."""
+        ...
+
     def describe(self) -> dict[str, str]:
         """Identity facts worth storing with a run (weights hash, backend version, ...)."""
         ...

@@ -125,6 +125,10 @@ class EmbeddedModel:
             params=params,
         )
 
+    def check(self) -> None:
+        """The weights load and the model generates one token."""
+        self.generate([Message(role="user", content="Reply with OK.")], GenerationParams(max_tokens=1))
+
     def render(self, messages: list[Message]) -> str:
         with self._lock:
             self._load()

@@ -47,13 +47,16 @@ class HTTPBackend:
             self._slots = asyncio.Semaphore(self.concurrency)
         return self._client, self._slots
 
-    def post_json(self, path: str, payload: dict[str, Any]) -> tuple[dict[str, Any], float, int]:
-        """POST and parse a JSON reply: (body, latency, retries)."""
-        return aio.run(self._with_retries(path, payload, stream=False))
+    def post_json(self, path: str, payload: dict[str, Any],
+                  retries: int | None = None) -> tuple[dict[str, Any], float, int]:
+        """POST and parse a JSON reply: (body, latency, retries). `retries` overrides the backend's own
+        (a preflight check must answer in seconds)."""
+        return aio.run(self._with_retries(path, payload, stream=False, retries=retries))  # type: ignore[no-any-return]
 
-    def post_ndjson(self, path: str, payload: dict[str, Any]) -> tuple[list[dict[str, Any]], float, float | None, int]:
+    def post_ndjson(self, path: str, payload: dict[str, Any],
+                    retries: int | None = None) -> tuple[list[dict[str, Any]], float, float | None, int]:
         """POST and read a newline-delimited JSON stream: (objects, latency, time to first object, retries)."""
-        return aio.run(self._with_retries(path, payload, stream=True))
+        return aio.run(self._with_retries(path, payload, stream=True, retries=retries))  # type: ignore[no-any-return]
 
     def probe_json(self, url: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         """One POST without retries, for optional endpoints: the JSON reply, or None on any failure."""
@@ -82,10 +85,12 @@ class HTTPBackend:
 
         return aio.run(get())
 
-    async def _with_retries(self, path: str, payload: dict[str, Any], stream: bool) -> Any:
+    async def _with_retries(self, path: str, payload: dict[str, Any], stream: bool,
+                            retries: int | None = None) -> Any:
         client, slots = self._ready()
         last = ""
-        for attempt in range(self.max_retries + 1):
+        tries = (self.max_retries if retries is None else retries) + 1
+        for attempt in range(tries):
             wait: float | None = None
             async with slots:
                 start = time.perf_counter()
@@ -101,14 +106,16 @@ class HTTPBackend:
                         raise ModelError(f"{self.spec}: HTTP {response.status_code}: {response.text[:200]}")
                     else:
                         return response.json(), time.perf_counter() - start, attempt
+                except httpx.ConnectError as exc:
+                    last = f"cannot connect to {self.base_url}: {exc or type(exc).__name__}"
                 except (httpx.TimeoutException, httpx.TransportError) as exc:
                     last = type(exc).__name__
                 except json.JSONDecodeError:
                     last = "malformed JSON in the reply"
-            if attempt < self.max_retries:
+            if attempt < tries - 1:
                 backoff = min(MAX_WAIT_S, self.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
                 await asyncio.sleep(min(MAX_WAIT_S, wait if wait is not None else backoff))
-        raise ModelError(f"{self.spec}: gave up after {self.max_retries + 1} tries ({last})")
+        raise ModelError(f"{self.spec}: gave up after {tries} tries ({last})")
 
     async def _stream(self, client: httpx.AsyncClient, path: str, payload: dict[str, Any],
                       start: float) -> tuple[list[dict[str, Any]], float | None]:

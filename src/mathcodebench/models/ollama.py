@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from .base import Capabilities, Completion, GenerationParams, Message, ModelError
+from .base import Capabilities, Completion, FatalModelError, GenerationParams, Message, ModelError
 from .http import HTTPBackend
 from .template import ChatTemplate, ServerTemplate
 
@@ -36,6 +36,17 @@ class OllamaModel(ServerTemplate):
         objects, latency, ttft, retries = self.http.post_ndjson("/api/chat", payload)
         text = "".join((o.get("message") or {}).get("content", "") for o in objects)
         return self._completion(objects, text, latency, ttft, retries, params)
+
+    def check(self) -> None:
+        """The model is pulled on the server (Ollama answers 404 per request otherwise), and it generates."""
+        installed = self.installed()
+        wanted = self.model if ":" in self.model else f"{self.model}:latest"
+        if wanted not in installed and self.model not in installed:
+            raise FatalModelError(f"{self.spec}: model {self.model!r} is not on the Ollama server at "
+                                  f"{self.http.base_url} (it has: {', '.join(installed) or 'none'}); "
+                                  f"run 'ollama pull {self.model}' there")
+        self.http.post_ndjson("/api/chat", {"model": self.model, "stream": True, "options": {"num_predict": 1},
+                                            "messages": [{"role": "user", "content": "Reply with OK."}]}, retries=1)
 
     def complete(self, prompt: str, params: GenerationParams, avoid: str | None = None) -> Completion:
         """Continue raw text: /api/generate with raw=true bypasses the chat template (`avoid` is not enforced:

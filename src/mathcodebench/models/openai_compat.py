@@ -56,6 +56,12 @@ class OpenAICompatibleModel(ServerTemplate):
             raise ModelError(f"{self.spec}: unexpected reply shape: {str(body)[:200]}") from None
         return self._completion(body, choice, text, latency, retries, params)
 
+    def check(self) -> None:
+        """One one-token chat request, retried once: a dead server, a bad key or an unknown model in seconds."""
+        self.http.post_json("/chat/completions", {**self._sampling(GenerationParams(max_tokens=1)),
+                                                  "messages": [{"role": "user", "content": "Reply with OK."}]},
+                            retries=1)
+
     def complete(self, prompt: str, params: GenerationParams, avoid: str | None = None,
                  logprobs: int = 0) -> Completion:
         """Continue raw text (no chat template) through /v1/completions: the basis of prefix continuation.

@@ -23,13 +23,16 @@ BACKENDS = {
 
 
 def create_model(spec: str, base_url: str | None = None, max_retries: int = 6,
-                 concurrency: int | None = None, chat_template: str | None = None) -> ChatModel:
-    """`concurrency` bounds an HTTP backend's requests in flight (default: the backend's own);
-    `chat_template` (a built-in name or a Jinja file) lets a server model continue raw text."""
+                 concurrency: int | None = None, chat_template: str | None = None,
+                 timeout_s: float | None = None) -> ChatModel:
+    """`concurrency` bounds an HTTP backend's requests in flight and `timeout_s` each request's duration
+    (default: the backend's own); `chat_template` (a built-in name or a Jinja file) lets a server model
+    continue raw text."""
     if spec in embedded.SPECS:
         return embedded.EmbeddedModel(spec)
     provider, sep, name = spec.partition("/")
     options = {"max_retries": max_retries, **({"concurrency": concurrency} if concurrency else {}),
+               **({"timeout_s": timeout_s} if timeout_s else {}),
                "chat_template": ChatTemplate.named(chat_template) if chat_template else None}
     if sep and name:
         if provider in PROVIDERS:

@@ -9,9 +9,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from ..grading import FINAL
-from ..solve import Attempt, AttemptStatus
-from ..store import RunStore
+from ..solve import Attempt, AttemptStatus, counted_attempts
+from ..store import RunData
 from .compare import mcnemar_exact, shared_problems
 
 BOOTSTRAP = 4000
@@ -74,22 +73,23 @@ def _cost_row(metric: str, unit: str, full: list[float], tbt: list[float]) -> Ab
                        test=f"per problem Δ 95% CI [{low:+.3g}, {high:+.3g}]")
 
 
-def _wall_s(store: RunStore) -> float | None:
-    info = store.run_info()
-    if not info["finished_at"]:
+def _wall_s(data: RunData) -> float | None:
+    record = data.record
+    if not record.finished_at:
         return None
-    return (datetime.fromisoformat(info["finished_at"]) - datetime.fromisoformat(info["started_at"])).total_seconds()
+    return (datetime.fromisoformat(record.finished_at) - datetime.fromisoformat(record.started_at)).total_seconds()
 
 
-def ablation(full: RunStore, tbt: RunStore) -> Ablation | None:
+def ablation(full: RunData, tbt: RunData) -> Ablation | None:
     shared = shared_problems(full, tbt)
     if not shared:
         return None
-    grades = (full.grades(FINAL), tbt.grades(FINAL))
-    tried = (full.attempts(), tbt.attempts())
+    grades = (full.final, tbt.final)
+    tried = (full.attempts, tbt.attempts)
 
     def per_problem(of: Callable[[list[Attempt]], float]) -> tuple[list[float], list[float]]:
-        return ([of(tried[0].get(p, [])) for p in shared], [of(tried[1].get(p, [])) for p in shared])
+        return ([of(counted_attempts(tried[0].get(p, []))) for p in shared],
+                [of(counted_attempts(tried[1].get(p, []))) for p in shared])
 
     def unsolved(attempts: list[Attempt]) -> bool:
         return not any(a.status == AttemptStatus.ANSWERED for a in attempts)
@@ -108,20 +108,17 @@ def ablation(full: RunStore, tbt: RunStore) -> Ablation | None:
         rows.append(AblationRow(metric="wall time (s)", unit="total", full=walls[0], tbt=walls[1], delta=delta,
                                 relative=delta / walls[0] if walls[0] else None, test="whole runs, not paired"))
     regenerated = [a for p in shared for a in tried[1].get(p, []) if a.regeneration]
-    return Ablation(model=full.run_info()["model"], full_db=str(full.path), tbt_db=str(tbt.path), n=len(shared),
+    return Ablation(model=full.record.model, full_db=str(full.path), tbt_db=str(tbt.path), n=len(shared),
                     rows=rows, regenerated_attempts=len(regenerated),
                     tokens_reused=sum(a.tokens_reused or 0 for a in regenerated),
                     regeneration_points=sum(len(a.regeneration) for a in regenerated))
 
 
-def find_ablations(stores: list[RunStore]) -> list[Ablation]:
+def find_ablations(runs: list[RunData]) -> list[Ablation]:
     """Every (full, tbt) pair of runs of the same model that share problems."""
-    def strategy(store: RunStore) -> str:
-        return store.run_info()["config"].get("regeneration", "full")
-
     out = []
-    for full in (s for s in stores if strategy(s) == "full"):
-        for tbt in (s for s in stores if strategy(s) == "tbt"):
-            if full.run_info()["model"] == tbt.run_info()["model"] and (found := ablation(full, tbt)):
+    for full in (r for r in runs if r.record.settings.regeneration == "full"):
+        for tbt in (r for r in runs if r.record.settings.regeneration == "tbt"):
+            if full.record.model == tbt.record.model and (found := ablation(full, tbt)):
                 out.append(found)
     return out

@@ -6,8 +6,7 @@ from math import comb
 
 from pydantic import BaseModel
 
-from ..grading import FINAL
-from ..store import RunStore
+from ..store import RunData
 from .summary import run_label
 
 
@@ -32,16 +31,16 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def shared_problems(first: RunStore, second: RunStore) -> list[str]:
+def shared_problems(first: RunData, second: RunData) -> list[str]:
     """Problems both runs finished (graded), in the first run's order; the same id with different content
     is a different problem."""
-    a, b = first.grades(FINAL), second.grades(FINAL)
-    second_hash = {p.id: p.content_hash() for p in second.problems()}
-    return [p.id for p in first.problems() if p.id in a and p.id in b and second_hash.get(p.id) == p.content_hash()]
+    a, b = first.final, second.final
+    second_hash = {p.id: p.content_hash() for p in second.problems}
+    return [p.id for p in first.problems if p.id in a and p.id in b and second_hash.get(p.id) == p.content_hash()]
 
 
-def paired(first: RunStore, second: RunStore) -> Paired | None:
-    a, b = first.grades(FINAL), second.grades(FINAL)
+def paired(first: RunData, second: RunData) -> Paired | None:
+    a, b = first.final, second.final
     shared = shared_problems(first, second)
     if not shared:
         return None
@@ -52,12 +51,11 @@ def paired(first: RunStore, second: RunStore) -> Paired | None:
                   difference=(first_only - second_only) / len(shared), p_value=mcnemar_exact(first_only, second_only))
 
 
-def all_pairs(stores: list[RunStore]) -> list[Paired]:
+def all_pairs(runs: list[RunData]) -> list[Paired]:
     """`paired` for every two runs that share problems, in the order given."""
-    found = (paired(a, b) for i, a in enumerate(stores) for b in stores[i + 1:])
+    found = (paired(a, b) for i, a in enumerate(runs) for b in runs[i + 1:])
     return [p for p in found if p is not None]
 
 
-def store_label(store: RunStore) -> str:
-    info = store.run_info()
-    return run_label(info["model"], info["config"].get("regeneration", "full"))
+def store_label(data: RunData) -> str:
+    return run_label(data.record.model, data.record.settings.regeneration)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .ablation import Ablation, number
@@ -27,7 +28,10 @@ def _accuracy_table(title: str, rows: list[list[str]]) -> Table:
 
 def render(summary: Summary, console: Console) -> None:
     console.print(f"[bold]{summary.label}[/] on [bold]{summary.dataset}[/]  ({summary.db}, {summary.status})")
-    console.print(f"Selection hash {summary.selection_hash}; grading: {summary.grading_mode}", style="dim")
+    console.print(f"Selection hash {summary.selection_hash}; grading: {summary.grading_mode}; sandbox: "
+                  f"{summary.sandbox}", style="dim")
+    for warning in summary.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
     o = summary.overall
     rows = [_row(s, t) for s, t in summary.by_subject.items()] + [_row("all", o)]
     console.print(_accuracy_table("Accuracy by subject", rows))
@@ -49,8 +53,6 @@ def render(summary: Summary, console: Console) -> None:
         f"Unsolved (no answer after up to {summary.max_attempts} attempts): {len(summary.unsolved)} of {o.n}"
         + (f"  [{', '.join(summary.unsolved)}]" if summary.unsolved else "")
     )
-    if summary.ungraded:
-        console.print(f"[yellow]{summary.ungraded} problems not finished (interrupted run)[/]")
     if summary.graders is not None:
         _graders(summary, console)
     _safety(summary, console)

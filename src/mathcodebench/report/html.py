@@ -9,7 +9,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..data import LEVELS, SUBJECTS
 from ..solve import Attempt, AttemptStatus
-from ..store import RunStore
+from ..store import RunData
 from . import plots
 from .ablation import find_ablations, number
 from .compare import all_pairs
@@ -33,9 +33,9 @@ def _last_line(attempt: Attempt) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def _unsolved(store: RunStore, summary: Summary) -> list[dict]:
-    problems = {p.id: p for p in store.problems()}
-    attempts = store.attempts()
+def _unsolved(data: RunData, summary: Summary) -> list[dict[str, object]]:
+    problems = {p.id: p for p in data.problems}
+    attempts = data.attempts
     return [{"problem": problems[pid],
              "attempts": [{"number": a.number, "status": a.status.value, "error": a.error_type or "",
                            "detail": _last_line(a) if a.status != AttemptStatus.NO_CODE else a.response[:120]}
@@ -43,10 +43,10 @@ def _unsolved(store: RunStore, summary: Summary) -> list[dict]:
             for pid in summary.unsolved[:UNSOLVED_SHOWN]]
 
 
-def render_html(stores: list[RunStore]) -> str:
-    summaries = [summarize(store) for store in stores]
+def render_html(runs: list[RunData]) -> str:
+    summaries = [summarize(data) for data in runs]
     ranked = sorted(summaries, key=lambda s: -s.overall.accuracy)
-    pairs = all_pairs(stores)
+    pairs = all_pairs(runs)
     statuses = sorted({status for s in summaries for status in s.statuses},
                       key=lambda st: [x.value for x in AttemptStatus].index(st))
     figures = {
@@ -58,15 +58,15 @@ def render_html(stores: list[RunStore]) -> str:
     }
     return _environment().get_template("report.html.j2").render(
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        runs=[{"summary": s, "info": store.run_info(), "gap": domain_gap(s), "unsolved": _unsolved(store, s)}
-              for s, store in zip(summaries, stores, strict=True)],
-        ranked=ranked, pairs=pairs, ablations=find_ablations(stores), statuses=statuses, figures=figures,
+        runs=[{"summary": s, "record": data.record, "gap": domain_gap(s), "unsolved": _unsolved(data, s)}
+              for s, data in zip(summaries, runs, strict=True)],
+        ranked=ranked, pairs=pairs, ablations=find_ablations(runs), statuses=statuses, figures=figures,
         subjects=[s for s in SUBJECTS if any(s in x.by_subject for x in summaries)],
         levels=[lvl for lvl in LEVELS if any(lvl in x.by_level for x in summaries)],
     )
 
 
-def write_html(stores: list[RunStore], path: Path) -> Path:
+def write_html(runs: list[RunData], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(stores), encoding="utf-8")
+    path.write_text(render_html(runs), encoding="utf-8")
     return path

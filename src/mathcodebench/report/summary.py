@@ -7,10 +7,10 @@ from collections import Counter
 
 from pydantic import BaseModel
 
-from ..data import LEVELS, SUBJECTS
-from ..grading import FINAL, Agreement, agreement
-from ..solve import AttemptStatus
-from ..store import RunStore
+from ..data import LEVELS, SUBJECTS, Problem
+from ..grading import Agreement, Grade, agreement
+from ..solve import Attempt, AttemptStatus, counted_attempts
+from ..store import RunData
 
 Z95 = 1.959963984540054
 
@@ -91,6 +91,7 @@ class Summary(BaseModel):
     dataset: str
     selection_hash: str
     status: str
+    status_detail: str
     max_attempts: int
     overall: Tally
     by_subject: dict[str, Tally]
@@ -98,7 +99,9 @@ class Summary(BaseModel):
     attempts_used: dict[int, int]  # attempts used -> number of problems
     statuses: dict[str, int]  # attempt status -> count over all attempts
     unsolved: list[str]  # problems with no answered attempt
-    ungraded: int  # problems not finished (interrupted run)
+    not_attempted: list[str]  # their last attempt failed for infrastructure reasons (a backend, the sandbox)
+    not_graded: list[str]  # answered, but a grader could not be reached (the judge)
+    unfinished: int  # not reached yet (an interrupted run)
     generation_s: float
     execution_s: float
     completion_tokens: int
@@ -109,81 +112,111 @@ class Summary(BaseModel):
     regeneration: str  # full | tbt
     regenerated_attempts: int  # tbt retries that continued a kept prefix
     tokens_reused: int
+    sandbox: str  # the mode programs ran in
+    missing_layers: list[str]  # isolation layers the sandbox could not have when the run started
+    warnings: list[str]  # what makes the numbers above less than a full, clean result
 
     @property
     def label(self) -> str:
         return run_label(self.model, self.regeneration)
 
 
-def summarize(store: RunStore) -> Summary:
-    info = store.run_info()
-    problems = store.problems()
-    attempts = store.attempts()
-    grades = store.grades(FINAL)
+def summarize(data: RunData) -> Summary:
+    record, settings = data.record, data.record.settings
+    grades = data.final
     overall = Tally()
     by_subject = {s: Tally() for s in SUBJECTS}
     by_level = {lvl: Tally() for lvl in LEVELS}
     used: Counter[int] = Counter()
     statuses: Counter[str] = Counter()
     unsolved: list[str] = []
-    for p in problems:
-        tried = attempts.get(p.id, [])
+    not_attempted: list[str] = []
+    not_graded: list[str] = []
+    for p in data.problems:
+        tried = data.attempts.get(p.id, [])
         statuses.update(a.status.value for a in tried)
         grade = grades.get(p.id)
         if grade is None:
+            if tried and tried[-1].status.infrastructure:
+                not_attempted.append(p.id)
+            elif tried and tried[-1].status == AttemptStatus.ANSWERED:
+                not_graded.append(p.id)
             continue
         for tally in (overall, by_subject[p.subject], by_level[p.level]):
             tally.n += 1
             tally.correct += grade.correct
-        used[len(tried)] += 1
-        if not any(a.status == AttemptStatus.ANSWERED for a in tried):
+        counted = counted_attempts(tried)
+        used[len(counted)] += 1
+        if not any(a.status == AttemptStatus.ANSWERED for a in counted):
             unsolved.append(p.id)
-    every = [a for tried in attempts.values() for a in tried]
+    every = [a for tried in data.attempts.values() for a in tried]
+    isolation = record.isolation or {}
+    missing = [str(m) for m in isolation.get("missing", [])]
+    unfinished = len(data.problems) - len(grades) - len(not_attempted) - len(not_graded)
+    warnings = [w for w in (
+        f"{len(not_attempted)} problems not attempted (backend errors); resume to attempt them" if not_attempted
+        else "",
+        f"{len(not_graded)} problems not graded (judge unavailable); resume to grade them" if not_graded else "",
+        f"{unfinished} problems not finished ({record.status.value} run)" if unfinished else "",
+        f"{statuses[AttemptStatus.SANDBOX_ERROR]} sandbox errors (programs not run; not counted as attempts)"
+        if statuses[AttemptStatus.SANDBOX_ERROR] else "",
+        "sandbox ran with isolation layers missing: " + "; ".join(missing) if missing else "",
+        f"programs ran as uid 0 (sandbox mode {isolation.get('mode')})" if isolation.get("mode") == "unsafe-root"
+        else "",
+    ) if w]
     return Summary(
-        db=str(store.path),
-        model=info["model"],
-        dataset=info["dataset"]["source"],
-        selection_hash=info["dataset"]["selection_hash"],
-        status=info["status"],
-        max_attempts=info["config"]["attempts"],
+        db=str(data.path),
+        model=record.model,
+        dataset=record.dataset.source,
+        selection_hash=record.dataset.selection_hash,
+        status=record.status.value,
+        status_detail=record.status_detail,
+        max_attempts=settings.attempts,
         overall=overall,
         by_subject={s: t for s, t in by_subject.items() if t.n},
         by_level={lvl: t for lvl, t in by_level.items() if t.n},
         attempts_used=dict(sorted(used.items())),
         statuses=dict(statuses.most_common()),
         unsolved=unsolved,
-        ungraded=len(problems) - len(grades),
+        not_attempted=not_attempted,
+        not_graded=not_graded,
+        unfinished=unfinished,
         generation_s=sum(a.gen_s for a in every),
         execution_s=sum(a.exec_s for a in every),
         completion_tokens=sum(a.completion_tokens for a in every),
-        grading_mode=info["config"]["grading"]["mode"],
-        graders=compare_graders(store, problems),
-        safety=safety_stats(attempts),
-        capped=capped_curve(problems, attempts, grades, info["config"]["attempts"]),
-        regeneration=info["config"].get("regeneration", "full"),
+        grading_mode=settings.grading,
+        graders=compare_graders(data),
+        safety=safety_stats(data.attempts),
+        capped=capped_curve(data.problems, data.attempts, grades, settings.attempts),
+        regeneration=settings.regeneration,
         regenerated_attempts=sum(bool(a.regeneration) for a in every),
         tokens_reused=sum(a.tokens_reused or 0 for a in every),
+        sandbox=str(isolation.get("mode") or settings.sandbox),
+        missing_layers=missing,
+        warnings=warnings,
     )
 
 
-def capped_curve(problems: list, attempts: dict[str, list], grades: dict, max_attempts: int) -> list[CappedAt]:
-    """A problem counts as correct at cap k when its graded answer came at attempt <= k."""
+def capped_curve(problems: list[Problem], attempts: dict[str, list[Attempt]], grades: dict[str, Grade],
+                 max_attempts: int) -> list[CappedAt]:
+    """A problem counts as correct at cap k when its graded answer came at (counted) attempt <= k."""
     graded = [p for p in problems if p.id in grades]
     if not graded:
         return []
-    answered_at = {}
+    answered_at: dict[str, int | None] = {}
     for p in graded:
-        numbers = [a.number for a in attempts.get(p.id, []) if a.status == AttemptStatus.ANSWERED]
+        counted = counted_attempts(attempts.get(p.id, []))
+        numbers = [i for i, a in enumerate(counted, start=1) if a.status == AttemptStatus.ANSWERED]
         answered_at[p.id] = min(numbers) if numbers else None
     curve = []
     for k in range(1, max_attempts + 1):
-        solved = [p for p in graded if answered_at[p.id] is not None and answered_at[p.id] <= k]
+        solved = [p for p in graded if (at := answered_at[p.id]) is not None and at <= k]
         correct = sum(grades[p.id].correct for p in solved)
         curve.append(CappedAt(k=k, accuracy=correct / len(graded), unsolved_rate=1 - len(solved) / len(graded)))
     return curve
 
 
-def safety_stats(attempts: dict[str, list]) -> SafetyStats:
+def safety_stats(attempts: dict[str, list[Attempt]]) -> SafetyStats:
     programs = [a for tried in attempts.values() for a in tried if a.code is not None]
     categories: Counter[str] = Counter()
     for a in programs:
@@ -201,9 +234,10 @@ def safety_stats(attempts: dict[str, list]) -> SafetyStats:
     )
 
 
-def compare_graders(store: RunStore, problems: list) -> GraderComparison | None:
-    symbolic, judge = store.grades("symbolic"), store.grades("judge")
-    both = [p for p in problems if p.id in symbolic and p.id in judge and symbolic[p.id].status != "no_answer"]
+def compare_graders(data: RunData) -> GraderComparison | None:
+    symbolic, judge = data.grader("symbolic"), data.grader("judge")
+    both = [p for p in data.problems
+            if p.id in symbolic and p.id in judge and symbolic[p.id].status != "no_answer"]
     if not both:
         return None
     first = [symbolic[p.id].correct for p in both]

@@ -32,8 +32,8 @@ class Viewer:
     """What the pages show, read from the stores once per request (a run in progress stays current)."""
 
     def __init__(self, dbs: list[Path]) -> None:
-        self.stores = [RunStore.open(db, readonly=True) for db in dbs]
-        self.labels = [store_label(store) for store in self.stores]
+        self.stores = [RunStore.read(db) for db in dbs]
+        self.labels = [store_label(store.load()) for store in self.stores]
         self.env = Environment(loader=PackageLoader("mathcodebench.report", "templates"),
                                autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
         self.env.filters["python"] = lambda code: Markup(highlight(code, PythonLexer(), HtmlFormatter()))
@@ -45,8 +45,9 @@ class Viewer:
         for i, (store, label) in enumerate(zip(self.stores, self.labels, strict=True)):
             if query.get("run") not in (None, "", str(i)):
                 continue
-            attempts, grades = store.attempts(), store.grades(FINAL)
-            for p in store.problems():
+            data = store.load()
+            attempts, grades = data.attempts, data.final
+            for p in data.problems:
                 tried = attempts.get(p.id, [])
                 outcome = _outcome(tried, grades.get(p.id))
                 if (query.get("subject") not in (None, "", p.subject)
@@ -65,11 +66,12 @@ class Viewer:
             store = self.stores[int(query.get("run", ""))]
         except (ValueError, IndexError):
             return None
-        found = next((p for p in store.problems() if p.id == query.get("id")), None)
+        data = store.load()
+        found = next((p for p in data.problems if p.id == query.get("id")), None)
         if found is None:
             return None
-        grades = {name: store.grades(name).get(found.id) for name in sorted(store.graders())}
-        tried = store.attempts().get(found.id, [])
+        grades = {name: data.grades[name].get(found.id) for name in sorted(data.grades)}
+        tried = data.attempts.get(found.id, [])
         return self.env.get_template("viewer_problem.html.j2").render(
             problem=found, attempts=tried, grades={k: v for k, v in grades.items() if v is not None},
             label=self.labels[int(query["run"])], css=self.css, outcome=_outcome(tried, grades.get(FINAL)))

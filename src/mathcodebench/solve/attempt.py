@@ -23,12 +23,19 @@ class AttemptStatus(StrEnum):
     OUTPUT_LIMIT = "output_limit"
     EMPTY_OUTPUT = "empty_output"
     UNSAFE_BLOCKED = "unsafe_blocked"  # --unsafe block: flagged code is not run (a failed attempt)
-    MODEL_ERROR = "model_error"
+    MODEL_ERROR = "model_error"  # the model backend failed after its own retries (infrastructure)
+    SANDBOX_ERROR = "sandbox_error"  # the sandbox failed, even on a fresh server (infrastructure)
+
+    @property
+    def infrastructure(self) -> bool:
+        """A failure of the harness's machinery, not of the model: it does not count against the problem's
+        attempts, is never fed back to the model, and leaves the problem to be attempted again on --resume."""
+        return self in (AttemptStatus.MODEL_ERROR, AttemptStatus.SANDBOX_ERROR)
 
 
 class Attempt(BaseModel):
     problem_id: str
-    number: int  # 1-based
+    number: int  # 1-based row number; infrastructure failures have numbers too but do not count as attempts
     status: AttemptStatus
     error_type: str | None = None  # exception name for syntax/runtime errors
     response: str = ""

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from ..data import Problem
 from ..models import ChatModel, Completion, GenerationParams, Message, ModelError
-from ..sandbox import Limits, Sandbox
+from ..sandbox import Limits, Sandbox, SandboxError
 from .attempt import Attempt, AttemptStatus, feedback_for, precheck_syntax, runtime_denial, status_of
 from .extract import extract_code
 from .prompts import first_messages, retry_messages
@@ -19,7 +19,7 @@ from .tbt import Regenerated, regenerate
 
 
 class SolvePolicy(BaseModel):
-    attempts: int = 10
+    attempts: int = 10  # the paper's budget
     feedback: Literal["error", "none"] = "error"
     params: GenerationParams = GenerationParams()
     # Attempt 1 uses params.temperature (greedy by default); retries sample, or a greedy model would
@@ -44,20 +44,33 @@ def solve(
 
     A wrong answer is not a failure: only failures to produce an answer are retried. `start_after`
     holds attempts already stored for this problem, so an interrupted problem continues where it stopped.
+    An infrastructure failure (model backend or sandbox down) ends the call at once, leaving the problem
+    unfinished: it does not count against the budget, and the attempt is made again, with the same seed and
+    feedback, when the run is resumed.
     """
     attempts = list(start_after or [])
-    while len(attempts) < policy.attempts and not (attempts and attempts[-1].status == AttemptStatus.ANSWERED):
-        attempt = _one_attempt(problem, model, sandbox, policy, len(attempts) + 1, attempts[-1] if attempts else None)
+    while True:
+        counted = counted_attempts(attempts)
+        if len(counted) >= policy.attempts or (counted and counted[-1].status == AttemptStatus.ANSWERED):
+            return attempts
+        attempt = _one_attempt(problem, model, sandbox, policy, len(attempts) + 1, len(counted) + 1,
+                               counted[-1] if counted else None)
         attempts.append(attempt)
         on_attempt(attempt)
-    return attempts
+        if attempt.status.infrastructure:
+            return attempts
 
 
-def _one_attempt(
-    problem: Problem, model: ChatModel, sandbox: Sandbox, policy: SolvePolicy, number: int, previous: Attempt | None
-) -> Attempt:
-    update: dict[str, float | int] = {"seed": policy.params.seed + number - 1}
-    if number > 1:
+def counted_attempts(attempts: list[Attempt]) -> list[Attempt]:
+    """The attempts that count against the budget: all but the infrastructure failures."""
+    return [a for a in attempts if not a.status.infrastructure]
+
+
+def _one_attempt(problem: Problem, model: ChatModel, sandbox: Sandbox, policy: SolvePolicy, number: int,
+                 index: int, previous: Attempt | None) -> Attempt:
+    """Attempt `index` of the budget (stored as row `number`): its seed and temperature follow from `index`."""
+    update: dict[str, float | int] = {"seed": policy.params.seed + index - 1}
+    if index > 1:
         update["temperature"] = policy.retry_temperature
     params = policy.params.model_copy(update=update)
     if previous is not None and previous.feedback:
@@ -92,7 +105,11 @@ def _one_attempt(
         elif attempt.unsafe and policy.unsafe == "block":
             attempt.status = AttemptStatus.UNSAFE_BLOCKED
         else:
-            execution = sandbox.run(extracted.code, policy.limits)
+            try:
+                execution = sandbox.run(extracted.code, policy.limits)
+            except SandboxError as exc:
+                attempt.status, attempt.error_type, attempt.stderr = AttemptStatus.SANDBOX_ERROR, "SandboxError", str(exc)
+                return attempt
             attempt.status, attempt.error_type = status_of(execution)
             attempt.stdout, attempt.stderr = execution.stdout, execution.stderr
             attempt.exit_code, attempt.exec_s = execution.exit_code, execution.wall_s

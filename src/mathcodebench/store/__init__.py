@@ -1,5 +1,8 @@
-"""Stage: every run in one SQLite file, written attempt by attempt."""
+"""Stage: every run in one SQLite file, written attempt by attempt, by one writer at a time."""
 
-from .sqlite import SCHEMA_VERSION, RunStore
+from .migrations import SCHEMA_VERSION
+from .record import DatasetInfo, Recorded, RunData, RunRecord, RunStatus, SessionRecord
+from .sqlite import RunStore
 
-__all__ = ["SCHEMA_VERSION", "RunStore"]
+__all__ = ["SCHEMA_VERSION", "DatasetInfo", "Recorded", "RunData", "RunRecord", "RunStatus", "RunStore",
+           "SessionRecord"]

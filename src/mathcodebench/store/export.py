@@ -3,7 +3,8 @@
 Attempt columns: problem_id, attempt, status, error_type, code, stdout, stderr, exit_code, gen_s, exec_s,
 prompt_tokens, completion_tokens, tokens_reused (tbt; empty when the backend cannot count), regeneration_points,
 finish_reason, temperature, seed, max_tokens, unsafe (categories, ";"-joined), denied, feedback, response.
-Problem columns: problem_id, subject, level, reference, attempts, solved (an attempt printed an answer),
+Problem columns: problem_id, subject, level, reference, attempts (not counting infrastructure failures), solved
+(an attempt printed an answer),
 answer (the graded line), correct (the verdict that counts), method, plus symbolic_correct, judge_correct and
 judge_score where those graders ran.
 """
@@ -15,14 +16,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .sqlite import RunStore
+from .record import RunData
 
 FORMATS = ("csv", "jsonl", "parquet")
 
 
-def attempt_rows(store: RunStore) -> list[dict[str, Any]]:
+def attempt_rows(data: RunData) -> list[dict[str, Any]]:
     rows = []
-    for tried in store.attempts().values():
+    for tried in data.attempts.values():
         for a in tried:
             rows.append({
                 "problem_id": a.problem_id, "attempt": a.number, "status": a.status.value, "error_type": a.error_type,
@@ -36,16 +37,16 @@ def attempt_rows(store: RunStore) -> list[dict[str, Any]]:
     return rows
 
 
-def problem_rows(store: RunStore) -> list[dict[str, Any]]:
-    attempts = store.attempts()
-    final, symbolic, judge = store.grades("final"), store.grades("symbolic"), store.grades("judge")
+def problem_rows(data: RunData) -> list[dict[str, Any]]:
+    attempts = data.attempts
+    final, symbolic, judge = data.final, data.grader("symbolic"), data.grader("judge")
     rows = []
-    for p in store.problems():
+    for p in data.problems:
         tried = attempts.get(p.id, [])
         grade = final.get(p.id)
         rows.append({
             "problem_id": p.id, "subject": p.subject, "level": p.level, "reference": p.answer,
-            "attempts": len(tried), "solved": any(a.status.value == "answered" for a in tried),
+            "attempts": len(data.counted(p.id)), "solved": any(a.status.value == "answered" for a in tried),
             "answer": grade.answer if grade else None, "correct": grade.correct if grade else None,
             "method": grade.method if grade else None,
             "symbolic_correct": symbolic[p.id].correct if p.id in symbolic else None,
@@ -55,12 +56,12 @@ def problem_rows(store: RunStore) -> list[dict[str, Any]]:
     return rows
 
 
-def export(store: RunStore, directory: Path, fmt: str) -> list[Path]:
+def export(data: RunData, directory: Path, fmt: str) -> list[Path]:
     """Write <run>-attempts.<fmt> and <run>-problems.<fmt> into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
-    stem = store.path.stem
+    stem = data.path.stem
     written = []
-    for name, rows in (("attempts", attempt_rows(store)), ("problems", problem_rows(store))):
+    for name, rows in (("attempts", attempt_rows(data)), ("problems", problem_rows(data))):
         path = directory / f"{stem}-{name}.{fmt}"
         tmp = path.with_suffix(path.suffix + ".tmp")
         if fmt == "csv":

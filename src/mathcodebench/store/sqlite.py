@@ -1,171 +1,155 @@
-"""One SQLite file per run: configuration, problems, every attempt and grade, written as they happen.
+"""One SQLite file per run: settings, problems, every attempt and grade, written as they happen.
 
 Each attempt and grade is its own transaction, so a crash loses at most the work in flight. A problem is
-finished once it has a grade; everything else can be continued from what is stored.
+finished once it has a grade; everything else can be continued from what is stored. A writer holds the run's
+lock (`lock.py`) for as long as it has the file open; readers (`RunStore.read`) never need it.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import socket
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from ..data import Problem
 from ..errors import UserError
 from ..grading import Grade
 from ..solve import Attempt
+from .lock import RunLock
+from .migrations import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from .record import RunData, RunRecord, RunStatus, SessionRecord
 
-SCHEMA_VERSION = 2
 APPLICATION_ID = 0x4D434221  # "MCB!": tells our files from any other SQLite database
 
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE run (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    config TEXT NOT NULL,          -- resolved settings, JSON
-    model TEXT NOT NULL,
-    model_info TEXT NOT NULL,      -- JSON: backend, versions, weights hash
-    versions TEXT NOT NULL,        -- JSON: tool and dependency versions
-    dataset TEXT NOT NULL,         -- JSON: source (with hub revision), selection hash, skipped rows
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    status TEXT NOT NULL           -- running | finished | interrupted
-);
-CREATE TABLE problems (
-    position INTEGER NOT NULL UNIQUE,
-    id TEXT PRIMARY KEY,
-    subject TEXT NOT NULL,
-    level INTEGER NOT NULL,
-    problem TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    content_hash TEXT NOT NULL
-);
-CREATE TABLE attempts (
-    problem_id TEXT NOT NULL REFERENCES problems(id),
-    number INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    record TEXT NOT NULL,          -- the full attempt, JSON
-    gen_s REAL NOT NULL,
-    exec_s REAL NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    tokens_reused INTEGER,         -- v2: kept from the previous response (tbt); NULL when the backend cannot count
-    regeneration_points INTEGER NOT NULL DEFAULT 0,  -- v2
-    PRIMARY KEY (problem_id, number)
-);
-CREATE TABLE grades (
-    problem_id TEXT NOT NULL REFERENCES problems(id),
-    grader TEXT NOT NULL,
-    attempt INTEGER,               -- the graded attempt; NULL when no attempt produced an answer
-    correct INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    method TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    score INTEGER,                 -- the judge's 1-5 score
-    PRIMARY KEY (problem_id, grader)
-);
-CREATE TABLE judge_cache (
-    key TEXT PRIMARY KEY,          -- sha256 of judge spec, prompt version, problem, reference, output
-    grade TEXT NOT NULL,           -- JSON
-    reply TEXT NOT NULL,           -- the judge's raw reply
-    created_at TEXT NOT NULL
-);
-"""
-
-
-# MIGRATIONS[v] upgrades a version-v file to v + 1, in the same transaction as the version bump.
-MIGRATIONS = {
-    1: """
-    ALTER TABLE attempts ADD COLUMN tokens_reused INTEGER DEFAULT 0;
-    ALTER TABLE attempts ADD COLUMN regeneration_points INTEGER NOT NULL DEFAULT 0;
-    """,
-}
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _locked(method):
+def _locked(method: Callable[P, R]) -> Callable[P, R]:
     """The run scheduler's workers share one connection; every use of it holds the store's lock."""
 
     @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        with self._lock:
-            return method(self, *args, **kwargs)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with args[0]._lock:  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
 
     return wrapper
 
 
 class RunStore:
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, lock: RunLock | None = None,
+                 session: int | None = None) -> None:
         self._conn = conn
         self._lock = threading.RLock()
+        self._run_lock = lock
+        self.session = session
         self.path = path
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: Path, config: dict[str, Any], model: str, model_info: dict[str, str],
-               versions: dict[str, str], dataset: dict[str, Any], problems: list[Problem]) -> RunStore:
-        if path.exists():
-            raise UserError(f"{path} already exists; choose another --db or remove it")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = _connect(path)
+    def create(cls, path: Path, record: RunRecord, problems: list[Problem], command: str = "run") -> RunStore:
+        """A new run database, locked for this process as its writer."""
+        lock = RunLock.acquire(path, command)
+        try:
+            if path.exists():
+                raise UserError(f"{path} already exists; choose another --db or remove it")
+            conn = _connect(path)
+        except BaseException:
+            lock.release()
+            raise
         with conn:
-            conn.executescript(_SCHEMA)
+            conn.executescript(SCHEMA)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (_now(),))
             conn.execute(
-                "INSERT INTO run VALUES (1, ?, ?, ?, ?, ?, ?, NULL, 'running')",
-                (json.dumps(config), model, json.dumps(model_info), json.dumps(versions), json.dumps(dataset),
-                 _now()),
+                "INSERT INTO run (id, config, recorded, model, model_info, versions, dataset, isolation, started_at, "
+                "status) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.settings.model_dump_json(), record.recorded.model_dump_json(), record.model,
+                 json.dumps(record.model_info), json.dumps(record.versions), record.dataset.model_dump_json(),
+                 json.dumps(record.isolation) if record.isolation is not None else None, record.started_at,
+                 record.status.value),
             )
             conn.executemany(
                 "INSERT INTO problems VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(i, p.id, p.subject, p.level, p.problem, p.answer, p.content_hash())
                  for i, p in enumerate(problems)],
             )
-        return cls(conn, path)
+        store = cls(conn, path, lock)
+        store.begin_session(command, {}, record.isolation)
+        return store
 
     @classmethod
-    def open(cls, path: Path, readonly: bool = False) -> RunStore:
-        """Open a run database; older schema versions are migrated (not when `readonly`: readers use only
-        what every version stores)."""
-        if not path.is_file():
-            raise UserError(f"no run database at {path}")
+    def open(cls, path: Path, command: str) -> RunStore:
+        """Open a run to continue writing it: take its lock first (a second writer stops here, before any
+        model request) and migrate an older schema. The caller logs its session with `begin_session` once it
+        has decided to go ahead (until then nothing of the run is changed)."""
+        _check(path)
+        lock = RunLock.acquire(path, command)
         try:
-            conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True)  # no pragma writes before the check
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise UserError(f"{path} is not a readable run database ({exc})") from None
-        if app_id != APPLICATION_ID:
-            conn.close()
-            raise UserError(f"{path} is not a mathcodebench run database")
-        if version > SCHEMA_VERSION or version not in MIGRATIONS and version != SCHEMA_VERSION:
-            conn.close()
-            raise UserError(f"{path} has schema version {version}; this mathcodebench reads 1 to {SCHEMA_VERSION} "
-                            "(a newer mathcodebench made it?)")
-        if readonly:
-            conn.close()
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            return cls(conn, path)
-        conn.close()
-        conn = _connect(path)
-        _migrate(conn, version)
+            conn = _connect(path)
+            _migrate(conn, _version(conn))
+        except BaseException:
+            lock.release()
+            raise
+        return cls(conn, path, lock)
+
+    @classmethod
+    def read(cls, path: Path) -> RunStore:
+        """Open a run read-only (report, view, export): never locked out by a writer. An older schema is
+        migrated first when no writer holds the run (a writer has migrated it already)."""
+        version = _check(path)
+        if version < SCHEMA_VERSION:
+            try:
+                lock = RunLock.acquire(path, "migrate")
+            except UserError:
+                pass
+            else:
+                try:
+                    conn = _connect(path)
+                    _migrate(conn, _version(conn))
+                    conn.close()
+                finally:
+                    lock.release()
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
         return cls(conn, path)
 
     @_locked
-    def close(self) -> None:
+    def close(self, outcome: str | None = None, detail: str = "") -> None:
+        """Close the file; a writer logs how its session ended and releases the run."""
+        if self.session is not None and self._run_lock is not None:
+            with self._conn:
+                self._conn.execute("UPDATE sessions SET ended_at = ?, outcome = ?, detail = ? WHERE number = ?",
+                                   (_now(), outcome or self.record().status.value, detail, self.session))
         self._conn.close()
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
+
+    # -- sessions --------------------------------------------------------------------------------
+    @_locked
+    def begin_session(self, command: str, applied: dict[str, Any], isolation: dict[str, Any] | None) -> None:
+        """Log this process as the run's writer. Sessions still open ended without a word (kill -9)."""
+        with self._conn:
+            self._conn.execute("UPDATE sessions SET outcome = 'killed', detail = 'ended without closing the run' "
+                               "WHERE ended_at IS NULL")
+            cursor = self._conn.execute(
+                "INSERT INTO sessions (command, pid, host, started_at, applied, isolation) VALUES (?, ?, ?, ?, ?, ?)",
+                (command, os.getpid(), socket.gethostname(), _now(), json.dumps(applied),
+                 json.dumps(isolation) if isolation is not None else None))
+        self.session = cursor.lastrowid
 
     # -- writing ---------------------------------------------------------------------------------
     @_locked
@@ -194,9 +178,11 @@ class RunStore:
             self._conn.execute("DELETE FROM grades")
 
     @_locked
-    def set_config(self, config: dict[str, Any]) -> None:
+    def set_record(self, record: RunRecord) -> None:
+        """Replace the settings and what was recorded with them (regrade changes the grading settings)."""
         with self._conn:
-            self._conn.execute("UPDATE run SET config = ? WHERE id = 1", (json.dumps(config),))
+            self._conn.execute("UPDATE run SET config = ?, recorded = ? WHERE id = 1",
+                               (record.settings.model_dump_json(), record.recorded.model_dump_json()))
 
     # -- the judge cache (grading.JudgeCache) -----------------------------------------------------
     @_locked
@@ -211,19 +197,28 @@ class RunStore:
                                (key, grade.model_dump_json(), reply, _now()))
 
     @_locked
-    def set_status(self, status: str) -> None:
+    def set_status(self, status: RunStatus, detail: str = "") -> None:
         with self._conn:
-            finished = _now() if status == "finished" else None
-            self._conn.execute("UPDATE run SET status = ?, finished_at = ? WHERE id = 1", (status, finished))
+            finished = _now() if status == RunStatus.FINISHED else None
+            self._conn.execute("UPDATE run SET status = ?, status_detail = ?, finished_at = ? WHERE id = 1",
+                               (status.value, detail, finished))
 
     # -- reading ---------------------------------------------------------------------------------
     @_locked
-    def run_info(self) -> dict[str, Any]:
+    def record(self) -> RunRecord:
         row = self._conn.execute("SELECT * FROM run WHERE id = 1").fetchone()
-        info = dict(row)
-        for key in ("config", "model_info", "versions", "dataset"):
-            info[key] = json.loads(info[key])
-        return info
+        sessions = [SessionRecord(number=r["number"], command=r["command"], pid=r["pid"], host=r["host"],
+                                  started_at=r["started_at"], ended_at=r["ended_at"], outcome=r["outcome"],
+                                  detail=r["detail"], applied=json.loads(r["applied"]),
+                                  isolation=json.loads(r["isolation"]) if r["isolation"] else None)
+                    for r in self._conn.execute("SELECT * FROM sessions ORDER BY number")]
+        return RunRecord.model_validate({
+            "settings": json.loads(row["config"]), "recorded": json.loads(row["recorded"]), "model": row["model"],
+            "model_info": json.loads(row["model_info"]), "versions": json.loads(row["versions"]),
+            "dataset": json.loads(row["dataset"]),
+            "isolation": json.loads(row["isolation"]) if row["isolation"] else None,
+            "started_at": row["started_at"], "finished_at": row["finished_at"], "status": row["status"],
+            "status_detail": row["status_detail"], "sessions": sessions})
 
     @_locked
     def problems(self) -> list[Problem]:
@@ -241,13 +236,47 @@ class RunStore:
 
     @_locked
     def grades(self, grader: str) -> dict[str, Grade]:
-        rows = self._conn.execute("SELECT * FROM grades WHERE grader = ?", (grader,)).fetchall()
-        return {r["problem_id"]: Grade(correct=bool(r["correct"]), status=r["status"], method=r["method"],
-                                       answer=r["answer"], detail=r["detail"], score=r["score"]) for r in rows}
+        return self.all_grades().get(grader, {})
 
     @_locked
-    def graders(self) -> set[str]:
-        return {r[0] for r in self._conn.execute("SELECT DISTINCT grader FROM grades")}
+    def all_grades(self) -> dict[str, dict[str, Grade]]:
+        out: dict[str, dict[str, Grade]] = {}
+        for r in self._conn.execute("SELECT * FROM grades"):
+            out.setdefault(r["grader"], {})[r["problem_id"]] = Grade(
+                correct=bool(r["correct"]), status=r["status"], method=r["method"], answer=r["answer"],
+                detail=r["detail"], score=r["score"])
+        return out
+
+    @_locked
+    def load(self) -> RunData:
+        """Everything a report needs, read once and consistently."""
+        return RunData(path=self.path, record=self.record(), problems=self.problems(), attempts=self.attempts(),
+                       grades=self.all_grades())
+
+
+def _check(path: Path) -> int:
+    """The schema version of a run database; one line for anything else."""
+    if not path.is_file():
+        raise UserError(f"no run database at {path}")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # no writes before the check
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = _version(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"{path} is not a readable run database ({exc})") from None
+    if app_id != APPLICATION_ID:
+        raise UserError(f"{path} is not a mathcodebench run database")
+    if version > SCHEMA_VERSION or version not in MIGRATIONS and version != SCHEMA_VERSION:
+        raise UserError(f"{path} has schema version {version}; this mathcodebench reads 1 to {SCHEMA_VERSION} "
+                        "(a newer mathcodebench made it?)")
+    return int(version)
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
 def _migrate(conn: sqlite3.Connection, version: int) -> None:
@@ -255,8 +284,7 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
     while version < SCHEMA_VERSION:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in filter(str.strip, MIGRATIONS[version].split(";")):
-                conn.execute(statement)
+            MIGRATIONS[version](conn)
             conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:

@@ -1,0 +1,90 @@
+"""What the store returns: the run's typed record, and one snapshot of everything a report reads (read once)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..data import Problem
+from ..grading import FINAL, Grade
+from ..settings import Settings
+from ..solve import Attempt, counted_attempts
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"  # every problem graded
+    INCOMPLETE = "incomplete"  # the pass ended with problems not attempted or not graded (infrastructure)
+    INTERRUPTED = "interrupted"  # stopped before the pass ended (Ctrl-C, a backend down, an error)
+
+
+class Recorded(BaseModel):
+    """What this version of the code fixed for the run (not settings: the user cannot choose them)."""
+
+    prompt_version: str
+    judge_prompt_version: str
+    judge_rubric: str
+    study: str | None = None  # the verbatim study file this run came from
+
+
+class DatasetInfo(BaseModel):
+    source: str
+    selection_hash: str
+    skipped: list[tuple[str, str]] = []  # (id, reason) of rows the source had but no usable item
+    short_cells: list[str] = []
+
+
+class SessionRecord(BaseModel):
+    """One process that wrote the run: when, who, what it changed, how it ended."""
+
+    number: int
+    command: str
+    pid: int
+    host: str
+    started_at: str
+    ended_at: str | None = None  # None: still running, or killed without a word
+    outcome: str | None = None  # finished | incomplete | interrupted | error, with ended_at
+    detail: str = ""
+    applied: dict[str, Any] = {}  # settings changed on --resume (only those that cannot change results)
+    isolation: dict[str, Any] | None = None  # the sandbox this session ran programs in
+
+
+class RunRecord(BaseModel):
+    settings: Settings
+    recorded: Recorded
+    model: str
+    model_info: dict[str, str]
+    versions: dict[str, str]
+    dataset: DatasetInfo
+    isolation: dict[str, Any] | None = None  # the sandbox's mode, layers and self-test when the run started
+    started_at: str
+    finished_at: str | None = None
+    status: RunStatus
+    status_detail: str = ""
+    sessions: list[SessionRecord] = []
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run as read once from its database: the record, problems, attempts and every grader's grades."""
+
+    path: Path
+    record: RunRecord
+    problems: list[Problem]
+    attempts: dict[str, list[Attempt]]
+    grades: dict[str, dict[str, Grade]]  # grader name -> problem id -> grade
+    _empty: dict[str, Grade] = field(default_factory=dict)
+
+    @property
+    def final(self) -> dict[str, Grade]:
+        return self.grades.get(FINAL, self._empty)
+
+    def grader(self, name: str) -> dict[str, Grade]:
+        return self.grades.get(name, self._empty)
+
+    def counted(self, problem_id: str) -> list[Attempt]:
+        return counted_attempts(self.attempts.get(problem_id, []))
