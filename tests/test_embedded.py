@@ -74,7 +74,7 @@ def test_embedded_model_as_judge(model):
     from mathcodebench.grading import LLMJudge
 
     judge = LLMJudge(model)
-    grade, reply = judge.grade("What is one half of one?", r"\frac{1}{2}", "0.5\n")
+    grade, reply = judge.ask("0.5\n", r"\frac{1}{2}", "What is one half of one?")
     assert reply
     assert grade.status in {"ok", "unparseable"}
     if grade.status == "ok":
