@@ -1,10 +1,16 @@
-"""Grading speed and accuracy on the MATH test references, against math-verify called directly.
+"""Grading accuracy and speed: mathcodebench's symbolic grader against math-verify called directly
+(`verify(parse(reference), parse(output))`), on the same pairs, in one run.
 
-For each of the 5,000 references an equivalent program-style output is made (the reference parsed by
-math-verify and printed the way a Python program prints sympy values) and a wrong one (a perturbed value).
-Both are graded by mathcodebench's grader (worker process, hard deadline, safe parser) and by math-verify in
-this process (`verify(parse(reference), parse(output))`), and the table shows answers/s, accuracy on each set
-and timeouts side by side.
+Pair sets:
+- corpus: every labelled pair under tests/data (real program outputs and hand-written family pairs);
+- MATH references against themselves (all 5,000 test references; each must be accepted);
+- MATH references against a Python rendering of what they denote (`str()` of the sympy value, the way a
+  program prints it: `1/2`, `4 - 7*I`, `Interval.open(1, 2)`, `Matrix([[1], [2]])`, `{1, 2}`), which must be
+  accepted, and against the same rendering of a perturbed value (plus one, one more element, ...), which must
+  not. References with no obvious rendering (words, clock times, numerals in a base) are left out of these two.
+
+Our grader runs in its worker process with its hard deadline, as in a run; math-verify runs in this process
+with its own (signal) timeout, which returns False silently, so its timeouts cannot be counted.
 
     python benchmarks/grading.py [--data ../shared/data/math/test.jsonl] [--limit N]
 """
@@ -14,40 +20,75 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 
 import sympy
 from math_verify import parse, verify
 
 from mathcodebench.grading import SymbolicGrader
+from mathcodebench.grading.base import Grade
+from mathcodebench.grading.labelled import LabelledResult, Pair, grade_pairs, read_pairs
+from mathcodebench.grading.readings import Quantity
+from mathcodebench.grading.reference import read_reference
 
-logging.getLogger("math_verify").setLevel(logging.ERROR)
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "math" / "test.jsonl"
+logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "math" / "test.jsonl"
+CORPUS = ROOT / "tests" / "data"
 
 
-def program_style(reference: str) -> tuple[str, str] | None:
-    """(equivalent output, wrong output) the way a program would print them, or None if unparseable."""
-    parsed = parse(f"${reference}$")
-    if not parsed:
-        return None
-    value = parsed[0]
-    if isinstance(value, str):
-        return value, value + "x"
+class MathVerifyDirect:
+    """math-verify as its README shows it, behind the same protocol as our graders."""
+
+    name = "math-verify"
+
+    def grade(self, output: str, reference: str, problem: str = "") -> Grade:
+        try:
+            ok = verify(parse(f"${reference}$"), parse(output), timeout_seconds=10)
+        except Exception:  # noqa: BLE001 - a crash counts as a "no"
+            ok = False
+        return Grade(correct=bool(ok), status="ok", method="math-verify", answer=output)
+
+    def close(self) -> None:
+        pass
+
+
+def corpus_pairs() -> list[Pair]:
+    return [p for path in sorted(CORPUS.glob("*.jsonl")) for p in read_pairs(path) if p.label is not None]
+
+
+def renderings(references: list[str]) -> tuple[list[Pair], list[Pair]]:
+    """(equivalent, perturbed) program-style printings of the references that denote a value."""
+    equivalent, perturbed = [], []
+    for reference in references:
+        reading = read_reference(reference)[0]
+        if not isinstance(reading, Quantity) or reading.unit is not None:
+            continue
+        wrong = _perturbed(reading.value)
+        if wrong is None:
+            continue
+        sign = "%" if reading.percent else ""
+        equivalent.append(Pair(answer=f"{reading.value}{sign}", reference=reference, label=True))
+        perturbed.append(Pair(answer=f"{wrong}{sign}", reference=reference, label=False))
+    return equivalent, perturbed
+
+
+def _perturbed(value: object) -> object | None:
     try:
-        if isinstance(value, sympy.Tuple | tuple):
-            wrong = type(value)(value[0] + 1, *value[1:]) if value else None
-        elif isinstance(value, sympy.MatrixBase):
-            wrong = value + sympy.ones(*value.shape)
-        elif isinstance(value, sympy.Set):
-            wrong = sympy.Union(value, sympy.FiniteSet(12345))
-        else:
-            wrong = value + 1
+        if isinstance(value, sympy.Tuple) and value:
+            return sympy.Tuple(value[0] + 1, *value[1:])
+        if isinstance(value, sympy.MatrixBase):
+            return value + sympy.ones(*value.shape)
+        if isinstance(value, sympy.Set):  # one point more, outside the set
+            outside = next((c for c in (12345, -12345, *value.boundary) if value.contains(c) is sympy.false), None)
+            return None if outside is None else sympy.Union(value, sympy.FiniteSet(outside), evaluate=False)
+        if isinstance(value, sympy.Eq):
+            return sympy.Eq(value.lhs, value.rhs + 1)
+        if isinstance(value, sympy.Expr):
+            return value + 1
     except (TypeError, ValueError, AttributeError):
         return None
-    if wrong is None:
-        return None
-    return str(value), str(wrong)
+    return None
 
 
 def main() -> None:
@@ -55,41 +96,31 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--limit", type=int, default=None)
     args = parser.parse_args()
-    rows = [json.loads(line) for line in args.data.read_text().splitlines()][: args.limit]
-    cases = [(row["answer"], *pair) for row in rows if (pair := program_style(row["answer"])) is not None]
-    print(f"{len(rows)} references, {len(cases)} turned into program-style outputs")
+    references = [json.loads(line)["answer"] for line in args.data.read_text().splitlines()][: args.limit]
+    equivalent, perturbed = renderings(references)
+    sets = {"corpus (labelled)": corpus_pairs(),
+            "MATH reference vs itself": [Pair(answer=r, reference=r, label=True) for r in references],
+            "MATH reference vs Python print": equivalent,
+            "MATH reference vs wrong print": perturbed}
+    print(f"{len(references)} MATH references; {len(equivalent)} with a Python rendering")
 
-    results: dict[str, dict[str, float]] = {}
-    with SymbolicGrader(deadline_s=10) as grader:
-        grader.grade("1", "1")  # start the worker outside the timing
-        for label, index, expected in (("equivalent", 1, True), ("wrong", 2, False)):
-            start, right, timeouts = time.perf_counter(), 0, 0
-            for case in cases:
-                grade = grader.grade(case[index], case[0])
-                right += grade.correct == expected
-                timeouts += grade.status == "timeout"
-            results[f"mathcodebench / {label}"] = {"rate": len(cases) / (time.perf_counter() - start),
-                                                   "accuracy": right / len(cases), "timeouts": timeouts}
-    for label, index, expected in (("equivalent", 1, True), ("wrong", 2, False)):
-        start, right = time.perf_counter(), 0
-        for case in cases:
-            try:
-                ok = verify(parse(f"${case[0]}$"), parse(case[index]), timeout_seconds=10)
-            except Exception:  # noqa: BLE001 - the comparison counts a crash as a wrong verdict
-                ok = not expected
-            right += ok == expected
-        # math-verify's own timeout returns False silently, so its timeouts cannot be counted
-        results[f"math-verify direct / {label}"] = {"rate": len(cases) / (time.perf_counter() - start),
-                                                    "accuracy": right / len(cases), "timeouts": float("nan")}
+    results: dict[tuple[str, str], LabelledResult] = {}
+    with SymbolicGrader() as ours:
+        ours.grade("1/2", r"\frac12")  # start the worker outside the timing
+        theirs = MathVerifyDirect()
+        for label, pairs in sets.items():
+            for grader in (ours, theirs):
+                results[label, grader.name] = grade_pairs(grader, pairs)
 
-    print(f"{'grader / outputs':<34} {'answers/s':>10} {'accuracy %':>11} {'timeouts':>9}")
-    for name, r in results.items():
-        timeouts = "n/a" if r["timeouts"] != r["timeouts"] else f"{r['timeouts']:.0f}"
-        print(f"{name:<34} {r['rate']:>10.1f} {100 * r['accuracy']:>11.2f} {timeouts:>9}")
-    for label in ("equivalent", "wrong"):
-        ours, theirs = results[f"mathcodebench / {label}"], results[f"math-verify direct / {label}"]
-        print(f"ratio mathcodebench / math-verify, {label}: speed {ours['rate'] / theirs['rate']:.2f}x, "
-              f"accuracy {100 * (ours['accuracy'] - theirs['accuracy']):+.2f} points")
+    print(f"{'pairs':<32} {'n':>6}  {'grader':<12} {'agreement %':>11} {'answers/s':>10} {'timeouts':>9}")
+    for (label, name), result in results.items():
+        timeouts = sum(g.grade.status == "timeout" for g in result.graded) if name != "math-verify" else "n/a"
+        print(f"{label:<32} {len(result.graded):>6}  {name:<12} {100 * result.table.rate:>11.2f} "
+              f"{result.answers_per_s:>10.1f} {timeouts:>9}")
+    for label in sets:
+        ours_r, theirs_r = results[label, "symbolic"], results[label, "math-verify"]
+        print(f"{label}: symbolic / math-verify speed {ours_r.answers_per_s / theirs_r.answers_per_s:.2f}x, "
+              f"agreement {100 * (ours_r.table.rate - theirs_r.table.rate):+.2f} points")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ from conftest import ScriptedModel, fenced, read, run_to_end
 
 from mathcodebench import api
 from mathcodebench.data import Problem
-from mathcodebench.grading import (FINAL, GraderUnavailable, Grading, GradingSettings, LLMJudge, agreement,
-                                   parse_verdict)
+from mathcodebench.grading import (FINAL, GraderUnavailable, Grading, GradingSettings, LLMJudge, MemoryCache,
+                                   agreement, parse_verdict)
 from mathcodebench.models import ModelError
 from mathcodebench.report import summarize
 from mathcodebench.settings import Settings
@@ -32,17 +32,6 @@ def test_valid_verdicts(reply, score):
 @pytest.mark.parametrize("reply", ['{"score": 6}', '{"score": 0}', "Score: 5", '{"score": "high"}', "", '{"grade": 5}'])
 def test_invalid_verdicts(reply):
     assert parse_verdict(reply) is None
-
-
-class Cache:
-    def __init__(self):
-        self.items = {}
-
-    def get(self, key):
-        return self.items.get(key)
-
-    def put(self, key, grade, reply):
-        self.items[key] = (grade, reply)
 
 
 def test_judge_scores_and_threshold():
@@ -67,7 +56,7 @@ def test_modes_and_cache():
     def judge(reply):
         return ScriptedModel({"one third": [reply]})
 
-    cache = Cache()
+    cache = MemoryCache()
     symbolic_only = Grading(GradingSettings(), None, cache).grade(PROBLEM, "1/3\n")
     assert set(symbolic_only) == {"symbolic", FINAL} and symbolic_only[FINAL].correct
 
@@ -92,7 +81,7 @@ def test_modes_and_cache():
 
 
 def test_a_failing_judge_is_unavailable_not_wrong_and_not_cached():
-    cache = Cache()
+    cache = MemoryCache()
     for mode in ("judge", "both", "cascade"):
         failing = Grading(GradingSettings(mode=mode, judge="scripted"),
                           ScriptedModel({"one third": [ModelError("down")]}), cache)
@@ -100,7 +89,7 @@ def test_a_failing_judge_is_unavailable_not_wrong_and_not_cached():
             failing.grade(PROBLEM, "one third\n")  # the symbolic grader says no, so cascade asks the judge too
         failing.close()
     assert cache.items == {}
-    judge = LLMJudge(ScriptedModel({"one third": [ModelError("down"), '{"score": 5, "reason": "r"}']}), Cache())
+    judge = LLMJudge(ScriptedModel({"one third": [ModelError("down"), '{"score": 5, "reason": "r"}']}), MemoryCache())
     with pytest.raises(GraderUnavailable):
         judge.grade("1/3\n", PROBLEM.answer, PROBLEM.problem)
     assert judge.grade("1/3\n", PROBLEM.answer, PROBLEM.problem).correct  # asked again once the model is back

@@ -416,13 +416,14 @@ def grade(
 
 
 def _grader(name: str, judge: str | None) -> Grader:
-    from .grading import GraderDeps, create_grader
+    from .grading import GraderDeps, MemoryCache, create_grader
     from .models import create_model
 
     if name not in GRADER_REGISTRY:
         raise UserError(f"--grader: unknown grader {name!r} (known: {', '.join(GRADER_REGISTRY)})")
     try:
-        return create_grader(name, GraderDeps(judge_model=create_model(judge) if judge else None))
+        return create_grader(name, GraderDeps(judge_model=create_model(judge) if judge else None,
+                                              cache=MemoryCache()))
     except ValueError as exc:
         raise UserError(f"--grader {name}: {exc}") from None
 

@@ -18,10 +18,13 @@ from .pyexpr import Rejected, is_variable, parse_python_expr
 from .readings import Quantity, Reading, Words, canonical, parse_latex, plain_latex, unwrap_text
 
 _UNICODE = str.maketrans({"−": "-", "×": "*", "·": "*", "⋅": "*", "÷": "/", "π": "pi", "∞": "oo", "≤": "<=",
-                          "≥": ">=", "≠": "!=", "≈": "=", "√": "sqrt", "²": "**2", "³": "**3", "’": "'"})
+                          "≥": ">=", "≠": "!=", "≈": "=", "∈": "=", "²": "**2", "³": "**3", "’": "'"})
+_ROOT = re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z])?")
 _THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _MIXED = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
-_NUMPY_ROW = re.compile(r"^\[\s*-?[\d.]+(?:e[-+]?\d+)?(?:\s+-?[\d.]+(?:e[-+]?\d+)?)+\s*\]$")
+_NUMPY = re.compile(r"^\[[\[\]\d.\s+\-e]*\d[\[\]\d.\s+\-e]*\]$")  # `[1. 2.]`, `[[1 2] [3 4]]`
+_NUMPY_GAP = re.compile(r"(?<=[\d.\]])\s+(?=[-+\d.\[])")
+_INFINITY = re.compile(r"(?<![A-Za-z\\])oo(?![A-Za-z])")  # sympy's oo, in text that only LaTeX can read: `(-oo, 3]`
 _LATEX = re.compile(r"\\|[_^]\{")  # `\frac12`, `2^{10}`: LaTeX, where Python braces would make sets
 _BRACKET_PAIR = re.compile(r"^([\[(])\s*([^,\[\]()]+?)\s*,\s*([^,\[\]()]+?)\s*([\])])$")
 
@@ -45,8 +48,8 @@ def read_answer(line: str, gold: Reading, interval_brackets: bool) -> list[Readi
         numeral = read_numeral(text, subscript_required=False)
         return [numeral] if numeral else []
     collection = isinstance(gold.value, (sympy.FiniteSet, sympy.Tuple, sympy.MatrixBase))
-    return _quantities(text.translate(_UNICODE), interval_brackets and isinstance(gold.value, sympy.Interval),
-                       collection)
+    text = _ROOT.sub(lambda m: f"sqrt({m.group(1)})" if m.group(1) else "sqrt", text.translate(_UNICODE))
+    return _quantities(text, interval_brackets and isinstance(gold.value, sympy.Interval), collection)
 
 
 def _hour(text: str) -> Clock | None:
@@ -67,8 +70,8 @@ def _quantities(text: str, interval_brackets: bool, collection: bool) -> list[Re
         whole, num, den = (int(g) for g in m.group(2, 3, 4))
         values.append(sympy.Rational(whole * den + num, den) * (-1 if m.group(1) else 1) if den else None)
         body = ""
-    elif _NUMPY_ROW.match(body):
-        body = "[" + ", ".join(body.strip("[]").split()) + "]"
+    elif _NUMPY.match(body):
+        body = _NUMPY_GAP.sub(", ", body)
     if body:
         values.append(_value(body, interval_brackets, collection))
     return [Quantity(v, decorated.unit, decorated.percent) for v in values if v is not None]
@@ -84,12 +87,17 @@ def _value(text: str, interval_brackets: bool, collection: bool) -> object | Non
         try:
             return _single(canonical(parse_python_expr(_relations(text))))
         except Rejected:
-            if collection and len(parts := _top_level_split(text, " ")) > 1:
-                try:
-                    return sympy.Tuple(*(canonical(parse_python_expr(p)) for p in parts))
-                except Rejected:
-                    pass
-    return _single(parse_latex(text))
+            pass
+        if collection and len(parts := _top_level_split(text, " ")) > 1:
+            try:
+                return sympy.Tuple(*(canonical(parse_python_expr(p)) for p in parts))
+            except Rejected:
+                pass
+        try:  # `2 sqrt(3)`, `3pi`, `2(x+1)`
+            return _single(canonical(parse_python_expr(_relations(text), implicit=True)))
+        except Rejected:
+            pass
+    return _single(parse_latex(_INFINITY.sub(r"\\infty", text)))
 
 
 def _single(value: object) -> object:
@@ -99,11 +107,20 @@ def _single(value: object) -> object:
     return value
 
 
+_CONNECTIVE = re.compile(r"\s+(or|and)\s+")
 _RELATION = re.compile(r"(?<![<>=!])=(?!=)")
 
 
 def _relations(text: str) -> str:
-    """`x = 1, y = 2` -> `Eq(x, 1), Eq(y, 2)`; a word label before `=` (`Area = 12`) is dropped."""
+    """`x = 1, y = 2` -> `Eq(x, 1), Eq(y, 2)`; a word label before `=` (`Area = 12`) is dropped; `x = 1 or
+    x = 2` lists two solutions, `x < 1 or x > 2` is the union of two inequalities."""
+    parts = _CONNECTIVE.split(text)
+    if len(parts) > 1:
+        elements, connectives = parts[0::2], set(parts[1::2])
+        if len(connectives) == 1 and all(re.search(r"[<>]", e) for e in elements):
+            joint = " | " if connectives == {"or"} else " & "
+            return joint.join(f"({_relations(e)})" for e in elements)
+        text = ", ".join(elements)
     elements = _top_level_split(text)
     out = []
     for element in elements:
@@ -112,8 +129,8 @@ def _relations(text: str) -> str:
             out.append(element)
             continue
         lhs, rhs = parts[0].strip(), parts[-1].strip()
-        if re.fullmatch(r"[A-Za-z][\w ]*", lhs) and not is_variable(lhs):
-            out.append(rhs)
+        if (re.fullmatch(r"[A-Za-z][\w ]*", lhs) and not is_variable(lhs)) or not re.search(r"[A-Za-z]", lhs):
+            out.append(rhs)  # `Area = 12`; `5/2 = 2.5`: a value and its other form
         else:
             out.append(f"Eq({lhs}, {rhs})")
     return ", ".join(out) if len(elements) > 1 or out != elements else text

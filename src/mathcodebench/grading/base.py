@@ -41,8 +41,17 @@ class Grader(Protocol):
 
 
 def answer_line(stdout: str) -> str:
-    """The answer is the last non-empty line the program printed (earlier lines are working output)."""
-    for line in reversed(stdout.splitlines()):
-        if line.strip():
-            return line.strip()
-    return ""
+    """The answer is the last non-empty line the program printed (earlier lines are working output), with the
+    lines before it that open the brackets it closes: numpy prints a matrix as `[[1 2]` then ` [3 4]]`."""
+    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    start, depth = len(lines) - 1, _open_brackets(lines[-1])
+    while depth < 0 and start > 0:
+        start -= 1
+        depth += _open_brackets(lines[start])
+    return " ".join(lines[start:]) if depth == 0 else lines[-1]
+
+
+def _open_brackets(text: str) -> int:
+    return sum(text.count(c) for c in "([{") - sum(text.count(c) for c in ")]}")

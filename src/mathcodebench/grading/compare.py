@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sympy
 from math_verify import verify
+from sympy.core.function import AppliedUndef
 from sympy.core.relational import Relational
 
 from .notation import Clock, Numeral, same_time
@@ -25,14 +26,15 @@ FLOAT_ROUNDING = 6  # math-verify's rounding, used only inside its own symbolic 
 _EXACT_DIGITS = 60
 
 
-def same_reading(pred: Reading, gold: Reading, rel_tol: float) -> bool:
+def same_reading(pred: Reading, gold: Reading, rel_tol: float, percent_question: bool | None = None) -> bool:
+    """`percent_question`: whether the problem asks for a percentage (None: no problem statement given)."""
     if isinstance(gold, Words):
         return isinstance(pred, Words) and same_words(pred.text, gold.text)
     if isinstance(gold, Clock):
         return isinstance(pred, Clock) and same_time(pred, gold)
     if isinstance(gold, Numeral):
         return isinstance(pred, Numeral) and pred.digits == gold.digits and pred.base in (None, gold.base)
-    return isinstance(pred, Quantity) and same_quantity(pred, gold, rel_tol)
+    return isinstance(pred, Quantity) and same_quantity(pred, gold, rel_tol, percent_question)
 
 
 def same_words(pred: str, gold: str) -> bool:
@@ -49,9 +51,11 @@ def same_words(pred: str, gold: str) -> bool:
     return len(g) == 1 and len(p) > 1 and all(len(t) == 1 for t in p) and "".join(p) == g[0]
 
 
-def same_quantity(pred: Quantity, gold: Quantity, rel_tol: float) -> bool:
-    """Units must not contradict (`12 m` is not `12 cm`); a percentage is its number or its value
-    (`44%` answers `0.44` and `44`; `0.44` and `44` answer `44\\%`, `0.44%` answers neither)."""
+def same_quantity(pred: Quantity, gold: Quantity, rel_tol: float, percent_question: bool | None = None) -> bool:
+    """Units must not contradict (`12 m` is not `12 cm`). A reference percentage is its number or its value
+    (`44` and `0.44` answer `44\\%`, `0.44%` does not). A printed percentage is its value (`25%` answers
+    `0.25`, `0.25%` does not), and its number where the question asks for a percentage (`20%` answers `20`;
+    without the question: where the reference is a whole number)."""
     if pred.unit and gold.unit and pred.unit != gold.unit:
         return False
     if pred.percent == gold.percent:
@@ -59,7 +63,10 @@ def same_quantity(pred: Quantity, gold: Quantity, rel_tol: float) -> bool:
     if gold.percent:
         candidates = [(pred.value, gold.value), (pred.value, _hundredth(gold.value))]
     else:
-        candidates = [(pred.value, gold.value), (_hundredth(pred.value), gold.value)]
+        candidates = [(_hundredth(pred.value), gold.value)]
+        whole = isinstance(gold.value, sympy.Integer) and abs(gold.value) >= 1
+        if percent_question or (percent_question is None and whole):
+            candidates.append((pred.value, gold.value))
     return any(p is not None and g is not None and same_value(p, g, rel_tol) for p, g in candidates)
 
 
@@ -72,6 +79,8 @@ def same_value(pred: object, gold: object, rel_tol: float) -> bool:
         return False
     if pred == gold:
         return True
+    if _has_variable_e(pred) and isinstance(gold, sympy.Basic) and gold.has(sympy.E):
+        gold = gold.xreplace({sympy.E: sympy.Symbol("e", real=True)})  # `7p+4e`: latex2sympy made e Euler's
     pred, gold = _unwrap_assignments(pred, gold)
     if isinstance(gold, sympy.MatrixBase) or isinstance(pred, sympy.MatrixBase):
         return _same_matrix(pred, gold, rel_tol)
@@ -96,12 +105,21 @@ def _undefined(value: object) -> bool:
     return isinstance(value, sympy.Basic) and (value.has(sympy.nan) or value.has(sympy.zoo))
 
 
+def _has_variable_e(value: object) -> bool:
+    return isinstance(value, sympy.Basic) and sympy.Symbol("e", real=True) in value.free_symbols
+
+
 def _relational(value: object) -> bool:
     return isinstance(value, (Relational, sympy.And, sympy.Or))
 
 
 def _is_assignment(value: object) -> bool:
-    return isinstance(value, sympy.Eq) and isinstance(value.lhs, sympy.Symbol)
+    """`x = 5`, `f(x) = 2x + 3`, `(x, y) = (2, 3)`: a name for the value on the right."""
+    if not isinstance(value, sympy.Eq):
+        return False
+    lhs = value.lhs
+    return isinstance(lhs, (sympy.Symbol, AppliedUndef)) or \
+        isinstance(lhs, sympy.Tuple) and all(isinstance(v, sympy.Symbol) for v in lhs)
 
 
 def _unwrap_assignments(pred: object, gold: object) -> tuple[object, object]:
@@ -156,6 +174,8 @@ def _same_set(pred: object, gold: object, rel_tol: float) -> bool:
     """Intervals endpoint by endpoint; an open interval written as a pair; a relation as the set it
     describes; unions and complements as sets."""
     pred, gold = _as_set(pred), _as_set(gold)
+    if isinstance(pred, sympy.Tuple) and not pred:
+        pred = sympy.S.EmptySet  # `[]`: no solutions
     if isinstance(gold, sympy.Interval) and isinstance(pred, sympy.Interval):
         return (gold.left_open, gold.right_open) == (pred.left_open, pred.right_open) and \
             same_value(pred.start, gold.start, rel_tol) and same_value(pred.end, gold.end, rel_tol)
@@ -229,13 +249,16 @@ def _proportional(a: sympy.Expr, b: sympy.Expr, positive: bool, rel_tol: float) 
 def same_number(pred: sympy.Expr, gold: sympy.Expr, rel_tol: float) -> bool:
     if any(v.has(sympy.oo, sympy.S.NegativeInfinity) for v in (pred, gold)):
         return bool(pred.doit() == gold.doit())
-    if pred.is_Rational and gold.is_Rational:
-        return bool(pred == gold)
-    difference = abs(sympy.N(pred - gold, _EXACT_DIGITS))
     scale = abs(sympy.N(gold, 20))
     if pred.has(sympy.Float) or gold.has(sympy.Float):
+        difference = abs(sympy.N(pred - gold, 30))
         return bool(difference <= rel_tol * scale if scale != 0 else difference <= rel_tol)
-    return bool(difference <= sympy.Float(10) ** (10 - _EXACT_DIGITS) * max(scale, 1))
+    if abs(sympy.N(pred, 20) - sympy.N(gold, 20)) > sympy.Float(1e-9) * max(scale, 1):
+        return False  # clearly different: no exact arithmetic on a printed 10**10**10
+    pred, gold = pred.doit(), gold.doit()  # `2**2005` printed in full is exactly that, not nearly
+    if pred.is_Rational and gold.is_Rational:
+        return bool(pred == gold)
+    return bool(abs(sympy.N(pred - gold, _EXACT_DIGITS)) <= sympy.Float(10) ** (10 - _EXACT_DIGITS) * max(scale, 1))
 
 
 def _math_verify(pred: object, gold: object) -> bool:

@@ -76,6 +76,19 @@ class JudgeCache(Protocol):
     def put(self, key: str, grade: Grade, reply: str) -> None: ...
 
 
+class MemoryCache:
+    """A JudgeCache for one process (`grade --pairs`): a pair seen twice is judged once."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, tuple[Grade, str]] = {}
+
+    def get(self, key: str) -> tuple[Grade, str] | None:
+        return self.items.get(key)
+
+    def put(self, key: str, grade: Grade, reply: str) -> None:
+        self.items[key] = (grade, reply)
+
+
 class LLMJudge:
     """Grades with any chat model. Greedy first; retries sample so they can differ."""
 

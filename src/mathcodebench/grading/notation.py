@@ -7,6 +7,7 @@ Everything here works on plain text (the reference's LaTeX decoration is first t
 
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass
 
@@ -32,8 +33,11 @@ _WORDS_IS = re.compile(r"^[A-Za-z][A-Za-z ,']*?\s(?:is|are|equals)\s+(?=\S)", re
 
 
 def strip_label(text: str) -> str:
-    """`Answer: 5`, `The final answer is 5`, `Total cost: $45`, `The number of ways is 12` -> the value."""
+    """`Answer: 5`, `The final answer is 5`, `Total cost: $45`, `The number of ways is 12` -> the value.
+    Python code is no label: `lambda: 2` stays as it is (and is no answer)."""
     text = text.strip()
+    if keyword.iskeyword(text.split(":")[0].split(" ")[0]):
+        return text
     for pattern in (_LABEL, _WORDS_IS):
         stripped = pattern.sub("", text, count=1).strip()
         if stripped:

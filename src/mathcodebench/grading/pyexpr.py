@@ -15,7 +15,7 @@ import token
 import tokenize
 
 import sympy
-from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
+from sympy.parsing.sympy_parser import convert_xor, implicit_multiplication, parse_expr, standard_transformations
 
 _FUNCTIONS = (
     "sqrt cbrt root exp log sin cos tan cot sec csc asin acos atan acot asec acsc atan2 sinh cosh tanh asinh "
@@ -40,6 +40,11 @@ def _same(value: object) -> object:
     return value
 
 
+def _set(items: object = ()) -> sympy.FiniteSet:
+    """`set()` and `set([1, 2])` as Python prints an empty set or builds one."""
+    return sympy.FiniteSet(*items)  # type: ignore[misc]
+
+
 class _NumPy:
     """`np.float64(2.5)` and friends, as numpy 2 prints its scalars inside lists: the value itself."""
 
@@ -51,6 +56,7 @@ _CONSTANTS = {"pi": sympy.pi, "E": sympy.E, "I": sympy.I, "oo": sympy.oo, "inf":
               "nan": sympy.nan, "EmptySet": sympy.EmptySet, "Reals": sympy.S.Reals, "Integers": sympy.S.Integers,
               "Complexes": sympy.S.Complexes, "Naturals": sympy.S.Naturals, "ln": sympy.log, "abs": sympy.Abs,
               "complex": _complex, "Fraction": sympy.Rational, "array": _same, "np": _NumPy, "numpy": _NumPy,
+              "set": _set, "frozenset": _set,
               "S": sympy.S}
 _ATTRIBUTES = {
     "Interval": {"open", "Lopen", "Ropen"},
@@ -77,7 +83,9 @@ def is_variable(name: str) -> bool:
     return name in _GREEK or bool(_VARIABLE.fullmatch(name))
 
 
-def check_tokens(text: str) -> None:
+def check_tokens(text: str, implicit: bool = False) -> None:
+    """Raise Rejected unless every token is allowed; with `implicit` (multiplication by juxtaposition, `2 x`)
+    two numbers side by side are refused too: `1 2` is two values, never 12."""
     if len(text) > MAX_CHARS:
         raise Rejected(f"longer than {MAX_CHARS} characters")
     try:
@@ -89,6 +97,8 @@ def check_tokens(text: str) -> None:
         if tok.type in (token.NEWLINE, token.NL, token.ENDMARKER, token.INDENT, token.DEDENT):
             continue
         if tok.type == token.NUMBER:
+            if implicit and i and tokens[i - 1].type == token.NUMBER:
+                raise Rejected("two numbers side by side")
             # Python never prints digit separators or base prefixes: `312_4` is a base-4 numeral, not 3124.
             if len(tok.string) > MAX_NUMBER_DIGITS or "_" in tok.string or tok.string[:2].lower() in ("0b", "0o", "0x"):
                 raise Rejected(f"not a printed number: {tok.string[:20]!r}")
@@ -108,15 +118,17 @@ def check_tokens(text: str) -> None:
             raise Rejected(f"token {tok.string!r} not allowed")
 
 
-def parse_python_expr(text: str) -> object:
-    """Return a sympy object (or a tuple/list/dict/set of them) for `text`, or raise `Rejected`."""
-    check_tokens(text)
+def parse_python_expr(text: str, implicit: bool = False) -> object:
+    """Return a sympy object (or a tuple/list/dict/set of them) for `text`, or raise `Rejected`. `implicit`
+    also reads `2 sqrt(3)` and `3pi` as products, as people write them."""
+    check_tokens(text, implicit)
+    transformations = (*standard_transformations, convert_xor, *([implicit_multiplication] if implicit else []))
     try:
         value = parse_expr(
             text,
             local_dict={},
             global_dict={"__builtins__": {}, **_NAMESPACE},
-            transformations=(*standard_transformations, convert_xor),
+            transformations=transformations,
             evaluate=False,
         )
     except Exception as exc:  # sympy raises many types for malformed input

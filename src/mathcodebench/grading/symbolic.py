@@ -20,6 +20,7 @@ from .readings import Quantity, Reading
 from .reference import read_reference
 
 _POINT = re.compile(r"ordered (?:pair|triple)|\bpoints?\b|coordinates", re.I)
+_PERCENT = re.compile(r"percent|\\?%", re.I)
 
 
 def grade_output(stdout: str, reference: str, rel_tol: float = REL_TOL, problem: str = "") -> Grade:
@@ -35,11 +36,12 @@ def grade_output(stdout: str, reference: str, rel_tol: float = REL_TOL, problem:
 
 def _grade(answer: str, reference: str, rel_tol: float, problem: str) -> Grade:
     interval_brackets = not (_POINT.search(problem) and "interval" not in problem.lower())
+    percent_question = bool(_PERCENT.search(problem)) if problem.strip() else None
     tried: list[tuple[Reading, Reading]] = []
     for gold in read_reference(reference):
         for pred in read_answer(answer, gold, interval_brackets):
             tried.append((pred, gold))
-            if same_reading(pred, gold, rel_tol):
+            if same_reading(pred, gold, rel_tol, percent_question):
                 return _verdict(True, answer, pred, gold, rel_tol)
     if not tried:
         return Grade(correct=False, status="ok", method="unparsed", answer=answer,
@@ -52,7 +54,12 @@ def _verdict(correct: bool, answer: str, pred: Reading, gold: Reading, rel_tol: 
         numeric = all(isinstance(v, sympy.Expr) and v.is_number for v in (pred.value, gold.value)) and \
             any(isinstance(v, sympy.Basic) and v.has(sympy.Float) for v in (pred.value, gold.value))
         method = "numeric" if numeric else "sympy"
-        detail = f"{pred.value} vs {gold.value}" + (f" (rel_tol={rel_tol:g})" if numeric else "")
+        detail = f"{_short(pred.value)} vs {_short(gold.value)}" + (f" (rel_tol={rel_tol:g})" if numeric else "")
     else:
         method, detail = type(gold).__name__.lower(), f"{pred} vs {gold}"
     return Grade(correct=correct, status="ok", method=method, answer=answer, detail=detail[:500])
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 200 else f"{text[:90]}...{text[-90:]}"

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import re
+import sys
+import warnings
 import threading
 from multiprocessing.connection import Connection
 
 from .base import DEFAULT_DEADLINE_S, REL_TOL, Grade, answer_line
 from .registry import SYMBOLIC
 
+MAX_INT_DIGITS = 100_000
 _INTEGER = re.compile(r"-?\d{1,400}")  # most MATH answers; no parser or worker needed to compare two of them
 
 
 def _serve(conn: Connection) -> None:
     from .symbolic import grade_output  # imported in the worker only: sympy stays out of the caller
 
+    sys.set_int_max_str_digits(MAX_INT_DIGITS)  # `1/2004!` is fine to print here: a hang is killed anyway
+    warnings.simplefilter("ignore")  # sympy deprecations and compile() warnings about model text
     while True:
         try:
             stdout, reference, rel_tol, problem = conn.recv()
