@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import warnings
 from pathlib import Path
 
 import sympy
@@ -32,6 +33,7 @@ from mathcodebench.grading.readings import Quantity
 from mathcodebench.grading.reference import read_reference
 
 logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+warnings.simplefilter("ignore")  # sympy deprecations from math-verify's in-process parsing
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "math" / "test.jsonl"
 CORPUS = ROOT / "tests" / "data"

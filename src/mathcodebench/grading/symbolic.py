@@ -19,6 +19,7 @@ from .compare import same_reading
 from .readings import Quantity, Reading
 from .reference import read_reference
 
+MAX_ANSWER_CHARS = 10_000
 _POINT = re.compile(r"ordered (?:pair|triple)|\bpoints?\b|coordinates", re.I)
 _PERCENT = re.compile(r"percent|\\?%", re.I)
 
@@ -27,6 +28,9 @@ def grade_output(stdout: str, reference: str, rel_tol: float = REL_TOL, problem:
     answer = answer_line(stdout)
     if not answer:
         return Grade(correct=False, status="no_answer", method="none", answer="")
+    if len(answer) > MAX_ANSWER_CHARS:  # no MATH answer is this long; reading it would only cost time
+        return Grade(correct=False, status="ok", method="unparsed", answer=answer[:200],
+                     detail=f"longer than {MAX_ANSWER_CHARS} characters")
     try:
         return _grade(answer, reference, rel_tol, problem)
     except Exception as exc:  # a reading this grader cannot make is a non-match, not a missing verdict
