@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sympy
 from math_verify import verify
 from sympy.core.function import AppliedUndef
@@ -70,11 +72,11 @@ def same_quantity(pred: Quantity, gold: Quantity, rel_tol: float, percent_questi
     return any(p is not None and g is not None and same_value(p, g, rel_tol) for p, g in candidates)
 
 
-def _hundredth(value: object) -> object | None:
+def _hundredth(value: Any) -> Any | None:
     return sympy.Mul(value, sympy.Rational(1, 100)) if isinstance(value, sympy.Expr) else None
 
 
-def same_value(pred: object, gold: object, rel_tol: float) -> bool:
+def same_value(pred: Any, gold: Any, rel_tol: float) -> bool:
     if _undefined(pred) or _undefined(gold):
         return False
     if pred == gold:
@@ -101,19 +103,19 @@ def same_value(pred: object, gold: object, rel_tol: float) -> bool:
     return _math_verify(pred, gold)
 
 
-def _undefined(value: object) -> bool:
+def _undefined(value: Any) -> bool:
     return isinstance(value, sympy.Basic) and (value.has(sympy.nan) or value.has(sympy.zoo))
 
 
-def _has_variable_e(value: object) -> bool:
+def _has_variable_e(value: Any) -> bool:
     return isinstance(value, sympy.Basic) and sympy.Symbol("e", real=True) in value.free_symbols
 
 
-def _relational(value: object) -> bool:
+def _relational(value: Any) -> bool:
     return isinstance(value, (Relational, sympy.And, sympy.Or))
 
 
-def _is_assignment(value: object) -> bool:
+def _is_assignment(value: Any) -> bool:
     """`x = 5`, `f(x) = 2x + 3`, `(x, y) = (2, 3)`: a name for the value on the right."""
     if not isinstance(value, sympy.Eq):
         return False
@@ -122,16 +124,16 @@ def _is_assignment(value: object) -> bool:
         isinstance(lhs, sympy.Tuple) and all(isinstance(v, sympy.Symbol) for v in lhs)
 
 
-def _unwrap_assignments(pred: object, gold: object) -> tuple[object, object]:
+def _unwrap_assignments(pred: Any, gold: Any) -> tuple[Any, Any]:
     """`x = 5` answers `5`; `y = 2x` is answered by `2*x` (the reference's own variable names it)."""
     if _is_assignment(pred) and not _relational(gold):
-        pred = pred.rhs  # type: ignore[attr-defined]
+        pred = pred.rhs
     if _is_assignment(gold) and not _relational(pred):
-        gold = gold.rhs  # type: ignore[attr-defined]
+        gold = gold.rhs
     return pred, gold
 
 
-def _same_unordered(pred: list[object], gold: list[object], rel_tol: float) -> bool:
+def _same_unordered(pred: list[Any], gold: list[Any], rel_tol: float) -> bool:
     if len(pred) != len(gold):
         return False
     remaining = list(pred)
@@ -143,7 +145,7 @@ def _same_unordered(pred: list[object], gold: list[object], rel_tol: float) -> b
     return True
 
 
-def _same_matrix(pred: object, gold: object, rel_tol: float) -> bool:
+def _same_matrix(pred: Any, gold: Any, rel_tol: float) -> bool:
     """A printed tuple of the right shape is the vector or matrix (`(-2, 6, 1)`, `[[1, 2], [3, 4]]`)."""
     if not isinstance(gold, sympy.MatrixBase):
         gold, pred = pred, gold  # a printed Matrix against a tuple reference
@@ -159,7 +161,7 @@ def _same_matrix(pred: object, gold: object, rel_tol: float) -> bool:
     return all(same_value(rows[i][j], gold[i, j], rel_tol) for i in range(gold.rows) for j in range(gold.cols))
 
 
-def _rows(value: object) -> list[list[object]] | None:
+def _rows(value: Any) -> list[list[Any]] | None:
     if isinstance(value, sympy.MatrixBase):
         return [list(value.row(i)) for i in range(value.rows)]
     if isinstance(value, sympy.Tuple):
@@ -170,7 +172,7 @@ def _rows(value: object) -> list[list[object]] | None:
     return None
 
 
-def _same_set(pred: object, gold: object, rel_tol: float) -> bool:
+def _same_set(pred: Any, gold: Any, rel_tol: float) -> bool:
     """Intervals endpoint by endpoint; an open interval written as a pair; a relation as the set it
     describes; unions and complements as sets."""
     pred, gold = _as_set(pred), _as_set(gold)
@@ -183,31 +185,31 @@ def _same_set(pred: object, gold: object, rel_tol: float) -> bool:
         return same_value(pred, sympy.Tuple(gold.start, gold.end), rel_tol)
     if not (isinstance(gold, sympy.Set) and isinstance(pred, sympy.Set)):
         return False
-    if isinstance(gold, sympy.Union) and isinstance(pred, sympy.Union):
-        if _same_unordered(list(pred.args), list(gold.args), rel_tol):
-            return True
+    if isinstance(gold, sympy.Union) and isinstance(pred, sympy.Union) and \
+            _same_unordered(list(pred.args), list(gold.args), rel_tol):
+        return True
     try:
         return bool(gold == pred or gold.symmetric_difference(pred).is_empty)
     except (TypeError, ValueError, NotImplementedError, AttributeError):
         return False
 
 
-def _as_set(value: object) -> object:
+def _as_set(value: Any) -> Any:
     """`(x > 1) & (x < 5)` -> (1, 5) when it constrains one variable; anything else as it is."""
-    if _relational(value) and len(value.free_symbols) == 1:  # type: ignore[union-attr]
+    if _relational(value) and len(value.free_symbols) == 1:
         try:
-            return value.as_set()  # type: ignore[union-attr]
+            return value.as_set()
         except (NotImplementedError, TypeError, ValueError, AttributeError):
             return value
     return value
 
 
-def same_relation(pred: object, gold: object, rel_tol: float) -> bool:
+def same_relation(pred: Any, gold: Any, rel_tol: float) -> bool:
     if isinstance(gold, (sympy.And, sympy.Or)) or isinstance(pred, (sympy.And, sympy.Or)):
         p, g = _as_set(pred), _as_set(gold)
         if isinstance(p, sympy.Set) and isinstance(g, sympy.Set):
             return _same_set(p, g, rel_tol)
-        return type(p) is type(g) and _same_unordered(list(p.args), list(g.args), rel_tol)  # type: ignore[union-attr]
+        return type(p) is type(g) and _same_unordered(list(p.args), list(g.args), rel_tol)
     assert isinstance(pred, Relational) and isinstance(gold, Relational)
     p, g = _oriented(pred), _oriented(gold)
     if type(p) is not type(g):
@@ -261,5 +263,5 @@ def same_number(pred: sympy.Expr, gold: sympy.Expr, rel_tol: float) -> bool:
     return bool(abs(sympy.N(pred - gold, _EXACT_DIGITS)) <= sympy.Float(10) ** (10 - _EXACT_DIGITS) * max(scale, 1))
 
 
-def _math_verify(pred: object, gold: object) -> bool:
-    return verify(gold, pred, float_rounding=FLOAT_ROUNDING, timeout_seconds=None)  # type: ignore[arg-type]
+def _math_verify(pred: Any, gold: Any) -> bool:
+    return verify(gold, pred, float_rounding=FLOAT_ROUNDING, timeout_seconds=None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import keyword
+from collections.abc import Iterable
 import re
 import token
 import tokenize
@@ -40,9 +41,9 @@ def _same(value: object) -> object:
     return value
 
 
-def _set(items: object = ()) -> sympy.FiniteSet:
+def _set(items: Iterable[object] = ()) -> sympy.FiniteSet:
     """`set()` and `set([1, 2])` as Python prints an empty set or builds one."""
-    return sympy.FiniteSet(*items)  # type: ignore[misc]
+    return sympy.FiniteSet(*items)
 
 
 class _NumPy:

@@ -91,7 +91,7 @@ def parse_latex(text: str) -> object | None:
     if not text.strip():
         return None
     found = parse(f"${text}$", extraction_config=[_LATEX], fallback_mode="no_fallback",
-                  parsing_timeout=None)  # type: ignore[arg-type]  # the worker's deadline applies
+                  parsing_timeout=None)  # the worker's deadline applies
     if not found:
         return None
     value = found[0]
@@ -105,7 +105,7 @@ def canonical(value: object) -> object:
     latex2sympy writes them), `i` the imaginary unit."""
     if not isinstance(value, (sympy.Basic, sympy.MatrixBase)):
         return value
-    symbols = getattr(value, "free_symbols", set())
+    symbols: set[sympy.Basic] = getattr(value, "free_symbols", set())
     if not symbols:
         return value
     mapping = {s: sympy.I if s.name in ("i", "I") else sympy.Symbol(s.name.lower(), real=True) for s in symbols
