@@ -22,8 +22,8 @@ _UNICODE = str.maketrans({"−": "-", "×": "*", "·": "*", "⋅": "*", "÷": "/
 _ROOT = re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z])?")
 _THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _MIXED = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
-_NUMPY = re.compile(r"^\[[\[\]\d.\s+\-e]*\d[\[\]\d.\s+\-e]*\]$")  # `[1. 2.]`, `[[1 2] [3 4]]`
-_NUMPY_GAP = re.compile(r"(?<=[\d.\]])\s+(?=[-+\d.\[])")
+_NUMPY = re.compile(r"^\[[\[\]\d.\s+\-ej]*\d[\[\]\d.\s+\-ej]*\]$")  # `[1. 2.]`, `[[1 2] [3 4]]`, `[2.+0.j]`
+_NUMPY_GAP = re.compile(r"(?<=[\d.\]j])\s+(?=[-+\d.\[])")
 _INFINITY = re.compile(r"(?<![A-Za-z\\])oo(?![A-Za-z])")  # sympy's oo, in text that only LaTeX can read: `(-oo, 3]`
 _LATEX = re.compile(r"\\|[_^]\{")  # `\frac12`, `2^{10}`: LaTeX, where Python braces would make sets
 _BRACKET_PAIR = re.compile(r"^([\[(])\s*([^,\[\]()]+?)\s*,\s*([^,\[\]()]+?)\s*([\])])$")

@@ -41,6 +41,11 @@ def _same(value: object) -> object:
     return value
 
 
+def _point(*coordinates: object) -> sympy.Tuple:
+    """sympy geometry's `Point2D(1, 2)`: the coordinates."""
+    return sympy.Tuple(*coordinates)
+
+
 def _set(items: Iterable[object] = ()) -> sympy.FiniteSet:
     """`set()` and `set([1, 2])` as Python prints an empty set or builds one."""
     return sympy.FiniteSet(*items)
@@ -57,7 +62,7 @@ _CONSTANTS = {"pi": sympy.pi, "E": sympy.E, "I": sympy.I, "oo": sympy.oo, "inf":
               "nan": sympy.nan, "EmptySet": sympy.EmptySet, "Reals": sympy.S.Reals, "Integers": sympy.S.Integers,
               "Complexes": sympy.S.Complexes, "Naturals": sympy.S.Naturals, "ln": sympy.log, "abs": sympy.Abs,
               "complex": _complex, "Fraction": sympy.Rational, "array": _same, "np": _NumPy, "numpy": _NumPy,
-              "set": _set, "frozenset": _set,
+              "set": _set, "frozenset": _set, "Point": _point, "Point2D": _point, "Point3D": _point,
               "S": sympy.S}
 _ATTRIBUTES = {
     "Interval": {"open", "Lopen", "Ropen"},

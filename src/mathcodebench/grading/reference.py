@@ -44,11 +44,22 @@ def read_reference(reference: str) -> tuple[Reading, ...]:
     return _quantities(text) or (Words(words(flat)),)
 
 
+def _plus_minus(body: str) -> object | None:
+    """`\\frac{-1 \\pm \\sqrt{5}}{2}`, which latex2sympy reads only where `\\pm` joins two terms of a list: the
+    set of the two values."""
+    if body.count("\\pm") + body.count("\\mp") != 1:
+        return None
+    both = [parse_latex(re.sub(r"\\pm|\\mp", sign, body)) for sign in ("+", "-")]
+    return None if None in both else sympy.FiniteSet(*both)
+
+
 def _quantities(text: str) -> tuple[Reading, ...]:
     has_trailing_text = bool(_TRAILING_TEXT.search(text))
     decorated = split_decoration(unwrap_text(text) if has_trailing_text else text, letters_are_units=has_trailing_text)
     body, unit = decorated.text, decorated.unit
     value = parse_latex(body)
+    if value is None:
+        value = _plus_minus(body)
     if value is None:
         return ()
     readings: list[Reading] = [Quantity(value, unit, decorated.percent)]
