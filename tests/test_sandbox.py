@@ -1,4 +1,5 @@
-"""Behaviour both sandbox modes share: results, limits, output cap, clean environment, process-group kill."""
+"""Behaviour every sandbox mode shares (the default jail, the host fallback, the subprocess baseline): results,
+limits, output cap, clean environment, process-group kill."""
 
 import os
 import time
@@ -10,7 +11,7 @@ from mathcodebench.sandbox import ExecStatus, Limits, create_sandbox
 FAST = Limits(timeout_s=3, memory_mb=512)
 
 
-@pytest.fixture(scope="module", params=["default", "strong", "subprocess"])
+@pytest.fixture(scope="module", params=["default", "host", "subprocess"])
 def box(request):
     sandbox = create_sandbox(request.param, workers=1)
     yield sandbox

@@ -33,7 +33,7 @@ DEFAULT_MODE = "default"
 _UNSAFE_HINT = "--sandbox unsafe-root runs programs as uid 0 without capabilities, if you accept that"
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 

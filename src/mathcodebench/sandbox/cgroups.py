@@ -69,11 +69,11 @@ def _alive(pid: int) -> bool:
 class CgroupTree:
     """The harness's cgroup directories for one sandbox; controllers that cannot be had are in `missing`."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
         self.roots: dict[str, str] = {}
-        self.missing: list[str] = []
+        self.missing: list[str] = [] if enabled else [f"{c} cgroup per child (not used)" for c in CONTROLLERS]
         name = f"mcb-{os.getpid()}-{next(_counter)}"
-        for controller in CONTROLLERS:
+        for controller in CONTROLLERS if enabled else ():
             try:
                 base = _hierarchy(controller)
                 self._remove_stale(base)
@@ -133,7 +133,8 @@ class ChildCgroup:
         here = {controller: os.path.join(path, f"c{parity}") for controller, path in paths.items()}
         self.join_fds = [os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
                          for path in here.values()]
-        self._memory = self._pids = None
+        self._pids: int | None = None
+        self._memory: dict[str, int] = {}  # file name -> descriptor; empty without a memory cgroup
         if "pids" in here:
             with open(os.path.join(here["pids"], "pids.max"), "w") as fh:
                 fh.write(str(max_tasks))
@@ -148,7 +149,7 @@ class ChildCgroup:
 
     @property
     def bounds_memory(self) -> bool:
-        return self._memory is not None
+        return bool(self._memory)
 
     def join(self) -> None:
         """In the child, before it drops privileges: move this process into its cgroups."""
@@ -159,7 +160,7 @@ class ChildCgroup:
         return os.pread(self._memory[name], 4096, 0).decode()
 
     def _read_oom_kills(self) -> int:
-        if self._memory is None:
+        if not self._memory:
             return 0
         for line in self._read("memory.oom_control").splitlines():
             key, _, value = line.partition(" ")
@@ -169,7 +170,7 @@ class ChildCgroup:
 
     def arm(self, memory_bytes: int) -> None:
         """Before a program starts: its memory limit on top of what the child holds now; the peak reset."""
-        if self._memory is None:
+        if not self._memory:
             return
         self._base = int(self._read("memory.usage_in_bytes"))
         limit = str(self._base + memory_bytes).encode()
@@ -184,7 +185,7 @@ class ChildCgroup:
 
     def outcome(self) -> tuple[float | None, bool]:
         """After the child is reaped: (peak MB the program added, or None without a memory cgroup; OOM-killed?)."""
-        if self._memory is None:
+        if not self._memory:
             return None, False
         peak = (int(self._read("memory.max_usage_in_bytes")) - self._base) / (1 << 20)
         kills = self._read_oom_kills()

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
-from . import protocol, rlimits
+from . import rlimits
 from .base import Limits
 from .cgroups import ChildCgroup
 from .layers import capabilities, landlock
@@ -27,6 +28,31 @@ if TYPE_CHECKING:
 
 READY = b"R"
 SETUP_FAILED = 121  # exit status of a child that could not confine itself
+# A program as the server hands it over: its limits, then its UTF-8 source (no JSON, no validation here).
+_REQUEST = struct.Struct("=dIIIQ")  # timeout_s, memory_mb, file_size_mb, open_files, source length
+
+
+def encode_request(code: str, limits: Limits) -> bytes:
+    source = code.encode("utf-8", "surrogatepass")
+    return _REQUEST.pack(limits.timeout_s, limits.memory_mb, limits.file_size_mb, limits.open_files,
+                         len(source)) + source
+
+
+def _read(fd: int, n: int) -> bytes:
+    data = bytearray()
+    while len(data) < n:
+        chunk = os.read(fd, n - len(data))
+        if not chunk:
+            raise EOFError("the server closed the request pipe")
+        data += chunk
+    return bytes(data)
+
+
+def _receive(fd: int) -> tuple[str, Limits]:
+    timeout_s, memory_mb, file_size_mb, open_files, size = _REQUEST.unpack(_read(fd, _REQUEST.size))
+    code = _read(fd, size).decode("utf-8", "surrogatepass")
+    return code, Limits.model_construct(timeout_s=timeout_s, memory_mb=memory_mb, file_size_mb=file_size_mb,
+                                        open_files=open_files)
 
 
 @dataclass(frozen=True)
@@ -52,7 +78,7 @@ class Pipes:
     status: int
 
 
-def _close_all_but(keep: set[int]) -> None:
+def close_all_but(keep: set[int]) -> None:
     low = 0
     for fd in sorted(keep):
         if fd > low:
@@ -61,7 +87,7 @@ def _close_all_but(keep: set[int]) -> None:
     os.closerange(low, 1 << 20)
 
 
-def _confine(c: Confinement, pipes: Pipes, server_pid: int) -> None:
+def _confine(c: Confinement, pipes: Pipes, parent: int) -> None:
     os.setsid()
     devnull = os.open("/dev/null", os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -69,7 +95,7 @@ def _confine(c: Confinement, pipes: Pipes, server_pid: int) -> None:
     os.dup2(pipes.stderr, 2)
     join = c.cgroup.join_fds if c.cgroup else []
     ruleset = [] if c.ruleset_fd is None else [c.ruleset_fd]
-    _close_all_but({0, 1, 2, pipes.request, pipes.status, *ruleset, *join})
+    close_all_but({0, 1, 2, pipes.request, pipes.status, *ruleset, *join})
     if c.cgroup:
         c.cgroup.join()
         for fd in join:
@@ -82,8 +108,8 @@ def _confine(c: Confinement, pipes: Pipes, server_pid: int) -> None:
     elif c.drop_capabilities:
         capabilities.drop_all()
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != server_pid:
-        raise RuntimeError("the server exited during setup")
+    if os.getppid() != parent:
+        raise RuntimeError("the zygote exited during setup")
     if c.ruleset_fd is not None:
         landlock.restrict_self(c.ruleset_fd)
         os.close(c.ruleset_fd)
@@ -91,10 +117,10 @@ def _confine(c: Confinement, pipes: Pipes, server_pid: int) -> None:
         c.seccomp.apply()
 
 
-def main(c: Confinement, pipes: Pipes, server_pid: int) -> NoReturn:
-    """The child's whole life after fork. Never returns."""
+def main(c: Confinement, pipes: Pipes, parent: int) -> NoReturn:
+    """The child's whole life after fork (from `parent`, the zygote). Never returns."""
     try:
-        _confine(c, pipes, server_pid)
+        _confine(c, pipes, parent)
         os.write(pipes.status, READY)
         os.close(pipes.status)
     except BaseException as exc:  # never run user code half-isolated
@@ -103,12 +129,12 @@ def main(c: Confinement, pipes: Pipes, server_pid: int) -> NoReturn:
         finally:
             os._exit(SETUP_FAILED)
     try:
-        request = protocol.receive(pipes.request)
+        code, limits = _receive(pipes.request)
         os.close(pipes.request)
-        rlimits.apply(Limits.model_validate(request["limits"]))
+        rlimits.apply(limits)
     except EOFError:
         os._exit(0)  # the server went away, or retired this child unused
     except BaseException as exc:
         os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
         os._exit(SETUP_FAILED)
-    run_program(request["code"])
+    run_program(code)

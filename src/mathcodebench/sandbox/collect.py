@@ -32,12 +32,26 @@ class Collected:
     stopped: bool = False  # by `watch`
 
 
+def wait4(pid: int) -> tuple[int, int, float]:
+    """Reap one's own child: (wait status, ru_maxrss in kB, cpu seconds)."""
+    _, status, usage = os.wait4(pid, 0)
+    return status, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+
+
 def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int, started: float,
-            watch: Callable[[], bool] | None = None, watch_every_s: float = 0.01) -> Collected:
-    """Read both pipes until the child exits (or the deadline/cap is hit), then kill the group and reap."""
+            watch: Callable[[], bool] | None = None, watch_every_s: float = 0.01,
+            reap: Callable[[int], tuple[int, int, float]] = wait4, pidfd: int | None = None) -> Collected:
+    """Read both pipes until the child exits (or the deadline/cap is hit), then kill it and `reap` it.
+
+    A process that is not our child is reaped by its parent, which reports the same three numbers (`reap`); it
+    may be gone before we look, so the caller passes a `pidfd` opened while it was alive, and only that process
+    is killed (its pid may already be someone else's); the caller closes that pidfd. Our own child's whole process
+    group is killed."""
     bufs = {stdout_fd: bytearray(), stderr_fd: bytearray()}
     truncated = timed_out = stopped = False
-    pidfd = os.pidfd_open(pid)
+    own_child = pidfd is None
+    if pidfd is None:
+        pidfd = os.pidfd_open(pid)
     poller = select.poll()
     open_fds = set(bufs)
     for fd in bufs:
@@ -80,17 +94,22 @@ def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int
             if truncated or (exited_at is not None and not open_fds):
                 break
     finally:
-        _kill_group(pid)
-        _, status, rusage = os.wait4(pid, 0)
-        os.close(pidfd)
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if own_child:
+            _kill_group(pid)
+            os.close(pidfd)
+        status, maxrss_kb, cpu_s = reap(pid)
     return Collected(
         stdout=bytes(bufs[stdout_fd]),
         stderr=bytes(bufs[stderr_fd]),
         truncated=truncated,
         timed_out=timed_out,
         wait_status=status,
-        rusage_maxrss_kb=rusage.ru_maxrss,
-        cpu_s=rusage.ru_utime + rusage.ru_stime,
+        rusage_maxrss_kb=maxrss_kb,
+        cpu_s=cpu_s,
         wall_s=time.monotonic() - started,
         stopped=stopped,
     )

@@ -8,6 +8,7 @@ cgroups) and the execution is retried there once; a second failure raises `Sandb
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -28,10 +29,27 @@ from .subproc import child_env
 # be wiping what the previous program left: `server.WIPE_TIMEOUT_S`).
 SERVER_GRACE_S = 15.0
 START_TIMEOUT_S = 60.0
+STOP_GRACE_S = 2.0
 
 
 class ServerFailure(Exception):
     """One server died, stopped answering or broke the protocol; the message says how."""
+
+
+def _jail_init(info: int) -> int | None:
+    """A pidfd of the jail's init, from what bwrap writes to its info pipe (None if it exited first)."""
+    data = b""
+    try:
+        while chunk := os.read(info, 4096):
+            data += chunk
+    finally:
+        os.close(info)
+    if not data:
+        return None
+    try:
+        return os.pidfd_open(json.loads(data)["child-pid"])
+    except ProcessLookupError:
+        return None
 
 
 class _Server:
@@ -39,20 +57,33 @@ class _Server:
         self.slot = slot
         self._pool = pool
         self.cgroups = pool.cgroup_tree.slot(label)
-        self.scratch = None if pool.jailed else os.path.join(pool.root, label)
+        self.scratch = None if pool.root is None else os.path.join(pool.root, label)
         if self.scratch is not None:
             os.mkdir(self.scratch, 0o711)  # slot uids must reach their run directories below it
         config = ServerConfig(
             slot=slot, slots=pool.workers, scratch=self.scratch or SCRATCH, jailed=pool.jailed,
             identity=pool.identity.kind, disk_quota_mb=pool.scratch_mb,
             cgroups=inner_cgroups(self.cgroups) if pool.jailed else self.cgroups)
-        command = [sys.executable, "-I", "-B", "-m", "mathcodebench.sandbox.server", config.model_dump_json()]
-        prefix = bwrap_prefix(pool.scratch_mb, self.cgroups) if pool.jailed else []
-        self.proc = subprocess.Popen(
-            [*prefix, *command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=child_env(config.scratch), cwd=pool.root or "/", start_new_session=True)
-        self.tx, self.rx = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        command = [os.path.abspath(sys.executable), "-I", "-B", "-m", "mathcodebench.sandbox.server",
+                   config.model_dump_json()]
+        info_r, info_w = os.pipe() if pool.jailed else (-1, -1)
         try:
+            prefix = bwrap_prefix(pool.scratch_mb, self.cgroups, info_w) if pool.jailed else []
+            self.proc = subprocess.Popen(
+                [*prefix, *command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=child_env(config.scratch), cwd=pool.root or "/", start_new_session=True,
+                pass_fds=(info_w,) if pool.jailed else ())
+        except BaseException:
+            for fd in (info_r, info_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        self.tx, self.rx = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        self.jail: int | None = None  # a pidfd of the jail's init
+        try:
+            if pool.jailed:
+                os.close(info_w)
+                self.jail = _jail_init(info_r)
             hello = protocol.receive(self.rx, timeout_s=START_TIMEOUT_S)
             self.layers: list[str] = hello["layers"]
             self.missing: list[str] = hello["missing"]
@@ -87,13 +118,19 @@ class _Server:
             raise ServerFailure(f"sandbox server {self.slot} broke the protocol: {exc}") from None
 
     def stop(self) -> None:
-        """Kill the server (its children die with it: PDEATHSIG, or the jail's PID namespace) and free its slot."""
+        """End the server and free its slot. First by closing its input: it exits once its zygote has killed and
+        reaped every child. A server that does not exit within STOP_GRACE_S is killed: in the jail through its
+        init (the kernel ends the whole PID namespace; bwrap reaps the init), on the host with its process group
+        (the zygote's children follow by PDEATHSIG)."""
+        self.proc.stdin.close()
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            self.proc.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self._kill()
+        if self.jail is not None:
+            os.close(self.jail)
+            self.jail = None
+        for pipe in (self.proc.stdout, self.proc.stderr):
             pipe.close()
         self._pool.cgroup_tree.release(self.cgroups)
         if self.scratch is not None:
@@ -103,27 +140,44 @@ class _Server:
                 pass  # left for `close`, which removes the whole sandbox directory
 
 
+    def _kill(self) -> None:
+        if self.jail is not None:
+            try:
+                signal.pidfd_send_signal(self.jail, signal.SIGKILL)
+                os.kill(self.proc.pid, signal.SIGCONT)  # bwrap, to reap the init
+                self.proc.wait(STOP_GRACE_S)
+                return
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+
+
 class ForkServerSandbox:
     """Runs programs in pre-forked, locked-down children of pre-warmed servers. Thread-safe."""
 
     def __init__(self, workers: int | None, *, name: str, requested: str, reason: str, identity: Identity,
-                 jailed: bool, scratch_mb: int = 256) -> None:
+                 jailed: bool, scratch_mb: int = 256, cgroups: bool = True) -> None:
+        """`cgroups=False` runs without memory and pids cgroups, as on a machine that has none to give."""
         self.name, self.requested, self.reason = name, requested, reason
         self.workers = workers or os.cpu_count() or 1
         self.identity, self.jailed, self.scratch_mb = identity, jailed, scratch_mb
         self.root = None if jailed else tempfile.mkdtemp(prefix="mcb-sandbox-")
         if self.root is not None:
             os.chmod(self.root, 0o711)
-        self.cgroup_tree = CgroupTree()
+        self.cgroup_tree = CgroupTree(enabled=cgroups)
         self._idle: queue.Queue[_Server] = queue.Queue()
         self._lock = threading.Lock()
-        self._free_slots = list(range(self.workers))
+        self._free_slots = list(range(1, self.workers))  # slot 0 is the first server's, started below
         self._generation = 0
         self._closed = False
         self.layers: list[str] = []
         self.missing: list[str] = []
         try:
-            first = self._start(self._reserve())
+            first = self._start(0)
         except ServerFailure:
             self.close()
             raise

@@ -48,12 +48,13 @@ def inner_cgroups(cgroups: dict[str, str]) -> dict[str, str]:
     return {controller: f"{CGROUP_MOUNT}/{controller}" for controller in cgroups}
 
 
-def bwrap_prefix(scratch_mb: int, cgroups: dict[str, str]) -> list[str]:
-    """The bwrap command line that wraps a server started as `python -m mathcodebench.sandbox.server`."""
+def bwrap_prefix(scratch_mb: int, cgroups: dict[str, str], info_fd: int) -> list[str]:
+    """The bwrap command line that wraps a server started as `python -m mathcodebench.sandbox.server`.
+    bwrap writes the pid of the jail's init to `info_fd` (JSON): killing it ends everything in the jail."""
     package_root = str(Path(__file__).resolve().parents[2])  # the directory holding `mathcodebench`
     interpreter = os.path.realpath(sys.executable)
     binds = sorted({sys.base_prefix, sys.prefix, sys.exec_prefix, package_root, os.path.dirname(interpreter)})
-    args = [bwrap_binary(), "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+    args = [bwrap_binary(), "--info-fd", str(info_fd), "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--new-session", "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr", *_mount_symlinks()]
     for path in ("/etc/ld.so.cache", "/etc/localtime"):
         if os.path.exists(path):

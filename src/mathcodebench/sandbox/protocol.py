@@ -13,12 +13,15 @@ _HEADER = struct.Struct(">I")
 MAX_MESSAGE = 64 << 20
 
 
-def send(fd: int, message: dict[str, Any]) -> None:
-    data = json.dumps(message).encode()
-    payload = _HEADER.pack(len(data)) + data
+def write_all(fd: int, payload: bytes) -> None:
     view = memoryview(payload)
     while view:
         view = view[os.write(fd, view):]
+
+
+def send(fd: int, message: dict[str, Any]) -> None:
+    data = json.dumps(message).encode()
+    write_all(fd, _HEADER.pack(len(data)) + data)
 
 
 def _readable(fd: int, deadline: float) -> bool:

@@ -15,6 +15,7 @@ import random
 import sys
 import traceback
 import types
+from typing import NoReturn
 
 
 def seed_numpy() -> None:
@@ -24,7 +25,7 @@ def seed_numpy() -> None:
         sys.modules["numpy"].random.seed(0)
 
 
-def run_program(code: str) -> None:
+def run_program(code: str) -> NoReturn:
     """Run `code` as `__main__` from file "main.py"; exit with its status. Never returns."""
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace")

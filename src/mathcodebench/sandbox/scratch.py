@@ -14,6 +14,7 @@ import os
 import stat
 import time
 from collections.abc import Callable
+from functools import partial
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPENED_UP = 0o700
@@ -55,7 +56,7 @@ def _first_subdirectory(fd: int) -> str | None:
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
                 return entry.name
-            _in_dir(fd, lambda name=entry.name: os.unlink(name, dir_fd=fd))
+            _in_dir(fd, partial(os.unlink, entry.name, dir_fd=fd))
     return None
 
 
@@ -89,7 +90,7 @@ def clear(path: str, timeout_s: float | None = None) -> None:
             here = os.fstat(fd)
             if (here.st_dev, here.st_ino) != (dev, ino):
                 raise CleanupError(f"a directory below {path} moved during cleanup")
-            _in_dir(fd, lambda name=name, fd=fd: os.rmdir(name, dir_fd=fd))
+            _in_dir(fd, partial(os.rmdir, name, dir_fd=fd))
     except OSError as exc:
         raise CleanupError(f"cannot clear {path}: {exc}") from None
     finally:

@@ -1,11 +1,12 @@
 """The fork server: a separate, single-threaded process that holds nothing of the harness.
 
-It pre-imports the usual math modules and builds every isolation layer once. It always holds one pre-forked
-child that has already confined itself (`child.py`), so a request costs handing over the code, running it and
-collecting the result. Right after the handover it forks the next child, which confines itself while the program
-runs. The two alternate between two run directories, uids and cgroups (parity 0 and 1). The reply goes out before
-the finished child's run directory is wiped; a directory that cannot be wiped ends the server (the harness
-replaces it with a fresh one).
+It pre-imports the usual math modules and builds every isolation layer once, then forks its zygote (the
+pristine process every child is forked from: `zygote.py`). It always holds one pre-forked child that has
+already confined itself (`child.py`), so a request costs handing over the code, running it and collecting the
+result. Right after the handover it asks for the next child, which confines itself while the program runs. The
+two alternate between two run directories, uids and cgroups (parity 0 and 1). The reply goes out before the
+finished child's run directory is wiped; a directory that cannot be wiped ends the server (the harness replaces
+it with a fresh one).
 
 Run as `python -I -m mathcodebench.sandbox.server CONFIG_JSON` with a clean environment; it speaks `protocol`
 on its stdin/stdout.
@@ -18,7 +19,6 @@ import select
 import stat
 import sys
 import time
-from dataclasses import dataclass
 
 from pydantic import BaseModel
 
@@ -34,6 +34,7 @@ from .jail import NAMESPACES
 from .layers import landlock
 from .rlimits import MAX_PROCESSES
 from .runner import seed_numpy
+from .zygote import Spawned, Zygote
 
 PREIMPORT = (
     "math cmath fractions decimal itertools functools collections statistics random re heapq bisect string "
@@ -72,11 +73,6 @@ def _preimport() -> list[str]:
     return missing
 
 
-def _rss_kb() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-
-
 def _deleted_open_files(pid: int, device: int) -> int:
     """Bytes in files on `device` that the child holds open after deleting them (a directory walk misses them)."""
     total, seen = 0, set()
@@ -95,39 +91,12 @@ def _deleted_open_files(pid: int, device: int) -> int:
     return total
 
 
-@dataclass
-class _Child:
-    """The server's handle on one pre-forked child."""
-
-    pid: int
-    parity: int
-    stdout: int
-    stderr: int
-    request: int
-    status: int
-    rss_kb: int  # the server's RSS when it forked: where the child's own RSS starts
-
-    def hand_over(self, request: dict) -> None:
-        """Send the program; the child starts it once it has read it all."""
-        try:
-            protocol.send(self.request, request)
-        finally:
-            os.close(self.request)
-            self.request = -1  # its number is reused by the next child's pipes: never close it twice
-
-    def close(self) -> None:
-        for fd in (self.stdout, self.stderr, self.request, self.status):
-            if fd >= 0:
-                os.close(fd)
-        self.stdout = self.stderr = self.request = self.status = -1
-
-
 class Server:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.pid = os.getpid()
         identity = Identity(config.identity)
-        self.layers = ["fork server; the next child is forked and confined before its program arrives",
+        self.layers = [("fork server: children forked from a zygote that never sees a program, each confined "
+                        "before its program arrives"),
                        "session, empty stdin, output capped per stream",
                        "rlimits: cpu, address space, file size, open files, processes; no core, memlock, rt-priority"]
         self.missing: list[str] = []
@@ -158,14 +127,14 @@ class Server:
                               drop_capabilities=identity.kind == "root", ruleset_fd=rulesets[p], seccomp=seccomp,
                               cgroup=self.cgroups[p])
             for p in (0, 1)]
-        self.next: _Child | None = None
 
     def _cgroups(self, identity: Identity) -> list[ChildCgroup | None]:
         if not self.config.cgroups:
             if identity.kind == "root":
                 self.missing.append("task bound for uid 0 (no pids cgroup: RLIMIT_NPROC does not bind root)")
             return [None, None]
-        cgroups = [ChildCgroup(self.config.cgroups, parity, MAX_PROCESSES) for parity in (0, 1)]
+        cgroups: list[ChildCgroup | None] = [ChildCgroup(self.config.cgroups, parity, MAX_PROCESSES)
+                                             for parity in (0, 1)]
         if "memory" in self.config.cgroups:
             self.layers.append("memory cgroup per child: anonymous, memfd, tmpfs and shm pages; true peak")
         if "pids" in self.config.cgroups:
@@ -201,53 +170,43 @@ class Server:
         return compiled
 
     def start(self) -> None:
-        self.next = self._prepare(0)
-
-    def _prepare(self, parity: int) -> _Child:
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        req_r, req_w = os.pipe()
-        st_r, st_w = os.pipe()
-        rss = _rss_kb()
-        pid = os.fork()
-        if pid == 0:
-            child.main(self.confinements[parity], child.Pipes(out_w, err_w, req_r, st_w), self.pid)
-        for fd in (out_w, err_w, req_r, st_w):
-            os.close(fd)
-        return _Child(pid, parity, out_r, err_r, req_w, st_r, rss)
+        """Fork the zygote (nothing of any program is in memory yet) and ask it for the first child."""
+        self.zygote = Zygote(self.confinements)
+        self.parity = 0
+        self.zygote.spawn(self.parity)
 
     @staticmethod
-    def _ready(c: _Child) -> str | None:
+    def _ready(c: Spawned) -> str | None:
         """None once the child says it is confined; else why it is not."""
         ready, _, _ = select.select([c.status], [], [], READY_TIMEOUT_S)
         if not ready:
             return f"the pre-forked child did not confine itself within {READY_TIMEOUT_S} s"
         said = os.read(c.status, 4096)
-        if said == child.READY:
-            return None
-        return said.decode("utf-8", "replace") or "the pre-forked child exited during setup"
-
-    @staticmethod
-    def _retire(c: _Child) -> None:
+        if said != child.READY:
+            return said.decode("utf-8", "replace") or "the pre-forked child exited during setup"
         try:
-            os.kill(c.pid, 9)
+            c.pidfd = os.pidfd_open(c.pid)  # now, while it waits for its program: the zygote reaps it at exit
         except ProcessLookupError:
-            pass
-        os.waitpid(c.pid, 0)
-        c.close()
+            return "the pre-forked child exited after setup"
+        return None
 
-    def _ready_child(self) -> _Child | str:
+    def _ready_child(self) -> Spawned | str:
         """The pre-forked child, or a fresh one if it is not usable; a string says why neither is."""
-        c = self.next
-        self.next = None
-        for _ in range(2):
+        c = self.zygote.take(self.parity)
+        why = self._ready(c)
+        if why is not None:
+            self.zygote.abandon(c)
+            self.zygote.spawn(self.parity)
+            c = self.zygote.take(self.parity)
             why = self._ready(c)
-            if why is None:
-                return c
-            self._retire(c)
-            c = self._prepare(c.parity)
-        self._retire(c)
-        return why
+            if why is not None:
+                self.zygote.abandon(c)
+                return why
+        return c
+
+    def _reap(self, pid: int) -> tuple[int, int, float]:
+        done = self.zygote.reap(pid)
+        return done.status, done.maxrss_kb, done.cpu_s
 
     def handle(self, request: dict) -> tuple[dict, int | None]:
         """Run one program; return (reply, parity of the run directory to wipe after replying)."""
@@ -259,17 +218,20 @@ class Server:
         if cgroup is not None:
             cgroup.arm(limits.memory_mb << 20)
         try:
-            c.hand_over(request)
+            protocol.write_all(c.request, child.encode_request(request["code"], limits))
         except OSError as exc:
-            self._retire(c)
+            self.zygote.abandon(c)
             return {"error": f"the pre-forked child did not take its program: {exc}"}, None
+        os.close(c.request)
+        c.request = -1
         started = time.monotonic()
-        self.next = self._prepare(1 - c.parity)  # confines itself while this program runs
+        self.parity = 1 - c.parity
+        self.zygote.spawn(self.parity)  # the next child confines itself while this program runs
         workdir = self.workdirs[c.parity]
         watch = None if self.config.jailed else (lambda: self._over_quota(c.pid, workdir))
         try:
             got = collect(c.pid, c.stdout, c.stderr, limits.timeout_s, limits.output_bytes, started,
-                          watch=watch, watch_every_s=QUOTA_POLL_S)
+                          watch=watch, watch_every_s=QUOTA_POLL_S, reap=self._reap, pidfd=c.pidfd)
         finally:
             c.close()
         peak, oom_killed = cgroup.outcome() if cgroup is not None else (None, False)
@@ -317,19 +279,22 @@ def main() -> None:
     server.start()
     protocol.send(tx, {"ready": True, "layers": server.layers, "missing": server.missing,
                        "missing_modules": missing_modules})
-    while True:
-        try:
-            request = protocol.receive(rx)
-        except EOFError:
-            return
-        reply, parity = server.handle(request)
-        protocol.send(tx, reply)  # before wiping: the harness has its result now
-        if "error" in reply:
-            sys.exit(f"sandbox server {config.slot}: {reply['error']}")
-        try:
-            server.wipe(parity)
-        except scratch.CleanupError as exc:
-            sys.exit(f"sandbox server {config.slot}: {exc}")
+    try:
+        while True:
+            try:
+                request = protocol.receive(rx)
+            except EOFError:
+                return
+            reply, parity = server.handle(request)
+            protocol.send(tx, reply)  # before wiping: the harness has its result now
+            if "error" in reply or parity is None:
+                sys.exit(f"sandbox server {config.slot}: {reply.get('error')}")
+            try:
+                server.wipe(parity)
+            except scratch.CleanupError as exc:
+                sys.exit(f"sandbox server {config.slot}: {exc}")
+    finally:
+        server.zygote.close()
 
 
 if __name__ == "__main__":
