@@ -8,6 +8,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -17,6 +18,7 @@ from mathcodebench.settings import Settings
 from mathcodebench.store import RunData, RunStore
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+V = TypeVar("V")
 
 
 def fenced(code: str) -> str:
@@ -96,6 +98,12 @@ def check_regenerated_from_failure(attempts: list) -> None:
     assert second.completion_tokens > 0 and second.gen_s > 0
 
 
+def single(by_unit: dict[tuple[str, int], V]) -> dict[str, V]:
+    """A one-sample run's attempts or grades by problem id (a run's data is keyed by (problem, sample))."""
+    assert all(sample == 1 for _, sample in by_unit), "a run with repeated samples"
+    return {pid: value for (pid, _), value in by_unit.items()}
+
+
 def read(db: Path) -> RunData:
     store = RunStore.read(db)
     try:
@@ -123,4 +131,4 @@ def db(tmp_path: Path) -> Path:
 
 
 __all__ = ["BROKEN", "ForcedFirst", "ModelError", "ScriptedModel", "check_regenerated_from_failure", "fenced", "read",
-           "run_to_end"]
+           "run_to_end", "single"]

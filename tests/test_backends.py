@@ -10,7 +10,7 @@ import time
 
 import httpx
 import pytest
-from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced, read, run_to_end
+from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced, read, run_to_end, single
 from servers import FaultyServer, OllamaStandIn
 
 from mathcodebench import api
@@ -223,14 +223,14 @@ def test_a_server_that_dies_leaves_problems_not_attempted_never_wrong(db):
 
     model.generate = dies_after_first_problem
     data = run_to_end(Settings(model="openai-compatible/m", limit=3, attempts=2, concurrency=1), db, model)
-    attempts = data.attempts
+    attempts = single(data.attempts)
     assert set(attempts) == {"sample/algebra/1", "sample/algebra/2", "sample/algebra/3"}
     assert attempts["sample/algebra/1"][-1].status == AttemptStatus.ANSWERED
     # a backend failure ends the problem at once, ungraded: one model_error each, not the whole budget
     assert [a.status for a in attempts["sample/algebra/2"]] == [AttemptStatus.MODEL_ERROR]
     assert [a.status for a in attempts["sample/algebra/3"]] == [AttemptStatus.MODEL_ERROR]
     assert all("gave up" in tried[-1].stderr for tried in list(attempts.values())[1:])
-    assert set(data.final) == {"sample/algebra/1"} and data.record.status == "incomplete"
+    assert set(single(data.final)) == {"sample/algebra/1"} and data.record.status == "incomplete"
     summary = summarize(data)
     assert summary.overall.n == 1 and summary.not_attempted == ["sample/algebra/2", "sample/algebra/3"]
     assert "2 problems not attempted (backend errors)" in data.record.status_detail
@@ -280,5 +280,5 @@ def test_a_dead_server_stops_the_run_resumably_instead_of_burning_every_attempt(
         assert run.execute() == "finished"
     data = read(db)
     assert len(data.final) == 20 and data.record.status == "finished"
-    first = data.attempts["sample/algebra/1"]  # the failed try did not use up attempt 1 or its seed
+    first = single(data.attempts)["sample/algebra/1"]  # the failed try did not use up attempt 1 or its seed
     assert [(a.number, a.status, a.params.seed) for a in first] == [(1, "model_error", 0), (2, "answered", 0)]

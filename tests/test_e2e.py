@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ScriptedModel, fenced, read, run_to_end
+from conftest import ScriptedModel, fenced, read, run_to_end, single
 
 from mathcodebench import api
 from mathcodebench.report import summarize
@@ -30,7 +30,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_scripted_run_is_stored_attempt_by_attempt_and_reported(db):
     data = run_to_end(CONFIG, db, ScriptedModel(SCRIPT))
-    attempts = data.attempts
+    attempts = single(data.attempts)
     statuses = {pid: [a.status.value for a in tried] for pid, tried in attempts.items()}
     assert statuses == {
         "sample/algebra/1": ["answered"],
@@ -40,7 +40,7 @@ def test_scripted_run_is_stored_attempt_by_attempt_and_reported(db):
         "sample/algebra/5": ["runtime_error"] * 3,
     }
     assert "NameError" in attempts["sample/algebra/3"][0].feedback
-    grades = data.grader("symbolic")
+    grades = single(data.grader("symbolic"))
     assert {pid: g.correct for pid, g in grades.items()} == {
         "sample/algebra/1": True, "sample/algebra/2": True, "sample/algebra/3": True,
         "sample/algebra/4": False, "sample/algebra/5": False,
@@ -63,7 +63,7 @@ def test_scripted_run_is_stored_attempt_by_attempt_and_reported(db):
     report = cli("report", str(db), "--json")
     assert report.returncode == 0, report.stderr
     data = json.loads(report.stdout)
-    assert data["overall"] == {"n": 5, "correct": 3} and data["unsolved"] == ["sample/algebra/5"]
+    assert data["overall"] == {"n": 5, "correct": 3, "samples": 1} and data["unsolved"] == ["sample/algebra/5"]
     table = cli("report", str(db))
     assert "Accuracy by subject" in table.stdout and "Level 5" in table.stdout and "Unsolved" in table.stdout
 
@@ -142,7 +142,7 @@ def test_concurrent_run_stores_the_same_as_a_sequential_one(tmp_path):
         db = tmp_path / f"c{concurrency}.sqlite"
         config = CONFIG.model_copy(update={"concurrency": concurrency})
         seen: list[str] = []
-        data = run_to_end(config, db, ScriptedModel(SCRIPT), on_problem=lambda p, ok, tried, seen=seen: seen.append(p.id))
+        data = run_to_end(config, db, ScriptedModel(SCRIPT), on_problem=lambda done, seen=seen: seen.append(done.problem.id))
         assert sorted(seen) == sorted(p.id for p in data.problems)
         results.append(_stored(db))
     assert results[0] == results[1]
@@ -155,7 +155,7 @@ def test_interrupt_in_a_worker_thread_resumes_cleanly(db):
         run.execute()
     data = read(db)
     assert data.record.status == "interrupted"
-    finished_before = set(data.final)
+    finished_before = set(single(data.final))
     fresh = ScriptedModel(SCRIPT)
     with api.resume(db, model=fresh) as run:
         run.execute()
@@ -215,10 +215,13 @@ def test_a_version_1_database_is_migrated_and_a_newer_one_refused(db, tmp_path):
     run_to_end(CONFIG, db, ScriptedModel(SCRIPT))
     before = _stored(db)
     conn = sqlite3.connect(db)  # turn it into what schema version 1 wrote
-    conn.executescript("ALTER TABLE attempts DROP COLUMN tokens_reused;"
-                       "ALTER TABLE attempts DROP COLUMN regeneration_points;"
-                       "ALTER TABLE run DROP COLUMN recorded; ALTER TABLE run DROP COLUMN isolation;"
-                       "ALTER TABLE run DROP COLUMN status_detail; DROP TABLE sessions; PRAGMA user_version = 1;")
+    conn.executescript(
+        "CREATE TABLE v1 AS SELECT problem_id, number, status, record, gen_s, exec_s, completion_tokens, created_at "
+        "FROM attempts; DROP TABLE attempts; ALTER TABLE v1 RENAME TO attempts;"
+        "CREATE TABLE v1 AS SELECT problem_id, grader, attempt, correct, status, method, answer, detail, created_at, "
+        "score FROM grades; DROP TABLE grades; ALTER TABLE v1 RENAME TO grades; DROP TABLE votes;"
+        "ALTER TABLE run DROP COLUMN recorded; ALTER TABLE run DROP COLUMN isolation;"
+        "ALTER TABLE run DROP COLUMN status_detail; DROP TABLE sessions; PRAGMA user_version = 1;")
     conn.execute("UPDATE run SET config = ?", (json.dumps(V2_CONFIG),))
     conn.commit()
     conn.close()

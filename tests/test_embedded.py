@@ -14,7 +14,7 @@ from mathcodebench.models.weights import QWEN_CODER_05B, ensure_weights
 from mathcodebench.data import Problem
 from mathcodebench.sandbox import create_sandbox
 from mathcodebench.solve import AttemptStatus, SolvePolicy, solve
-from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced, run_to_end
+from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced, run_to_end, single
 
 pytestmark = pytest.mark.model
 
@@ -54,8 +54,8 @@ def test_a_generation_does_not_depend_on_what_the_model_computed_before(model):
 
 def test_real_model_run_generates_executes_and_grades(model, db):
     data = run_to_end(Settings(limit=2, attempts=2, max_tokens=400), db, model)
-    attempts = data.attempts
-    grades = data.final
+    attempts = single(data.attempts)
+    grades = single(data.final)
     assert set(attempts) == set(grades) == {"sample/algebra/1", "sample/algebra/2"}
     for tried in attempts.values():
         first = tried[0]

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
-from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,25 +21,17 @@ from pydantic import BaseModel
 
 from .data import Loaded, Problem, load, select, selection_hash
 from .errors import Incomplete, UserError
-from .grading import FINAL, JUDGE_PROMPT_VERSION, GraderUnavailable, Grading, GradingSettings
+from .grading import FINAL, JUDGE_PROMPT_VERSION, Grade, Grading, GradingSettings
 from .grading.judge import RUBRIC
 from .models import ChatModel, FatalModelError, Message, ModelError, create_model
 from .sandbox import Sandbox, create_sandbox
 from .settings import RESUMABLE, Settings, build, flag
-from .solve import PROMPT_VERSION, Attempt, AttemptStatus, require_prefix, solve
-from .store import DatasetInfo, Recorded, RunRecord, RunStatus, RunStore
+from .solve import PROMPT_VERSION, Attempt, require_prefix
+from .store import DatasetInfo, Recorded, RunRecord, RunStatus, RunStore, Unit
+from .work import Done, Outcome, Worker, regrade_problem
 
 
-class Outcome(StrEnum):
-    """What became of one problem in this session."""
-
-    CORRECT = "correct"
-    INCORRECT = "incorrect"
-    NOT_ATTEMPTED = "not_attempted"  # its last attempt failed for infrastructure reasons: resume tries again
-    UNGRADED = "ungraded"  # answered, but the judge could not be reached: resume grades it
-
-
-OnProblem = Callable[[Problem, Outcome, list[Attempt]], None]
+OnProblem = Callable[[Done], None]
 # This many infrastructure failures in a row (model backend, sandbox, judge), with nothing working in between,
 # mean the machinery is down, not flaky: the run stops, resumable, instead of failing every remaining problem.
 OUTAGE_FAILURES = 5
@@ -134,7 +125,7 @@ class Run:
         self.close()
 
     def execute(self, on_problem: OnProblem | None = None) -> RunStatus:
-        """Solve and grade every problem of the run that has no final grade yet.
+        """Solve and grade every sample of every problem that has no final grade yet.
 
         This is the run's one scheduler: up to `concurrency` problems are in flight at once (threads; the model
         backend bounds its own requests, the sandbox pool its executions). On Ctrl-C, an outage or a fatal error,
@@ -143,37 +134,22 @@ class Run:
         store, settings = self.store, self.settings
         stored = store.attempts()
         graded = store.grades(FINAL)
-        todo = [p for p in store.problems() if p.id not in graded]
+        problems = store.problems()
+        todo = [p for p in problems if any((p.id, s) not in graded for s in range(1, settings.samples + 1))]
         workers = settings.concurrency or getattr(self.model, "default_concurrency", 1)
         grading = Grading(settings.grading_settings(), self.judge, store)
-        policy = settings.policy()
-        stop = threading.Event()
-        failures = _Failures(stop)
+        worker = Worker(self.model, self.sandbox, grading, settings.policy())
+        sink = _StoreSink(store, self.model.spec)
         outcomes: list[Outcome] = []
 
-        def record(attempt: Attempt) -> None:
-            store.add_attempt(attempt)
-            failures.note(attempt.status.infrastructure, attempt.stderr, self.model.spec, store.path)
-            if stop.is_set():
-                raise _Stopped
+        def work(problem: Problem) -> list[Done]:
+            return worker.solve_problem(problem, stored, graded, sink)
 
-        def work(problem: Problem) -> tuple[Problem, Outcome, list[Attempt]]:
-            attempts = solve(problem, self.model, self.sandbox, policy, on_attempt=record,
-                             start_after=stored.get(problem.id))
-            if attempts and attempts[-1].status.infrastructure:
-                return problem, Outcome.NOT_ATTEMPTED, attempts
-            try:
-                correct = grade_and_store(grading, store, problem, attempts)
-            except GraderUnavailable as exc:
-                failures.note(True, str(exc), "the judge", store.path)
-                return problem, Outcome.UNGRADED, attempts
-            failures.note(False, "", "", store.path)
-            return problem, Outcome.CORRECT if correct else Outcome.INCORRECT, attempts
-
-        def finished(result: tuple[Problem, Outcome, list[Attempt]]) -> None:
-            outcomes.append(result[1])
-            if on_problem:
-                on_problem(*result)
+        def finished(results: list[Done]) -> None:
+            for done in results:
+                outcomes.append(done.outcome)
+                if on_problem:
+                    on_problem(done)
 
         store.set_status(RunStatus.RUNNING)
         try:
@@ -187,12 +163,12 @@ class Run:
                         for future in as_completed(futures):
                             finished(future.result())  # re-raises a worker's exception here
                     except BaseException:
-                        stop.set()
+                        sink.stop.set()
                         for future in futures:
                             future.cancel()
                         raise
         except BaseException as exc:
-            stop.set()
+            sink.stop.set()
             self.outcome = RunStatus.INTERRUPTED
             self.detail = str(exc) if isinstance(exc, UserError) else type(exc).__name__
             store.set_status(RunStatus.INTERRUPTED, self.detail)
@@ -202,7 +178,8 @@ class Run:
         missing = {kind: sum(o == kind for o in outcomes) for kind in (Outcome.NOT_ATTEMPTED, Outcome.UNGRADED)}
         if any(missing.values()):
             self.outcome = RunStatus.INCOMPLETE
-            self.detail = incomplete_detail(missing[Outcome.NOT_ATTEMPTED], missing[Outcome.UNGRADED])
+            self.detail = incomplete_detail(missing[Outcome.NOT_ATTEMPTED], missing[Outcome.UNGRADED],
+                                            settings.samples)
         else:
             self.outcome, self.detail = RunStatus.FINISHED, ""
         store.set_status(self.outcome, self.detail)
@@ -217,12 +194,13 @@ class Run:
         self.store.close(self.outcome.value, self.detail)
 
 
-def incomplete_detail(not_attempted: int, ungraded: int) -> str:
+def incomplete_detail(not_attempted: int, ungraded: int, samples: int = 1) -> str:
+    what = "samples" if samples > 1 else "problems"
     parts = []
     if not_attempted:
-        parts.append(f"{not_attempted} problems not attempted (backend errors)")
+        parts.append(f"{not_attempted} {what} not attempted (backend errors)")
     if ungraded:
-        parts.append(f"{ungraded} problems not graded (judge unavailable)")
+        parts.append(f"{ungraded} {what} not graded (judge unavailable)")
     return "; ".join(parts)
 
 
@@ -230,36 +208,40 @@ class _Stopped(Exception):
     """Raised in a worker after its current attempt is stored, once the run is being stopped."""
 
 
-class _Failures:
-    """Infrastructure failures in a row, across workers; too many stop the run."""
+class _StoreSink:
+    """The run's store as a worker's sink, watching for outages: infrastructure failures in a row, across
+    workers, nothing working in between; too many stop the run."""
 
-    def __init__(self, stop: threading.Event) -> None:
-        self._stop = stop
+    def __init__(self, store: RunStore, spec: str) -> None:
+        self.store, self.spec = store, spec
+        self.stop = threading.Event()
         self._lock = threading.Lock()
-        self._count = 0
+        self._failures = 0
 
-    def note(self, failed: bool, why: str, what: str, db: Path) -> None:
+    def _note(self, failed: bool, why: str, what: str) -> None:
         with self._lock:
-            self._count = self._count + 1 if failed else 0
-            outage = self._count >= OUTAGE_FAILURES
+            self._failures = self._failures + 1 if failed else 0
+            outage = self._failures >= OUTAGE_FAILURES
         if outage:
-            self._stop.set()
+            self.stop.set()
             raise Incomplete(f"{what} failed {OUTAGE_FAILURES} times in a row ({why[:160]}); the run is stopped: "
-                            f"when it is back, continue with mathcodebench run --resume {db}")
+                             f"when it is back, continue with mathcodebench run --resume {self.store.path}")
+        if self.stop.is_set():
+            raise _Stopped
 
+    def add_attempt(self, attempt: Attempt) -> None:
+        self.store.add_attempt(attempt)
+        self._note(attempt.status.infrastructure, attempt.stderr, self.spec)
 
-def answered(attempts: list[Attempt]) -> Attempt | None:
-    """The attempt whose output is graded: the last one, if it printed an answer."""
-    return attempts[-1] if attempts and attempts[-1].status == AttemptStatus.ANSWERED else None
+    def add_grades(self, unit: Unit, attempt: int | None, grades: dict[str, Grade]) -> None:
+        self.store.add_grades(unit, attempt, grades)
+        self._note(False, "", "")
 
+    def set_votes(self, problem_id: str, classes: dict[int, int]) -> None:
+        self.store.set_votes(problem_id, classes)
 
-def grade_and_store(grading: Grading, store: RunStore, problem: Problem, attempts: list[Attempt]) -> bool:
-    """Grade a problem's answered attempt (or its lack of one), store every grader's verdict; return `final`.
-    Raises GraderUnavailable (nothing stored) when a grader's backend is down."""
-    final = answered(attempts)
-    grades = grading.grade(problem, final.stdout if final else None)
-    store.add_grades(problem.id, final.number if final else None, grades)
-    return grades[FINAL].correct
+    def grader_failed(self, why: str) -> None:
+        self._note(True, why, "the judge")
 
 
 def _recorded(study: str | None) -> Recorded:
@@ -360,27 +342,29 @@ def regrade(db: Path, given: dict[str, Any], *, judge: ChatModel | None = None, 
         raise
     store.begin_session("regrade", {k: _jsonable(getattr(settings, k)) for k in given}, None)
     attempts = store.attempts()
-    finished = set(store.grades(FINAL))  # an interrupted run's unfinished problems stay open for --resume
+    finished = set(store.grades(FINAL))  # an interrupted run's unfinished samples stay open for --resume
     grading = Grading(settings.grading_settings(), judge, store)
     ungraded = 0
+
+    class _Regrade(_StoreSink):
+        def grader_failed(self, why: str) -> None:
+            nonlocal ungraded
+            ungraded += 1
+
+    sink = _Regrade(store, "")
     try:
         store.clear_grades()
         store.set_record(record.model_copy(update={"settings": settings}))
         for problem in store.problems():
-            if problem.id not in finished:
-                continue
-            tried = attempts.get(problem.id, [])
-            try:
-                correct = grade_and_store(grading, store, problem, tried)
-            except GraderUnavailable:
-                ungraded += 1
+            units = [(problem.id, sample) for sample in range(1, settings.samples + 1)]
+            done = regrade_problem(grading, problem, settings.samples,
+                                   {u: attempts.get(u, []) for u in units if u in finished}, sink)
+            for each in done:
                 if on_problem:
-                    on_problem(problem, Outcome.UNGRADED, tried)
-                continue
-            if on_problem:
-                on_problem(problem, Outcome.CORRECT if correct else Outcome.INCORRECT, tried)
+                    on_problem(each)
         status = RunStatus.INCOMPLETE if ungraded else record.status
-        store.set_status(status, incomplete_detail(0, ungraded) if ungraded else record.status_detail)
+        store.set_status(status, incomplete_detail(0, ungraded, settings.samples) if ungraded
+                         else record.status_detail)
     except BaseException:
         grading.close()
         store.close("interrupted")

@@ -96,7 +96,7 @@ def run(given: dict[str, Any], db: DbOpt = None, resume: ResumeOpt = None, html:
 def _execute(session: api.Run) -> RunStatus:
     """Run (or continue) the run with a progress display; Ctrl-C stops cleanly and says how to resume."""
     store = session.store
-    total = len(store.problems())
+    total = len(store.problems()) * session.settings.samples
     finals = store.grades(FINAL)
     label = session.settings.model + (" (tbt)" if session.settings.regeneration == "tbt" else "")
     console.print(f"Run database: {store.path}", highlight=False, soft_wrap=True)

@@ -1,5 +1,5 @@
-"""What a person watching a run sees: per model, problems done of all, correct so far, attempts and tokens per
-second, and an estimate of the time left. A terminal gets a live line; anything else (CI, a log file, nohup)
+"""What a person watching a run sees: per model, problems (or samples, with --samples) done of all, correct so
+far, attempts and tokens per second, and an estimate of the time left. A terminal gets a live line; anything else (CI, a log file, nohup)
 gets one plain line every `EVERY` problems and at the end, never nothing for hours."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .api import Outcome
-from .data import Problem
-from .solve import Attempt, counted_attempts
+from .solve import counted_attempts
+from .work import Done, Outcome
 
 EVERY = 10
 
@@ -47,12 +46,12 @@ class RunProgress:
         elif self.done > self.start_done:
             self.console.print(self.line(), highlight=False, soft_wrap=True)
 
-    def __call__(self, problem: Problem, outcome: Outcome, attempts: list[Attempt]) -> None:
+    def __call__(self, done: Done) -> None:
         self.done += 1
-        self.correct += outcome == Outcome.CORRECT
-        self.missing += outcome in (Outcome.NOT_ATTEMPTED, Outcome.UNGRADED)
-        self.attempts += len(counted_attempts(attempts))
-        self.tokens += sum(a.completion_tokens for a in attempts)
+        self.correct += done.outcome == Outcome.CORRECT
+        self.missing += done.outcome in (Outcome.NOT_ATTEMPTED, Outcome.UNGRADED)
+        self.attempts += len(counted_attempts(done.attempts))
+        self.tokens += sum(a.completion_tokens for a in done.attempts)
         if self.live is not None:
             self.live.update(self._task, completed=self.done, stats=self.stats())
         elif (self.done - self.start_done) % EVERY == 0:
@@ -70,4 +69,4 @@ class RunProgress:
         return ", ".join(parts)
 
     def line(self) -> str:
-        return f"{self.label}: {self.done}/{self.total} problems, {self.stats()}"
+        return f"{self.label}: {self.done}/{self.total} done, {self.stats()}"

@@ -79,6 +79,13 @@ class Settings(BaseModel):
                                              Scope.MODEL)] = Field(default=_POLICY.retry_temperature, ge=0.0, le=2.0)
     max_tokens: Annotated[int, Meta("Maximum tokens per response.", MODEL, Scope.MODEL)] = Field(
         default=_PARAMS.max_tokens, ge=16)
+    samples: Annotated[int, Meta("Solve each problem N independent times (pass@k, maj@k); with N > 1 first "
+                                 "attempts sample at --sample-temperature.", ATTEMPTS, Scope.MODEL)] = Field(
+        default=_POLICY.samples, ge=1, le=100)
+    sample_temperature: Annotated[float, Meta("Temperature of first attempts when --samples > 1 (the retries' "
+                                              "temperature by default, so every attempt of a sample is drawn "
+                                              "the same way).", ATTEMPTS, Scope.MODEL)] = Field(
+        default=_POLICY.sample_temperature, ge=0.0, le=2.0)
     regeneration: Annotated[Literal["full", "tbt"], Meta(
         "Retries: 'full' (a whole new response) or 'tbt' (keep the failed response up to the failing line, "
         "regenerate from there token by token).", ATTEMPTS, Scope.MODEL)] = _POLICY.regeneration
@@ -159,7 +166,8 @@ class Settings(BaseModel):
     def policy(self) -> SolvePolicy:
         return SolvePolicy(
             attempts=self.attempts, feedback=self.feedback, retry_temperature=self.retry_temperature,
-            unsafe=self.unsafe, regeneration=self.regeneration, limits=self.limits(),
+            unsafe=self.unsafe, regeneration=self.regeneration, limits=self.limits(), samples=self.samples,
+            sample_temperature=self.sample_temperature,
             params=GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed))
 
     def grading_settings(self) -> GradingSettings:

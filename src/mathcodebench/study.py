@@ -112,7 +112,8 @@ def run_study(path: Path, on_model: Callable[[str, Path, int, int, int], None] |
         with run:
             finals = run.store.grades(FINAL)
             if on_model:
-                on_model(settings.model, db, len(run.store.problems()), len(finals), sum(g.correct for g in finals.values()))
+                on_model(settings.model, db, len(run.store.problems()) * settings.samples, len(finals),
+                         sum(g.correct for g in finals.values()))
             results.append((db, run.execute(on_problem)))
     return results
 

@@ -21,6 +21,7 @@ from ..models import ChatModel
 from .base import DEFAULT_DEADLINE_S, REL_TOL, Grade, Grader
 from .judge import JUDGE_PROMPT_VERSION, RUBRIC, JudgeCache
 from .registry import GRADERS, JUDGE, SYMBOLIC, GraderDeps, create_grader
+from .worker import SymbolicGrader
 
 GradingMode = Literal["symbolic", "judge", "cascade", "both"]
 FINAL = "final"
@@ -67,6 +68,7 @@ class Grading:
         deps = GraderDeps(rel_tol=settings.rel_tol, deadline_s=settings.deadline_s, judge_model=judge_model,
                           cache=cache)
         self.graders: dict[str, Grader] = {name: create_grader(name, deps) for name in settings.graders}
+        self._voter: SymbolicGrader | None = None  # majority voting's readings, when no symbolic grader runs
 
     def grade(self, problem: Problem, output: str | None) -> dict[str, Grade]:
         """Grades per grader name, plus FINAL. `output` is None when no attempt printed an answer."""
@@ -83,6 +85,16 @@ class Grading:
         grades[FINAL] = grades[decisive]
         return grades
 
+    def vote(self, problem: Problem, answers: dict[int, str]) -> dict[int, int]:
+        """Group a problem's samples by equivalent answers (majority voting), with the symbolic grader's readings
+        whichever graders decide correctness."""
+        voter = self.graders.get(SYMBOLIC)
+        if not isinstance(voter, SymbolicGrader):
+            self._voter = voter = self._voter or SymbolicGrader(self.settings.deadline_s, self.settings.rel_tol)
+        return voter.vote(answers, problem.answer)
+
     def close(self) -> None:
         for grader in self.graders.values():
             grader.close()
+        if self._voter is not None:
+            self._voter.close()

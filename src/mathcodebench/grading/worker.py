@@ -23,14 +23,20 @@ _INTEGER = re.compile(r"-?\d{1,400}")  # most MATH answers; no parser or worker 
 
 def _serve(conn: Connection) -> None:
     from .symbolic import grade_output  # imported in the worker only: sympy stays out of the caller
+    from .vote import answer_classes
 
     sys.set_int_max_str_digits(MAX_INT_DIGITS)  # `1/2004!` is fine to print here: a hang is killed anyway
     warnings.simplefilter("ignore")  # sympy deprecations and compile() warnings about model text
     while True:
         try:
-            stdout, reference, rel_tol, problem = conn.recv()
+            request = conn.recv()
         except EOFError:
             return
+        if request[0] == "vote":
+            _, answers, reference, rel_tol = request
+            conn.send(answer_classes(answers, reference, rel_tol))
+            continue
+        _, stdout, reference, rel_tol, problem = request
         conn.send(grade_output(stdout, reference, rel_tol, problem).model_dump())
 
 
@@ -66,7 +72,7 @@ class SymbolicGrader:
 
     def _grade(self, stdout: str, reference: str, problem: str) -> Grade:
         conn = self._start()
-        conn.send((stdout, reference, self.rel_tol, problem))
+        conn.send(("grade", stdout, reference, self.rel_tol, problem))
         if conn.poll(self.deadline_s):
             try:
                 return Grade.model_validate(conn.recv())
@@ -77,6 +83,21 @@ class SymbolicGrader:
         self._stop()
         return Grade(correct=False, status="timeout", method="none", answer=answer_line(stdout),
                      detail=f"no verdict within {self.deadline_s:g} s")
+
+    def vote(self, answers: dict[int, str], reference: str) -> dict[int, int]:
+        """Majority-voting classes of a problem's samples (sample -> smallest equivalent sample); where the worker
+        finds no verdict in time, identical answers only are one vote."""
+        with self._lock:
+            conn = self._start()
+            conn.send(("vote", answers, reference, self.rel_tol))
+            if conn.poll(self.deadline_s * max(1, len(answers))):
+                try:
+                    return dict(conn.recv())
+                except EOFError:
+                    pass
+            self._stop()
+        first: dict[str, int] = {}
+        return {sample: first.setdefault(answer_line(answer), sample) for sample, answer in sorted(answers.items())}
 
     def _stop(self) -> None:
         if self._proc is not None:

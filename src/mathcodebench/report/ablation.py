@@ -3,17 +3,16 @@ same seeds, compared problem by problem (McNemar for right/unsolved, a paired bo
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import BaseModel
 
-from ..solve import Attempt, AttemptStatus, counted_attempts
+from ..solve import Attempt, AttemptStatus
 from ..store import RunData
-from .compare import mcnemar_exact, shared_problems
+from .compare import mcnemar_exact, shared_problems, solve_rates
+from .samples import bootstrap_mean
 
-BOOTSTRAP = 4000
 
 
 class AblationRow(BaseModel):
@@ -48,26 +47,19 @@ def _sum(values: list[float]) -> float:
     return float(sum(values))
 
 
-def _bootstrap(full: list[float], tbt: list[float], seed: int = 0) -> tuple[float, float]:
-    """95 % interval of the mean per-problem difference (tbt - full), resampling problems."""
-    diffs = [b - a for a, b in zip(full, tbt, strict=True)]
-    rng = random.Random(seed)
-    n = len(diffs)
-    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(BOOTSTRAP))
-    return means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP) - 1]
-
-
-def _rate_row(metric: str, full: list[bool], tbt: list[bool]) -> AblationRow:
+def _rate_row(metric: str, full: list[float], tbt: list[float]) -> AblationRow:
+    """Per-problem rates (with one sample, 0 or 1): McNemar's exact test, i.e. a sign test on the problems where
+    the two differ."""
     n = len(full)
-    b = sum(f and not t for f, t in zip(full, tbt, strict=True))
-    c = sum(t and not f for f, t in zip(full, tbt, strict=True))
+    b = sum(f > t for f, t in zip(full, tbt, strict=True))
+    c = sum(t > f for f, t in zip(full, tbt, strict=True))
     a_rate, b_rate = 100 * sum(full) / n, 100 * sum(tbt) / n
     return AblationRow(metric=metric, unit="%", full=a_rate, tbt=b_rate, delta=b_rate - a_rate, relative=None,
                        test=f"McNemar p={mcnemar_exact(b, c):.3g} ({b} only full, {c} only tbt)")
 
 
 def _cost_row(metric: str, unit: str, full: list[float], tbt: list[float]) -> AblationRow:
-    low, high = _bootstrap(full, tbt)
+    low, high = bootstrap_mean([b - a for a, b in zip(full, tbt, strict=True)])
     a, b = (_sum(full), _sum(tbt)) if unit == "total" else (_sum(full) / len(full), _sum(tbt) / len(tbt))
     return AblationRow(metric=metric, unit=unit, full=a, tbt=b, delta=b - a, relative=(b - a) / a if a else None,
                        test=f"per problem Δ 95% CI [{low:+.3g}, {high:+.3g}]")
@@ -84,19 +76,21 @@ def ablation(full: RunData, tbt: RunData) -> Ablation | None:
     shared = shared_problems(full, tbt)
     if not shared:
         return None
-    grades = (full.final, tbt.final)
-    tried = (full.attempts, tbt.attempts)
+    runs = (full, tbt)
 
     def per_problem(of: Callable[[list[Attempt]], float]) -> tuple[list[float], list[float]]:
-        return ([of(counted_attempts(tried[0].get(p, []))) for p in shared],
-                [of(counted_attempts(tried[1].get(p, []))) for p in shared])
+        """A cost or rate per problem: summed over its samples' counted attempts, as a mean per sample."""
+        def value(data: RunData, pid: str) -> float:
+            return sum(of(data.counted(u)) for u in data.units(pid)) / data.samples
 
-    def unsolved(attempts: list[Attempt]) -> bool:
-        return not any(a.status == AttemptStatus.ANSWERED for a in attempts)
+        return [value(runs[0], p) for p in shared], [value(runs[1], p) for p in shared]
+
+    def unsolved(attempts: list[Attempt]) -> float:
+        return float(not any(a.status == AttemptStatus.ANSWERED for a in attempts))
 
     rows = [
-        _rate_row("accuracy", [grades[0][p].correct for p in shared], [grades[1][p].correct for p in shared]),
-        _rate_row("unsolved", *per_problem(unsolved)),  # type: ignore[arg-type]
+        _rate_row("accuracy", solve_rates(full, shared), solve_rates(tbt, shared)),
+        _rate_row("unsolved", *per_problem(unsolved)),
         _cost_row("attempts per problem", "mean", *per_problem(len)),
         _cost_row("tokens generated", "total", *per_problem(lambda a: sum(x.completion_tokens for x in a))),
         _cost_row("generation time (s)", "total", *per_problem(lambda a: sum(x.gen_s for x in a))),
@@ -107,7 +101,7 @@ def ablation(full: RunData, tbt: RunData) -> Ablation | None:
         delta = walls[1] - walls[0]
         rows.append(AblationRow(metric="wall time (s)", unit="total", full=walls[0], tbt=walls[1], delta=delta,
                                 relative=delta / walls[0] if walls[0] else None, test="whole runs, not paired"))
-    regenerated = [a for p in shared for a in tried[1].get(p, []) if a.regeneration]
+    regenerated = [a for p in shared for u in tbt.units(p) for a in tbt.tried(u) if a.regeneration]
     return Ablation(model=full.record.model, full_db=str(full.path), tbt_db=str(tbt.path), n=len(shared),
                     rows=rows, regenerated_attempts=len(regenerated),
                     tokens_reused=sum(a.tokens_reused or 0 for a in regenerated),

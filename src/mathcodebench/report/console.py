@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -9,6 +11,9 @@ from rich.table import Table
 from .ablation import Ablation, number
 from .compare import Paired
 from .summary import Summary, Tally
+
+if TYPE_CHECKING:  # tables builds on this module's statistics
+    from . import tables
 
 
 def _row(label: str, t: Tally) -> list[str]:
@@ -36,9 +41,10 @@ def render(summary: Summary, console: Console) -> None:
     rows = [_row(s, t) for s, t in summary.by_subject.items()] + [_row("all", o)]
     console.print(_accuracy_table("Accuracy by subject", rows))
     console.print(_accuracy_table("Accuracy by level", [_row(f"Level {lvl}", t) for lvl, t in summary.by_level.items()]))
-    attempts = Table(title="Attempts used per problem", title_justify="left")
+    what = "samples" if summary.samples > 1 else "problems"
+    attempts = Table(title=f"Attempts used per {what[:-1]}", title_justify="left")
     attempts.add_column("attempts", justify="right")
-    attempts.add_column("problems", justify="right")
+    attempts.add_column(what, justify="right")
     for k, count in summary.attempts_used.items():
         attempts.add_row(str(k), str(count))
     console.print(attempts)
@@ -53,6 +59,8 @@ def render(summary: Summary, console: Console) -> None:
         f"Unsolved (no answer after up to {summary.max_attempts} attempts): {len(summary.unsolved)} of {o.n}"
         + (f"  [{', '.join(summary.unsolved)}]" if summary.unsolved else "")
     )
+    if summary.samples > 1:
+        _repeated(summary, console)
     if summary.graders is not None:
         _graders(summary, console)
     _safety(summary, console)
@@ -63,6 +71,24 @@ def render(summary: Summary, console: Console) -> None:
     if summary.regeneration == "tbt":
         console.print(f"Token-by-token regeneration: {summary.regenerated_attempts} retries continued a kept prefix "
                       f"({summary.tokens_reused} tokens reused)", highlight=False)
+
+
+def _repeated(summary: Summary, console: Console) -> None:
+    """pass@k and maj@k with bootstrap intervals, and how often each problem was solved."""
+    table = Table(title=f"{summary.samples} samples per problem: pass@k and maj@k (95 % bootstrap CI over problems)",
+                  title_justify="left")
+    table.add_column("k", justify="right")
+    table.add_column("pass@k %", justify="right")
+    table.add_column("95 % CI", justify="right")
+    table.add_column("maj@k %", justify="right")
+    table.add_column("95 % CI", justify="right")
+    for p, m in zip(summary.pass_at, summary.maj_at, strict=True):
+        table.add_row(str(p.k), f"{100 * p.value:.1f}", f"{100 * p.low:.1f}-{100 * p.high:.1f}",
+                      f"{100 * m.value:.1f}", f"{100 * m.low:.1f}-{100 * m.high:.1f}")
+    console.print(table)
+    rates = ", ".join(f"{c}/{summary.samples}: {n}" for c, n in summary.solve_rates.items())
+    console.print(f"Problems by samples correct: {rates}; mean accuracy over samples "
+                  f"{100 * summary.overall.accuracy:.1f} %", highlight=False)
 
 
 def render_ablation(ablation: Ablation, console: Console) -> None:
@@ -124,12 +150,17 @@ def render_comparison(summaries: list[Summary], pairs: list[Paired], console: Co
     if len({s.selection_hash for s in summaries}) > 1:
         console.print("[yellow]The runs used different problem selections: compare with care.[/]")
     if pairs:
-        rows = Table(title="Paired on the same problems (McNemar exact test)", title_justify="left")
-        for col in ("first", "second", "shared", "only first right", "only second right", "diff points", "p"):
+        repeated = any(p.interval is not None for p in pairs)
+        rows = Table(title="Paired on the same problems (McNemar exact test" + (
+            "; with repeated samples, a sign test on per-problem solve rates" if repeated else "") + ")",
+            title_justify="left")
+        for col in ("first", "second", "shared", "first better", "second better", "diff points", "p") + (
+                ("95 % CI",) if repeated else ()):
             rows.add_column(col, justify="left" if col in ("first", "second") else "right")
         for p in pairs:
+            ci = [f"{100 * p.interval[0]:+.1f} to {100 * p.interval[1]:+.1f}" if p.interval else "-"] if repeated else []
             rows.add_row(p.first, p.second, str(p.n), str(p.first_only), str(p.second_only),
-                         f"{100 * p.difference:+.1f}", f"{p.p_value:.3g}")
+                         f"{100 * p.difference:+.1f}", f"{p.p_value:.3g}", *ci)
         console.print(rows)
 
 
@@ -140,7 +171,7 @@ def domain_gap(s: Summary) -> float | None:
     rest_n = sum(t.n for t in rest)
     if nt is None or not nt.n or not rest_n:
         return None
-    return nt.accuracy - sum(t.correct for t in rest) / rest_n
+    return nt.accuracy - sum(t.correct for t in rest) / (rest_n * s.samples)
 
 
 def _points(value: float | None) -> str:
@@ -166,3 +197,26 @@ def _safety(summary: Summary, console: Console) -> None:
                   + (f"; {s.blocked} blocked" if s.blocked else ""), highlight=False)
     console.print(f"Refused by the sandbox at run time: {s.denied_programs} programs "
                   f"({s.denied_and_flagged} of them also flagged statically)", highlight=False)
+
+
+def render_table(t: tables.Table, console: Console) -> None:
+    """Any table of the table model (report/tables.py), with its caption's note below it."""
+    shown = Table(title=t.title, title_justify="left")
+    for column in t.columns:
+        shown.add_column(column.header, justify="right" if column.align == "r" else "left",
+                         overflow="fold", max_width=48 if column.align == "p" else None)
+    for i, row in enumerate(t.rows):
+        cells = []
+        for j, c in enumerate(row):
+            text = escape(c.text())
+            if (i, j) in t.best:
+                text = f"[bold]{text}[/]"
+            if (interval := c.interval()) is not None:
+                text += f" [{interval[0]}, {interval[1]}]"
+            if c.detail:
+                text += f"\n[dim]{escape(c.detail)}[/]"
+            cells.append(text)
+        shown.add_row(*cells)
+    console.print(shown)
+    if t.note:
+        console.print(t.note, style="dim", highlight=False)

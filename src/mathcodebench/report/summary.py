@@ -1,16 +1,22 @@
-"""Everything a report shows, computed from the store alone (never from a model)."""
+"""Everything a report shows, computed from the store alone (never from a model).
+
+With repeated samples (`--samples N`) a problem's accuracy is its solve rate (correct samples / N); totals are
+means over problems with intervals from a bootstrap over problems (report/samples.py); attempts, statuses,
+capped-at-k, unsafe code, tbt and grader agreement are counted over every sample.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..data import LEVELS, SUBJECTS, Problem
-from ..grading import Agreement, Grade, agreement
-from ..solve import Attempt, AttemptStatus, counted_attempts
-from ..store import RunData
+from ..grading import JUDGE, SYMBOLIC, Agreement, agreement
+from ..solve import Attempt, AttemptStatus
+from ..store import RunData, Unit
+from .samples import AtK, at_k, bootstrap_mean, ks, majority_correct, pass_at_k
 
 Z95 = 1.959963984540054
 
@@ -27,16 +33,33 @@ def wilson(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
 
 
 class Tally(BaseModel):
-    n: int = 0
-    correct: int = 0
+    """Problems and correct samples in one cell. With one sample, the Wilson interval; with several, a
+    bootstrap over the cell's problems of their solve rates."""
+
+    n: int = 0  # problems
+    correct: int = 0  # correct samples (= correct problems with one sample)
+    samples: int = 1
+    per_problem: list[int] = Field(default_factory=list, exclude=True)  # correct samples of each problem
+
+    def add(self, correct: int) -> None:
+        self.n += 1
+        self.correct += correct
+        self.per_problem.append(correct)
 
     @property
     def accuracy(self) -> float:
-        return self.correct / self.n if self.n else 0.0
+        return self.correct / (self.n * self.samples) if self.n else 0.0
 
     @property
     def interval(self) -> tuple[float, float]:
-        return wilson(self.correct, self.n)
+        if self.samples == 1:
+            return wilson(self.correct, self.n)
+        return bootstrap_mean([c / self.samples for c in self.per_problem])
+
+
+def unit_label(unit: Unit, samples: int) -> str:
+    """How one sample of a problem is named: the problem id, with `#s` when there are several samples."""
+    return unit[0] if samples == 1 else f"{unit[0]}#{unit[1]}"
 
 
 class Disagreement(BaseModel):
@@ -64,7 +87,7 @@ class SafetyStats(BaseModel):
 
     programs: int  # attempts that had code
     flagged_programs: int
-    problems: int  # problems with at least one program
+    problems: int  # problems (samples, with several) with at least one program
     flagged_problems: int
     by_category: dict[str, int]  # programs with at least one finding of the category
     denied_programs: int  # programs the sandbox refused something to
@@ -93,15 +116,19 @@ class Summary(BaseModel):
     status: str
     status_detail: str
     max_attempts: int
+    samples: int
     overall: Tally
     by_subject: dict[str, Tally]
     by_level: dict[int, Tally]
-    attempts_used: dict[int, int]  # attempts used -> number of problems
+    attempts_used: dict[int, int]  # attempts used -> number of samples (problems, with one sample each)
     statuses: dict[str, int]  # attempt status -> count over all attempts
-    unsolved: list[str]  # problems with no answered attempt
+    unsolved: list[str]  # samples (problems) with no answered attempt
     not_attempted: list[str]  # their last attempt failed for infrastructure reasons (a backend, the sandbox)
     not_graded: list[str]  # answered, but a grader could not be reached (the judge)
-    unfinished: int  # not reached yet (an interrupted run)
+    unfinished: int  # samples not reached yet (an interrupted run)
+    solve_rates: dict[int, int]  # correct samples -> number of problems (repeated samples)
+    pass_at: list[AtK]  # pass@k for k = 1, 2, 4, ... samples (repeated samples)
+    maj_at: list[AtK]  # maj@k likewise
     generation_s: float
     execution_s: float
     completion_tokens: int
@@ -120,50 +147,54 @@ class Summary(BaseModel):
     def label(self) -> str:
         return run_label(self.model, self.regeneration)
 
+    @property
+    def unsolved_rate(self) -> float:
+        graded = self.overall.n * self.samples
+        return len(self.unsolved) / graded if graded else 0.0
+
 
 def summarize(data: RunData) -> Summary:
-    record, settings = data.record, data.record.settings
+    record, settings, samples = data.record, data.record.settings, data.samples
     grades = data.final
-    overall = Tally()
-    by_subject = {s: Tally() for s in SUBJECTS}
-    by_level = {lvl: Tally() for lvl in LEVELS}
+    overall = Tally(samples=samples)
+    by_subject = {s: Tally(samples=samples) for s in SUBJECTS}
+    by_level = {lvl: Tally(samples=samples) for lvl in LEVELS}
     used: Counter[int] = Counter()
     statuses: Counter[str] = Counter()
-    unsolved: list[str] = []
     not_attempted: list[str] = []
     not_graded: list[str] = []
+    finished = [p for p in data.problems if data.finished(p.id)]
     for p in data.problems:
-        tried = data.attempts.get(p.id, [])
-        statuses.update(a.status.value for a in tried)
-        grade = grades.get(p.id)
-        if grade is None:
-            if tried and tried[-1].status.infrastructure:
-                not_attempted.append(p.id)
-            elif tried and tried[-1].status == AttemptStatus.ANSWERED:
-                not_graded.append(p.id)
-            continue
+        for unit in data.units(p.id):
+            tried = data.tried(unit)
+            statuses.update(a.status.value for a in tried)
+            if unit not in grades:
+                if tried and tried[-1].status.infrastructure:
+                    not_attempted.append(unit_label(unit, samples))
+                elif tried and tried[-1].status == AttemptStatus.ANSWERED:
+                    not_graded.append(unit_label(unit, samples))
+    for p in finished:
         for tally in (overall, by_subject[p.subject], by_level[p.level]):
-            tally.n += 1
-            tally.correct += grade.correct
-        counted = counted_attempts(tried)
-        used[len(counted)] += 1
-        if not any(a.status == AttemptStatus.ANSWERED for a in counted):
-            unsolved.append(p.id)
+            tally.add(data.correct(p.id))
+        used.update(len(data.counted(unit)) for unit in data.units(p.id))
+    unsolved = [unit_label(unit, samples) for unit in unsolved_units(data)]
     every = [a for tried in data.attempts.values() for a in tried]
     isolation = record.isolation or {}
     missing = [str(m) for m in isolation.get("missing", [])]
-    unfinished = len(data.problems) - len(grades) - len(not_attempted) - len(not_graded)
+    what = "samples" if samples > 1 else "problems"
+    unfinished = len(data.problems) * samples - len(grades) - len(not_attempted) - len(not_graded)
     warnings = [w for w in (
-        f"{len(not_attempted)} problems not attempted (backend errors); resume to attempt them" if not_attempted
+        f"{len(not_attempted)} {what} not attempted (backend errors); resume to attempt them" if not_attempted
         else "",
-        f"{len(not_graded)} problems not graded (judge unavailable); resume to grade them" if not_graded else "",
-        f"{unfinished} problems not finished ({record.status.value} run)" if unfinished else "",
+        f"{len(not_graded)} {what} not graded (judge unavailable); resume to grade them" if not_graded else "",
+        f"{unfinished} {what} not finished ({record.status.value} run)" if unfinished else "",
         f"{statuses[AttemptStatus.SANDBOX_ERROR]} sandbox errors (programs not run; not counted as attempts)"
         if statuses[AttemptStatus.SANDBOX_ERROR] else "",
         "sandbox ran with isolation layers missing: " + "; ".join(missing) if missing else "",
         f"programs ran as uid 0 (sandbox mode {isolation.get('mode')})" if isolation.get("mode") == "unsafe-root"
         else "",
     ) if w]
+    pass_at, maj_at = _repeated(data, finished) if samples > 1 else ([], [])
     return Summary(
         db=str(data.path),
         model=record.model,
@@ -172,6 +203,7 @@ def summarize(data: RunData) -> Summary:
         status=record.status.value,
         status_detail=record.status_detail,
         max_attempts=settings.attempts,
+        samples=samples,
         overall=overall,
         by_subject={s: t for s, t in by_subject.items() if t.n},
         by_level={lvl: t for lvl, t in by_level.items() if t.n},
@@ -181,13 +213,16 @@ def summarize(data: RunData) -> Summary:
         not_attempted=not_attempted,
         not_graded=not_graded,
         unfinished=unfinished,
+        solve_rates=dict(sorted(Counter(overall.per_problem).items())) if samples > 1 else {},
+        pass_at=pass_at,
+        maj_at=maj_at,
         generation_s=sum(a.gen_s for a in every),
         execution_s=sum(a.exec_s for a in every),
         completion_tokens=sum(a.completion_tokens for a in every),
         grading_mode=settings.grading,
         graders=compare_graders(data),
         safety=safety_stats(data.attempts),
-        capped=capped_curve(data.problems, data.attempts, grades, settings.attempts),
+        capped=capped_curve(data, [p.id for p in finished]),
         regeneration=settings.regeneration,
         regenerated_attempts=sum(bool(a.regeneration) for a in every),
         tokens_reused=sum(a.tokens_reused or 0 for a in every),
@@ -197,26 +232,46 @@ def summarize(data: RunData) -> Summary:
     )
 
 
-def capped_curve(problems: list[Problem], attempts: dict[str, list[Attempt]], grades: dict[str, Grade],
-                 max_attempts: int) -> list[CappedAt]:
-    """A problem counts as correct at cap k when its graded answer came at (counted) attempt <= k."""
-    graded = [p for p in problems if p.id in grades]
-    if not graded:
+def unsolved_units(data: RunData) -> list[Unit]:
+    """Samples of finished problems with no answered attempt after the budget (they count as incorrect)."""
+    return [unit for p in data.problems if data.finished(p.id) for unit in data.units(p.id)
+            if not any(a.status == AttemptStatus.ANSWERED for a in data.counted(unit))]
+
+
+def _repeated(data: RunData, finished: list[Problem]) -> tuple[list[AtK], list[AtK]]:
+    """pass@k and maj@k over the finished problems."""
+    n = data.samples
+    correct = [data.correct(p.id) for p in finished]
+    passes = [at_k([pass_at_k(n, c, k) for c in correct], k) for k in ks(n)]
+    majorities = []
+    for k in ks(n):
+        per_problem = []
+        for p in finished:
+            units = data.units(p.id)
+            classes = {u[1]: data.votes[u] for u in units if u in data.votes}
+            per_problem.append(float(majority_correct(classes, {u[1]: data.final[u].correct for u in units}, k)))
+        majorities.append(at_k(per_problem, k))
+    return passes, majorities
+
+
+def capped_curve(data: RunData, finished: list[str]) -> list[CappedAt]:
+    """A sample counts as correct at cap k when its graded answer came at (counted) attempt <= k."""
+    units = [u for pid in finished for u in data.units(pid)]
+    if not units:
         return []
-    answered_at: dict[str, int | None] = {}
-    for p in graded:
-        counted = counted_attempts(attempts.get(p.id, []))
-        numbers = [i for i, a in enumerate(counted, start=1) if a.status == AttemptStatus.ANSWERED]
-        answered_at[p.id] = min(numbers) if numbers else None
+    answered_at: dict[Unit, int | None] = {}
+    for unit in units:
+        numbers = [i for i, a in enumerate(data.counted(unit), start=1) if a.status == AttemptStatus.ANSWERED]
+        answered_at[unit] = min(numbers) if numbers else None
     curve = []
-    for k in range(1, max_attempts + 1):
-        solved = [p for p in graded if (at := answered_at[p.id]) is not None and at <= k]
-        correct = sum(grades[p.id].correct for p in solved)
-        curve.append(CappedAt(k=k, accuracy=correct / len(graded), unsolved_rate=1 - len(solved) / len(graded)))
+    for k in range(1, data.record.settings.attempts + 1):
+        solved = [u for u in units if (at := answered_at[u]) is not None and at <= k]
+        correct = sum(data.final[u].correct for u in solved)
+        curve.append(CappedAt(k=k, accuracy=correct / len(units), unsolved_rate=1 - len(solved) / len(units)))
     return curve
 
 
-def safety_stats(attempts: dict[str, list[Attempt]]) -> SafetyStats:
+def safety_stats(attempts: dict[Unit, list[Attempt]]) -> SafetyStats:
     programs = [a for tried in attempts.values() for a in tried if a.code is not None]
     categories: Counter[str] = Counter()
     for a in programs:
@@ -235,19 +290,19 @@ def safety_stats(attempts: dict[str, list[Attempt]]) -> SafetyStats:
 
 
 def compare_graders(data: RunData) -> GraderComparison | None:
-    symbolic, judge = data.grader("symbolic"), data.grader("judge")
-    both = [p for p in data.problems
-            if p.id in symbolic and p.id in judge and symbolic[p.id].status != "no_answer"]
+    symbolic, judge = data.grader(SYMBOLIC), data.grader(JUDGE)
+    by_unit = {u: p for p in data.problems for u in data.units(p.id)}
+    both = [u for u in by_unit if u in symbolic and u in judge and symbolic[u].status != "no_answer"]
     if not both:
         return None
-    first = [symbolic[p.id].correct for p in both]
-    second = [judge[p.id].correct for p in both]
+    first = [symbolic[u].correct for u in both]
+    second = [judge[u].correct for u in both]
     table = agreement(first, second)
     return GraderComparison(
         agreement=table, rate=table.rate, kappa=table.kappa,
         symbolic_accuracy=sum(first) / len(both), judge_accuracy=sum(second) / len(both),
-        disagreements=[Disagreement(problem_id=p.id, answer=symbolic[p.id].answer, reference=p.answer,
-                                    symbolic=symbolic[p.id].correct, judge=judge[p.id].correct,
-                                    judge_score=judge[p.id].score)
-                       for p in both if symbolic[p.id].correct != judge[p.id].correct],
+        disagreements=[Disagreement(problem_id=unit_label(u, data.samples), answer=symbolic[u].answer,
+                                    reference=by_unit[u].answer, symbolic=symbolic[u].correct,
+                                    judge=judge[u].correct, judge_score=judge[u].score)
+                       for u in both if symbolic[u].correct != judge[u].correct],
     )

@@ -24,6 +24,7 @@ from ..grading import FINAL
 from ..solve import Attempt, AttemptStatus
 from ..store import RunStore
 from .compare import store_label
+from .summary import unit_label
 
 OUTCOMES = ("correct", "wrong", "unsolved", "unfinished")
 
@@ -46,17 +47,19 @@ class Viewer:
             if query.get("run") not in (None, "", str(i)):
                 continue
             data = store.load()
-            attempts, grades = data.attempts, data.final
             for p in data.problems:
-                tried = attempts.get(p.id, [])
-                outcome = _outcome(tried, grades.get(p.id))
-                if (query.get("subject") not in (None, "", p.subject)
-                        or query.get("level") not in (None, "", str(p.level))
-                        or query.get("outcome") not in (None, "", outcome)
-                        or query.get("status") not in (None, "") and query["status"] not in {a.status for a in tried}):
-                    continue
-                rows.append({"run": i, "label": label, "problem": p, "attempts": tried, "outcome": outcome,
-                             "link": "/problem?" + urlencode({"run": i, "id": p.id})})
+                for unit in data.units(p.id):
+                    tried = data.tried(unit)
+                    outcome = _outcome(tried, data.final.get(unit))
+                    if (query.get("subject") not in (None, "", p.subject)
+                            or query.get("level") not in (None, "", str(p.level))
+                            or query.get("outcome") not in (None, "", outcome)
+                            or query.get("status") not in (None, "")
+                            and query["status"] not in {a.status for a in tried}):
+                        continue
+                    rows.append({"run": i, "label": label, "problem": p, "name": unit_label(unit, data.samples),
+                                 "attempts": tried, "outcome": outcome,
+                                 "link": "/problem?" + urlencode({"run": i, "id": p.id, "sample": unit[1]})})
         return self.env.get_template("viewer_index.html.j2").render(
             rows=rows, query=query, labels=self.labels, subjects=SUBJECTS, levels=LEVELS, outcomes=OUTCOMES,
             statuses=[s.value for s in AttemptStatus])
@@ -68,13 +71,18 @@ class Viewer:
             return None
         data = store.load()
         found = next((p for p in data.problems if p.id == query.get("id")), None)
-        if found is None:
+        sample = int(query["sample"]) if query.get("sample", "").isdigit() else 1
+        if found is None or not 1 <= sample <= data.samples:
             return None
-        grades = {name: data.grades[name].get(found.id) for name in sorted(data.grades)}
-        tried = data.attempts.get(found.id, [])
+        unit = (found.id, sample)
+        grades = {name: data.grades[name].get(unit) for name in sorted(data.grades)}
+        tried = data.tried(unit)
+        others = [{"sample": s, "link": "/problem?" + urlencode({"run": query["run"], "id": found.id, "sample": s})}
+                  for _, s in data.units(found.id)] if data.samples > 1 else []
         return self.env.get_template("viewer_problem.html.j2").render(
             problem=found, attempts=tried, grades={k: v for k, v in grades.items() if v is not None},
-            label=self.labels[int(query["run"])], css=self.css, outcome=_outcome(tried, grades.get(FINAL)))
+            label=self.labels[int(query["run"])], css=self.css, outcome=_outcome(tried, grades.get(FINAL)),
+            sample=sample, samples=others)
 
 
 def _outcome(tried: list[Attempt], grade: object) -> str:

@@ -35,6 +35,7 @@ class AttemptStatus(StrEnum):
 
 class Attempt(BaseModel):
     problem_id: str
+    sample: int = 1  # which of the problem's repeated samples (--samples) this attempt belongs to
     number: int  # 1-based row number; infrastructure failures have numbers too but do not count as attempts
     status: AttemptStatus
     error_type: str | None = None  # exception name for syntax/runtime errors

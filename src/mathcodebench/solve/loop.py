@@ -30,6 +30,19 @@ class SolvePolicy(BaseModel):
     # point and regenerates from there (solve/tbt.py). Attempt 1 is the same under both.
     regeneration: Literal["full", "tbt"] = "full"
     limits: Limits = Limits()
+    # Repeated samples: each problem is solved `samples` times, each with its own attempt loop and seeds. With
+    # more than one, attempt 1 samples at `sample_temperature` too (greedy samples would be copies), so the
+    # samples are independent draws, as pass@k assumes.
+    samples: int = 1
+    sample_temperature: float = 0.7
+
+    def params_for(self, sample: int, index: int) -> GenerationParams:
+        """Decoding of attempt `index` of `sample`: seeds never repeat within a run (seed + (sample - 1) x
+        attempts + index - 1), the first attempt is greedy unless there are several samples."""
+        first = self.params.temperature if self.samples == 1 else self.sample_temperature
+        return self.params.model_copy(update={
+            "seed": self.params.seed + (sample - 1) * self.attempts + index - 1,
+            "temperature": first if index == 1 else self.retry_temperature})
 
 
 def solve(
@@ -39,8 +52,9 @@ def solve(
     policy: SolvePolicy,
     on_attempt: Callable[[Attempt], None] = lambda a: None,
     start_after: list[Attempt] | None = None,
+    sample: int = 1,
 ) -> list[Attempt]:
-    """Run attempts until one is answered (exit 0, non-empty output) or the budget is spent.
+    """Run the attempts of one sample until one is answered (exit 0, non-empty output) or the budget is spent.
 
     A wrong answer is not a failure: only failures to produce an answer are retried. `start_after`
     holds attempts already stored for this problem, so an interrupted problem continues where it stopped.
@@ -53,7 +67,7 @@ def solve(
         counted = counted_attempts(attempts)
         if len(counted) >= policy.attempts or (counted and counted[-1].status == AttemptStatus.ANSWERED):
             return attempts
-        attempt = _one_attempt(problem, model, sandbox, policy, len(attempts) + 1, len(counted) + 1,
+        attempt = _one_attempt(problem, model, sandbox, policy, sample, len(attempts) + 1, len(counted) + 1,
                                counted[-1] if counted else None)
         attempts.append(attempt)
         on_attempt(attempt)
@@ -66,18 +80,15 @@ def counted_attempts(attempts: list[Attempt]) -> list[Attempt]:
     return [a for a in attempts if not a.status.infrastructure]
 
 
-def _one_attempt(problem: Problem, model: ChatModel, sandbox: Sandbox, policy: SolvePolicy, number: int,
-                 index: int, previous: Attempt | None) -> Attempt:
+def _one_attempt(problem: Problem, model: ChatModel, sandbox: Sandbox, policy: SolvePolicy, sample: int,
+                 number: int, index: int, previous: Attempt | None) -> Attempt:
     """Attempt `index` of the budget (stored as row `number`): its seed and temperature follow from `index`."""
-    update: dict[str, float | int] = {"seed": policy.params.seed + index - 1}
-    if index > 1:
-        update["temperature"] = policy.retry_temperature
-    params = policy.params.model_copy(update=update)
+    params = policy.params_for(sample, index)
     if previous is not None and previous.feedback:
         messages = retry_messages(problem, previous.feedback)
     else:
         messages = first_messages(problem)
-    base = {"problem_id": problem.id, "number": number, "params": params}
+    base = {"problem_id": problem.id, "sample": sample, "number": number, "params": params}
     started = time.perf_counter()
     try:
         completion, regenerated = _respond(model, messages, params, policy, previous)

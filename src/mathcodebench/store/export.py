@@ -1,10 +1,11 @@
 """Flat tables of a run for pandas, R or a spreadsheet: one row per attempt and one per problem.
 
-Attempt columns: problem_id, attempt, status, error_type, code, stdout, stderr, exit_code, gen_s, exec_s,
+Attempt columns: problem_id, sample, attempt, status, error_type, code, stdout, stderr, exit_code, gen_s, exec_s,
 prompt_tokens, completion_tokens, tokens_reused (tbt; empty when the backend cannot count), regeneration_points,
 finish_reason, temperature, seed, max_tokens, unsafe (categories, ";"-joined), denied, feedback, response.
-Problem columns: problem_id, subject, level, reference, attempts (not counting infrastructure failures), solved
-(an attempt printed an answer),
+Problem columns (one row per problem and sample): problem_id, sample, subject, level, reference, attempts (not
+counting infrastructure failures), solved (an attempt printed an answer), vote_class (repeated samples: the
+first sample whose answer is equivalent),
 answer (the graded line), correct (the verdict that counts), method, plus symbolic_correct, judge_correct and
 judge_score where those graders ran.
 """
@@ -16,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..grading import JUDGE, SYMBOLIC
 from .record import RunData
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -26,7 +28,8 @@ def attempt_rows(data: RunData) -> list[dict[str, Any]]:
     for tried in data.attempts.values():
         for a in tried:
             rows.append({
-                "problem_id": a.problem_id, "attempt": a.number, "status": a.status.value, "error_type": a.error_type,
+                "problem_id": a.problem_id, "sample": a.sample, "attempt": a.number, "status": a.status.value,
+                "error_type": a.error_type,
                 "code": a.code, "stdout": a.stdout, "stderr": a.stderr, "exit_code": a.exit_code, "gen_s": a.gen_s,
                 "exec_s": a.exec_s, "prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens,
                 "tokens_reused": a.tokens_reused, "regeneration_points": len(a.regeneration),
@@ -38,21 +41,22 @@ def attempt_rows(data: RunData) -> list[dict[str, Any]]:
 
 
 def problem_rows(data: RunData) -> list[dict[str, Any]]:
-    attempts = data.attempts
-    final, symbolic, judge = data.final, data.grader("symbolic"), data.grader("judge")
+    final, symbolic, judge = data.final, data.grader(SYMBOLIC), data.grader(JUDGE)
     rows = []
     for p in data.problems:
-        tried = attempts.get(p.id, [])
-        grade = final.get(p.id)
-        rows.append({
-            "problem_id": p.id, "subject": p.subject, "level": p.level, "reference": p.answer,
-            "attempts": len(data.counted(p.id)), "solved": any(a.status.value == "answered" for a in tried),
-            "answer": grade.answer if grade else None, "correct": grade.correct if grade else None,
-            "method": grade.method if grade else None,
-            "symbolic_correct": symbolic[p.id].correct if p.id in symbolic else None,
-            "judge_correct": judge[p.id].correct if p.id in judge else None,
-            "judge_score": judge[p.id].score if p.id in judge else None,
-        })
+        for unit in data.units(p.id):
+            grade = final.get(unit)
+            rows.append({
+                "problem_id": p.id, "sample": unit[1], "subject": p.subject, "level": p.level, "reference": p.answer,
+                "attempts": len(data.counted(unit)),
+                "solved": any(a.status.value == "answered" for a in data.tried(unit)),
+                "answer": grade.answer if grade else None, "correct": grade.correct if grade else None,
+                "method": grade.method if grade else None,
+                "symbolic_correct": symbolic[unit].correct if unit in symbolic else None,
+                "judge_correct": judge[unit].correct if unit in judge else None,
+                "judge_score": judge[unit].score if unit in judge else None,
+                "vote_class": data.votes.get(unit),
+            })
     return rows
 
 

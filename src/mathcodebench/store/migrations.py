@@ -55,6 +55,7 @@ CREATE TABLE problems (
 );
 CREATE TABLE attempts (
     problem_id TEXT NOT NULL REFERENCES problems(id),
+    sample INTEGER NOT NULL DEFAULT 1,  -- v3: which repeated sample (--samples)
     number INTEGER NOT NULL,
     status TEXT NOT NULL,
     record TEXT NOT NULL,          -- the full attempt, JSON
@@ -64,10 +65,11 @@ CREATE TABLE attempts (
     created_at TEXT NOT NULL,
     tokens_reused INTEGER,         -- v2: kept from the previous response (tbt); NULL when the backend cannot count
     regeneration_points INTEGER NOT NULL DEFAULT 0,  -- v2
-    PRIMARY KEY (problem_id, number)
+    PRIMARY KEY (problem_id, sample, number)
 );
 CREATE TABLE grades (
     problem_id TEXT NOT NULL REFERENCES problems(id),
+    sample INTEGER NOT NULL DEFAULT 1,  -- v3
     grader TEXT NOT NULL,
     attempt INTEGER,               -- the graded attempt; NULL when no attempt produced an answer
     correct INTEGER NOT NULL,
@@ -77,7 +79,13 @@ CREATE TABLE grades (
     detail TEXT NOT NULL,
     created_at TEXT NOT NULL,
     score INTEGER,                 -- the judge's 1-5 score
-    PRIMARY KEY (problem_id, grader)
+    PRIMARY KEY (problem_id, sample, grader)
+);
+CREATE TABLE votes (               -- v3: majority voting: samples of a problem with equivalent answers share a class
+    problem_id TEXT NOT NULL REFERENCES problems(id),
+    sample INTEGER NOT NULL,
+    class INTEGER NOT NULL,        -- the smallest sample number among the equivalent answers
+    PRIMARY KEY (problem_id, sample)
 );
 CREATE TABLE judge_cache (
     key TEXT PRIMARY KEY,          -- sha256 of judge spec, prompt version, problem, reference, output
@@ -109,7 +117,26 @@ def flat_settings(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     return settings, recorded
 
 
+_V2_COLUMNS = {
+    "attempts": "problem_id, number, status, record, gen_s, exec_s, completion_tokens, created_at, tokens_reused, "
+                "regeneration_points",
+    "grades": "problem_id, grader, attempt, correct, status, method, answer, detail, created_at, score",
+}
+
+
+def _table(name: str) -> str:
+    """The v3 CREATE TABLE statement of `name`, taken from SCHEMA (one definition of each table)."""
+    start = SCHEMA.index(f"CREATE TABLE {name} (")
+    return SCHEMA[start: SCHEMA.index("\n);", start) + 3]
+
+
 def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    for name, columns in _V2_COLUMNS.items():  # a new primary key (with the sample) means a new table
+        conn.execute(f"ALTER TABLE {name} RENAME TO {name}_v2")
+        conn.execute(_table(name))
+        conn.execute(f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {name}_v2")
+        conn.execute(f"DROP TABLE {name}_v2")
+    conn.execute(_table("votes"))
     conn.execute("ALTER TABLE run ADD COLUMN recorded TEXT NOT NULL DEFAULT '{}'")
     conn.execute("ALTER TABLE run ADD COLUMN isolation TEXT")
     conn.execute("ALTER TABLE run ADD COLUMN status_detail TEXT NOT NULL DEFAULT ''")

@@ -68,23 +68,45 @@ class RunRecord(BaseModel):
     sessions: list[SessionRecord] = []
 
 
+Unit = tuple[str, int]  # (problem id, sample number): what is solved and graded once
+
+
 @dataclass(frozen=True)
 class RunData:
-    """A run as read once from its database: the record, problems, attempts and every grader's grades."""
+    """A run as read once from its database: the record, problems, every sample's attempts and grades."""
 
     path: Path
     record: RunRecord
     problems: list[Problem]
-    attempts: dict[str, list[Attempt]]
-    grades: dict[str, dict[str, Grade]]  # grader name -> problem id -> grade
-    _empty: dict[str, Grade] = field(default_factory=dict)
+    attempts: dict[Unit, list[Attempt]]
+    grades: dict[str, dict[Unit, Grade]]  # grader name -> (problem, sample) -> grade
+    votes: dict[Unit, int] = field(default_factory=dict)  # sample's answer class, for majority voting
+    _empty: dict[Unit, Grade] = field(default_factory=dict)
 
     @property
-    def final(self) -> dict[str, Grade]:
+    def samples(self) -> int:
+        return self.record.settings.samples
+
+    @property
+    def final(self) -> dict[Unit, Grade]:
         return self.grades.get(FINAL, self._empty)
 
-    def grader(self, name: str) -> dict[str, Grade]:
+    def grader(self, name: str) -> dict[Unit, Grade]:
         return self.grades.get(name, self._empty)
 
-    def counted(self, problem_id: str) -> list[Attempt]:
-        return counted_attempts(self.attempts.get(problem_id, []))
+    def units(self, problem_id: str) -> list[Unit]:
+        return [(problem_id, sample) for sample in range(1, self.samples + 1)]
+
+    def tried(self, unit: Unit) -> list[Attempt]:
+        return self.attempts.get(unit, [])
+
+    def counted(self, unit: Unit) -> list[Attempt]:
+        return counted_attempts(self.tried(unit))
+
+    def finished(self, problem_id: str) -> bool:
+        """Every sample of the problem graded."""
+        return all(unit in self.final for unit in self.units(problem_id))
+
+    def correct(self, problem_id: str) -> int:
+        """How many of a finished problem's samples the verdict that counts calls correct."""
+        return sum(self.final[unit].correct for unit in self.units(problem_id))

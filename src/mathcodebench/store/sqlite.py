@@ -24,7 +24,7 @@ from ..grading import Grade
 from ..solve import Attempt
 from .lock import RunLock
 from .migrations import MIGRATIONS, SCHEMA, SCHEMA_VERSION
-from .record import RunData, RunRecord, RunStatus, SessionRecord
+from .record import RunData, RunRecord, RunStatus, SessionRecord, Unit
 
 APPLICATION_ID = 0x4D434221  # "MCB!": tells our files from any other SQLite database
 
@@ -156,26 +156,36 @@ class RunStore:
     def add_attempt(self, attempt: Attempt) -> None:
         with self._conn:
             self._conn.execute(
-                "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (attempt.problem_id, attempt.number, attempt.status.value, attempt.model_dump_json(),
+                "INSERT INTO attempts (problem_id, sample, number, status, record, gen_s, exec_s, completion_tokens, "
+                "created_at, tokens_reused, regeneration_points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (attempt.problem_id, attempt.sample, attempt.number, attempt.status.value, attempt.model_dump_json(),
                  attempt.gen_s, attempt.exec_s, attempt.completion_tokens, _now(), attempt.tokens_reused,
                  len(attempt.regeneration)),
             )
 
     @_locked
-    def add_grades(self, problem_id: str, attempt: int | None, grades: dict[str, Grade]) -> None:
-        """All of a problem's grades in one transaction (replacing earlier ones on a re-grade)."""
+    def add_grades(self, unit: Unit, attempt: int | None, grades: dict[str, Grade]) -> None:
+        """All of a sample's grades in one transaction (replacing earlier ones on a re-grade)."""
         with self._conn:
             self._conn.executemany(
-                "INSERT OR REPLACE INTO grades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(problem_id, grader, attempt, int(g.correct), g.status, g.method, g.answer, g.detail, _now(),
+                "INSERT OR REPLACE INTO grades (problem_id, sample, grader, attempt, correct, status, method, answer, "
+                "detail, created_at, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(unit[0], unit[1], grader, attempt, int(g.correct), g.status, g.method, g.answer, g.detail, _now(),
                   g.score) for grader, g in grades.items()],
             )
+
+    @_locked
+    def set_votes(self, problem_id: str, classes: dict[int, int]) -> None:
+        """Which samples of a problem printed equivalent answers (sample -> class), for majority voting."""
+        with self._conn:
+            self._conn.executemany("INSERT OR REPLACE INTO votes VALUES (?, ?, ?)",
+                                   [(problem_id, sample, cls) for sample, cls in classes.items()])
 
     @_locked
     def clear_grades(self) -> None:
         with self._conn:
             self._conn.execute("DELETE FROM grades")
+            self._conn.execute("DELETE FROM votes")
 
     @_locked
     def set_record(self, record: RunRecord) -> None:
@@ -227,31 +237,35 @@ class RunStore:
                         answer=r["answer"]) for r in rows]
 
     @_locked
-    def attempts(self) -> dict[str, list[Attempt]]:
-        out: dict[str, list[Attempt]] = {}
-        for (record,) in self._conn.execute("SELECT record FROM attempts ORDER BY problem_id, number"):
+    def attempts(self) -> dict[Unit, list[Attempt]]:
+        out: dict[Unit, list[Attempt]] = {}
+        for (record,) in self._conn.execute("SELECT record FROM attempts ORDER BY problem_id, sample, number"):
             attempt = Attempt.model_validate_json(record)
-            out.setdefault(attempt.problem_id, []).append(attempt)
+            out.setdefault((attempt.problem_id, attempt.sample), []).append(attempt)
         return out
 
     @_locked
-    def grades(self, grader: str) -> dict[str, Grade]:
+    def grades(self, grader: str) -> dict[Unit, Grade]:
         return self.all_grades().get(grader, {})
 
     @_locked
-    def all_grades(self) -> dict[str, dict[str, Grade]]:
-        out: dict[str, dict[str, Grade]] = {}
+    def all_grades(self) -> dict[str, dict[Unit, Grade]]:
+        out: dict[str, dict[Unit, Grade]] = {}
         for r in self._conn.execute("SELECT * FROM grades"):
-            out.setdefault(r["grader"], {})[r["problem_id"]] = Grade(
+            out.setdefault(r["grader"], {})[(r["problem_id"], r["sample"])] = Grade(
                 correct=bool(r["correct"]), status=r["status"], method=r["method"], answer=r["answer"],
                 detail=r["detail"], score=r["score"])
         return out
 
     @_locked
+    def votes(self) -> dict[Unit, int]:
+        return {(r["problem_id"], r["sample"]): r["class"] for r in self._conn.execute("SELECT * FROM votes")}
+
+    @_locked
     def load(self) -> RunData:
         """Everything a report needs, read once and consistently."""
         return RunData(path=self.path, record=self.record(), problems=self.problems(), attempts=self.attempts(),
-                       grades=self.all_grades())
+                       grades=self.all_grades(), votes=self.votes())
 
 
 def _check(path: Path) -> int:
