@@ -74,7 +74,10 @@ def _quantities(text: str, interval_brackets: bool, collection: bool) -> list[Re
         body = _NUMPY_GAP.sub(", ", body)
     if body:
         values.append(_value(body, interval_brackets, collection))
-    return [Quantity(v, decorated.unit, decorated.percent) for v in values if v is not None]
+    readings = [Quantity(v, decorated.unit, decorated.percent) for v in values if v is not None]
+    if decorated.letter:  # `3 s^2` may be the expression 3s^2 rather than 3 square seconds
+        readings += [Quantity(v) for v in [_value(text, interval_brackets, collection)] if v is not None]
+    return readings
 
 
 def _value(text: str, interval_brackets: bool, collection: bool) -> object | None:

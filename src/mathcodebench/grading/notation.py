@@ -52,6 +52,7 @@ class Decorated:
     text: str
     unit: str | None = None
     percent: bool = False
+    letter: bool = False  # the unit was one letter (`5 m`, `3 s^2`), which could also be a variable
 
 
 def canonical_unit(words: str) -> str | None:
@@ -91,7 +92,7 @@ def split_unit(text: str, letters_are_units: bool) -> Decorated:
     plain = letters_are_units or bool(_PLAIN_NUMBER.match(value.strip()))
     if len(bare) == 1 and not (bare.lower() in _SINGLE_LETTER_UNITS and plain and apart):
         return Decorated(text)
-    return Decorated(value.strip(), unit=canonical_unit(unit_words))
+    return Decorated(value.strip(), unit=canonical_unit(unit_words), letter=len(bare) == 1)
 
 
 _MONEY = re.compile(r"^(-?)\s*(?:\$|US\$|USD\s*)\s*")
@@ -111,7 +112,7 @@ def split_decoration(text: str, letters_are_units: bool) -> Decorated:
     if m := _DEGREES.search(text):
         return Decorated(_DEGREE_MARK.sub("", text[: m.start()]).strip(), "degree")  # also `45°, 135°`
     rest = split_unit(text, letters_are_units)
-    return Decorated(rest.text, rest.unit or unit)
+    return Decorated(rest.text, rest.unit or unit, letter=rest.letter)
 
 
 @dataclass(frozen=True)
