@@ -13,7 +13,8 @@ import re
 
 import sympy
 
-from .notation import Clock, Numeral, read_clock, read_numeral, split_decoration, strip_label, words
+from .notation import (Clock, Numeral, exact_text, read_clock, read_numeral, split_decoration, strip_label,
+                       words)
 from .pyexpr import Rejected, is_variable, parse_python_expr
 from .readings import Quantity, Reading, Words, canonical, parse_latex, plain_latex, unwrap_text
 
@@ -40,7 +41,7 @@ def read_answer(line: str, gold: Reading, interval_brackets: bool) -> list[Readi
     interval, a bracketed pair is interval notation (`[1, 5]` is closed) unless `interval_brackets` is off."""
     text = clean(line)
     if isinstance(gold, Words):
-        return [Words(words(text))]
+        return [Words(exact_text(text), exact=True) if gold.exact else Words(words(text))]
     if isinstance(gold, Clock):
         clock = read_clock(text) or _hour(text)
         return [clock] if clock else []

@@ -199,6 +199,11 @@ def _digits(digits: str) -> str:
     return (digits.upper().lstrip("0") or "0") if "." not in digits else digits.upper().strip("0") or "0"
 
 
+def exact_text(text: str) -> str:
+    """Text compared character by character, but for spaces and case."""
+    return "".join(text.split()).upper()
+
+
 _NON_WORD = re.compile(r"\\[A-Za-z]+|[^\w]+")
 
 

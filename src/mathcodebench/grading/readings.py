@@ -32,9 +32,12 @@ class Quantity:
 
 @dataclass(frozen=True)
 class Words:
-    """A word answer (`Wednesday`, a choice letter, `A, C, F`), normalised by `notation.words`."""
+    """A word answer (`Wednesday`, a choice letter, `A, C, F`), normalised by `notation.words`; or, `exact`, a
+    reference no parser reads, which only the same characters answer (spaces and case aside): there the
+    operators matter, `x^2 - 1` is not `x^2 + 1`."""
 
     text: str
+    exact: bool = False
 
     def __str__(self) -> str:
         return repr(self.text)

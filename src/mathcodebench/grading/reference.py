@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import sympy
 
-from .notation import read_clock, read_numeral, split_decoration, words
+from .notation import exact_text, read_clock, read_numeral, split_decoration, words
 from .readings import Quantity, Reading, Words, parse_latex, plain_latex, unwrap_text
 
 _WHOLE_TEXT = re.compile(r"^\(?\s*\\text\s*\{([^{}]*)\}\s*\)?$")
@@ -41,7 +41,7 @@ def read_reference(reference: str) -> tuple[Reading, ...]:
     if _LETTERS.match(text):
         value = parse_latex(text)
         return (Words(words(text)), *([Quantity(value)] if value is not None else []))
-    return _quantities(text) or (Words(words(flat)),)
+    return _quantities(text) or (Words(exact_text(flat), exact=True),)
 
 
 def _plus_minus(body: str) -> object | None:
