@@ -1,14 +1,15 @@
-"""A memory and a pids cgroup (v1) for every pre-forked child.
+"""A memory, a pids and a cpuacct cgroup (v1) for every child.
 
 Why: RLIMIT_AS bounds mapped memory only (not memfd, tmpfs or shm pages written without a mapping), and
 RLIMIT_NPROC does not bind uid 0. A memory cgroup charges every page a child allocates, gives its true peak
-and OOM-kills only inside it; a pids cgroup bounds its threads whatever its uid.
+and OOM-kills only inside it; a pids cgroup bounds its threads whatever its uid; cpuacct gives its exact CPU
+time before it has finished exiting (so the server can answer as soon as the program is done).
 
 Layout, below this process's own cgroup in each hierarchy (so every limit set above it still applies):
-`mcb-<pid>-<n>/<server label>/c0` and `c1`, one per child parity (the running child and the next one). The
-harness creates and removes the directories (`CgroupTree`); a server opens its two (`ChildCgroup`) and a child
-joins its own before it drops privileges. cgroup v2 is not used: enabling controllers for children of a cgroup
-that holds the harness itself is refused by the kernel ("no internal processes").
+`mcb-<pid>-<n>/<server label>/c0 .. c<LANES-1>`, one per lane. The harness creates and removes the
+directories (`CgroupTree`); a server opens its lanes' files (`ChildCgroup`) and a child joins its own before it
+drops privileges. cgroup v2 is not used: enabling controllers for children of a cgroup that holds the harness
+itself is refused by the kernel ("no internal processes").
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import os
 import signal
 import time
 
-CONTROLLERS = ("memory", "pids")
+from .identity import LANES
+
+CONTROLLERS = ("memory", "pids", "cpuacct")
+_LANES = tuple(f"c{lane}" for lane in range(LANES))
 _counter = itertools.count()
 
 
@@ -97,18 +101,18 @@ class CgroupTree:
 
     @staticmethod
     def _remove_slot(path: str) -> None:
-        for parity in ("c0", "c1"):
-            _remove(os.path.join(path, parity))
+        for lane in _LANES:
+            _remove(os.path.join(path, lane))
         _remove(path)
 
     def slot(self, label: str) -> dict[str, str]:
-        """Create `label/c0` and `label/c1` in every available hierarchy; return {controller: label dir}."""
+        """Create `label/c<lane>` in every available hierarchy; return {controller: label dir}."""
         paths = {}
         for controller, root in self.roots.items():
             path = os.path.join(root, label)
             os.mkdir(path, 0o755)
-            for parity in ("c0", "c1"):
-                os.mkdir(os.path.join(path, parity), 0o755)
+            for lane in _LANES:
+                os.mkdir(os.path.join(path, lane), 0o755)
             paths[controller] = path
         self._slots.append(paths)
         return paths
@@ -127,18 +131,21 @@ class CgroupTree:
 
 
 class ChildCgroup:
-    """Server side: the cgroups of one child parity, their files opened once (each use is one syscall)."""
+    """Server side: the cgroups of one lane, their files opened once (each use is one syscall)."""
 
-    def __init__(self, paths: dict[str, str], parity: int, max_tasks: int) -> None:
-        here = {controller: os.path.join(path, f"c{parity}") for controller, path in paths.items()}
+    def __init__(self, paths: dict[str, str], lane: int, max_tasks: int) -> None:
+        here = {controller: os.path.join(path, f"c{lane}") for controller, path in paths.items()}
         self.join_fds = [os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
                          for path in here.values()]
         self._pids: int | None = None
+        self._cpu: int | None = None
         self._memory: dict[str, int] = {}  # file name -> descriptor; empty without a memory cgroup
         if "pids" in here:
             with open(os.path.join(here["pids"], "pids.max"), "w") as fh:
                 fh.write(str(max_tasks))
             self._pids = os.open(os.path.join(here["pids"], "pids.current"), os.O_RDONLY | os.O_CLOEXEC)
+        if "cpuacct" in here:
+            self._cpu = os.open(os.path.join(here["cpuacct"], "cpuacct.usage"), os.O_RDWR | os.O_CLOEXEC)
         if "memory" in here:
             files = ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.max_usage_in_bytes",
                      "memory.usage_in_bytes", "memory.oom_control")
@@ -150,6 +157,11 @@ class ChildCgroup:
     @property
     def bounds_memory(self) -> bool:
         return bool(self._memory)
+
+    @property
+    def measures(self) -> bool:
+        """Peak memory and CPU time are known without waiting for the child's exit."""
+        return bool(self._memory) and self._cpu is not None
 
     def join(self) -> None:
         """In the child, before it drops privileges: move this process into its cgroups."""
@@ -169,7 +181,9 @@ class ChildCgroup:
         return 0
 
     def arm(self, memory_bytes: int) -> None:
-        """Before a program starts: its memory limit on top of what the child holds now; the peak reset."""
+        """Before a program starts: its memory limit on top of what the child holds now; peak and CPU reset."""
+        if self._cpu is not None:
+            os.pwrite(self._cpu, b"0", 0)
         if not self._memory:
             return
         self._base = int(self._read("memory.usage_in_bytes"))
@@ -183,8 +197,12 @@ class ChildCgroup:
                 os.pwrite(fd, limit, 0)
         os.pwrite(self._memory["memory.max_usage_in_bytes"], b"0", 0)
 
+    def cpu_s(self) -> float | None:
+        """CPU seconds of every task in the lane since `arm`; None without a cpuacct cgroup."""
+        return None if self._cpu is None else int(os.pread(self._cpu, 64, 0)) / 1e9
+
     def outcome(self) -> tuple[float | None, bool]:
-        """After the child is reaped: (peak MB the program added, or None without a memory cgroup; OOM-killed?)."""
+        """Once the program is done: (peak MB it added, or None without a memory cgroup; was it OOM-killed?)."""
         if not self._memory:
             return None, False
         peak = (int(self._read("memory.max_usage_in_bytes")) - self._base) / (1 << 20)

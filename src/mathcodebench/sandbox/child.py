@@ -57,7 +57,7 @@ def _receive(fd: int) -> tuple[str, Limits]:
 
 @dataclass(frozen=True)
 class Confinement:
-    """What the server prepared once for every child of one parity."""
+    """What the server prepared once for every child of one lane."""
 
     workdir: str
     uid: int | None  # None: keep the server's uid
@@ -70,12 +70,14 @@ class Confinement:
 
 @dataclass(frozen=True)
 class Pipes:
-    """The child's ends: program output, the request it waits for, and where it says it is ready."""
+    """The child's ends: program output, the request it waits for, where it says it is ready, and where its
+    program's end is announced (`runner.run_program`)."""
 
     stdout: int
     stderr: int
     request: int
     status: int
+    done: int
 
 
 def close_all_but(keep: set[int]) -> None:
@@ -95,7 +97,7 @@ def _confine(c: Confinement, pipes: Pipes, parent: int) -> None:
     os.dup2(pipes.stderr, 2)
     join = c.cgroup.join_fds if c.cgroup else []
     ruleset = [] if c.ruleset_fd is None else [c.ruleset_fd]
-    close_all_but({0, 1, 2, pipes.request, pipes.status, *ruleset, *join})
+    close_all_but({0, 1, 2, pipes.request, pipes.status, pipes.done, *ruleset, *join})
     if c.cgroup:
         c.cgroup.join()
         for fd in join:
@@ -137,4 +139,4 @@ def main(c: Confinement, pipes: Pipes, parent: int) -> NoReturn:
     except BaseException as exc:
         os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
         os._exit(SETUP_FAILED)
-    run_program(code)
+    run_program(code, done_fd=pipes.done)

@@ -30,6 +30,7 @@ class Collected:
     cpu_s: float
     wall_s: float
     stopped: bool = False  # by `watch`
+    reaped: bool = True  # False: the result was complete before the child had exited (see `done_fd`)
 
 
 def wait4(pid: int) -> tuple[int, int, float]:
@@ -40,13 +41,19 @@ def wait4(pid: int) -> tuple[int, int, float]:
 
 def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int, started: float,
             watch: Callable[[], bool] | None = None, watch_every_s: float = 0.01,
-            reap: Callable[[int], tuple[int, int, float]] = wait4, pidfd: int | None = None) -> Collected:
+            reap: Callable[[int], tuple[int, int, float]] = wait4, pidfd: int | None = None,
+            done_fd: int | None = None) -> Collected:
     """Read both pipes until the child exits (or the deadline/cap is hit), then kill it and `reap` it.
 
     A process that is not our child is reaped by its parent, which reports the same three numbers (`reap`); it
     may be gone before we look, so the caller passes a `pidfd` opened while it was alive, and only that process
     is killed (its pid may already be someone else's); the caller closes that pidfd. Our own child's whole process
-    group is killed."""
+    group is killed.
+
+    With `done_fd`, a program announces its end there (one byte: its exit status) after closing its output; once
+    both pipes are closed too, the result is complete: the child is killed but not waited for (`reaped` False,
+    no rusage: the caller reaps it later and measures it otherwise). Tearing down a forked address space takes
+    longer than most programs run."""
     bufs = {stdout_fd: bytearray(), stderr_fd: bytearray()}
     truncated = timed_out = stopped = False
     own_child = pidfd is None
@@ -58,6 +65,9 @@ def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int
         os.set_blocking(fd, False)
         poller.register(fd, _READABLE)
     poller.register(pidfd, select.POLLIN)
+    if done_fd is not None:
+        poller.register(done_fd, _READABLE)
+    done_status: int | None = None
     deadline = started + timeout_s
     next_watch = started + watch_every_s
     exited_at: float | None = None
@@ -81,6 +91,11 @@ def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int
                     poller.unregister(pidfd)
                     exited_at = time.monotonic()
                     continue
+                if fd == done_fd:
+                    poller.unregister(done_fd)
+                    said = os.read(done_fd, 1)
+                    done_status = said[0] if said else None
+                    continue
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     poller.unregister(fd)
@@ -91,7 +106,7 @@ def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int
                 if len(buf) > cap:
                     del buf[cap:]
                     truncated = True
-            if truncated or (exited_at is not None and not open_fds):
+            if truncated or (not open_fds and (exited_at is not None or done_status is not None)):
                 break
     finally:
         try:
@@ -101,7 +116,11 @@ def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int
         if own_child:
             _kill_group(pid)
             os.close(pidfd)
-        status, maxrss_kb, cpu_s = reap(pid)
+        finished_early = done_status is not None and exited_at is None and not (truncated or timed_out or stopped)
+        if finished_early:
+            status, maxrss_kb, cpu_s = done_status << 8, 0, 0.0  # a wait status of "exited with done_status"
+        else:
+            status, maxrss_kb, cpu_s = reap(pid)
     return Collected(
         stdout=bytes(bufs[stdout_fd]),
         stderr=bytes(bufs[stderr_fd]),
@@ -112,6 +131,7 @@ def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int
         cpu_s=cpu_s,
         wall_s=time.monotonic() - started,
         stopped=stopped,
+        reaped=not finished_early,
     )
 
 

@@ -1,7 +1,7 @@
 """Which uid a confined child runs as, decided once per sandbox.
 
-- `slot`: a separate unprivileged uid per slot and pre-forked child (61000 + 2 * slot + parity), so two
-  children never share a uid (RLIMIT_NPROC counts per uid; file ownership separates them).
+- `slot`: a separate unprivileged uid per slot and lane (61000 + LANES * slot + lane), so no two children
+  alive at once share a uid (RLIMIT_NPROC counts per uid; file ownership separates them).
 - `slot+read`: the same, keeping CAP_DAC_READ_SEARCH alone, where the Python installation lives in a directory
   other users cannot read (e.g. a pyenv under a 0700 /root). Landlock still decides what may be read; seccomp
   denies open_by_handle_at, the one call through which that capability would bypass Landlock.
@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from .layers import capabilities
 
 SLOT_UID_BASE = 61000
+# Children of one server alive at once, each in its own lane (run directory, uid, cgroups): the one that just
+# finished (its address space is still being torn down), the one running, and the next, already confined.
+LANES = 3
 _CAP_SETGID, _CAP_SETUID, _CAP_SETPCAP = 6, 7, 8
 _NEEDED_TO_SWITCH = 1 << _CAP_SETGID | 1 << _CAP_SETUID | 1 << _CAP_SETPCAP
 
@@ -27,9 +30,9 @@ _NEEDED_TO_SWITCH = 1 << _CAP_SETGID | 1 << _CAP_SETUID | 1 << _CAP_SETPCAP
 class Identity:
     kind: str  # slot | slot+read | own | root
 
-    def uid(self, slot: int, parity: int) -> int | None:
+    def uid(self, slot: int, lane: int) -> int | None:
         """The child's uid, or None where it keeps the server's."""
-        return SLOT_UID_BASE + 2 * slot + parity if self.kind.startswith("slot") else None
+        return SLOT_UID_BASE + LANES * slot + lane if self.kind.startswith("slot") else None
 
     def keep_capabilities(self) -> int:
         return 1 << capabilities.CAP_DAC_READ_SEARCH if self.kind == "slot+read" else 0
@@ -39,7 +42,7 @@ class Identity:
             return f"uid {os.geteuid()} (the harness's own, unprivileged)"
         if self.kind == "root":
             return "uid 0 without capabilities (--sandbox unsafe-root)"
-        uids = f"uid {SLOT_UID_BASE}-{SLOT_UID_BASE + 2 * slots - 1} (one per slot and pre-forked child)"
+        uids = f"uid {SLOT_UID_BASE}-{SLOT_UID_BASE + LANES * slots - 1} (one per slot and lane)"
         if self.kind == "slot+read":
             return uids + " +CAP_DAC_READ_SEARCH (the Python installation is not readable by other users)"
         return uids

@@ -25,8 +25,12 @@ def seed_numpy() -> None:
         sys.modules["numpy"].random.seed(0)
 
 
-def run_program(code: str) -> NoReturn:
-    """Run `code` as `__main__` from file "main.py"; exit with its status. Never returns."""
+def run_program(code: str, done_fd: int | None = None) -> NoReturn:
+    """Run `code` as `__main__` from file "main.py"; exit with its status. Never returns.
+
+    With `done_fd`, the program's end is announced before the process exits (tearing down a forked address
+    space takes longer than most programs): stdout and stderr are closed, then the exit status is written there.
+    """
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace")
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
@@ -55,6 +59,13 @@ def run_program(code: str) -> NoReturn:
         sys.stderr.flush()
     except BaseException:
         pass
+    if done_fd is not None:
+        try:
+            os.close(1)
+            os.close(2)
+            os.write(done_fd, bytes([status & 0xFF]))
+        except OSError:
+            pass  # the program closed them itself: its end is seen at its exit instead
     os._exit(status)
 
 

@@ -3,10 +3,14 @@
 It pre-imports the usual math modules and builds every isolation layer once, then forks its zygote (the
 pristine process every child is forked from: `zygote.py`). It always holds one pre-forked child that has
 already confined itself (`child.py`), so a request costs handing over the code, running it and collecting the
-result. Right after the handover it asks for the next child, which confines itself while the program runs. The
-two alternate between two run directories, uids and cgroups (parity 0 and 1). The reply goes out before the
-finished child's run directory is wiped; a directory that cannot be wiped ends the server (the harness replaces
-it with a fresh one).
+result. Right after the handover it asks for the next child, which confines itself while the program runs.
+
+Children rotate over LANES lanes (run directory, uid, cgroups): the pre-forked one, the running one, and the
+one that ran before, whose address space the kernel is still tearing down. Where the lane's cgroups measure
+memory and CPU, the reply goes out as soon as the program is done (`collect`'s `done_fd`), before its child has
+exited; that child is reaped and its run directory wiped after the *next* reply, long after it died. A run
+directory that cannot be wiped, or a task that outlives its program, ends the server (the harness replaces it
+with a fresh one).
 
 Run as `python -I -m mathcodebench.sandbox.server CONFIG_JSON` with a clean environment; it speaks `protocol`
 on its stdin/stdout.
@@ -29,7 +33,7 @@ from .base import ExecStatus, Limits
 from .cgroups import ChildCgroup
 from .classify import classify
 from .collect import collect
-from .identity import Identity, interpreter_paths
+from .identity import LANES, Identity, interpreter_paths
 from .jail import NAMESPACES
 from .layers import landlock
 from .rlimits import MAX_PROCESSES
@@ -112,8 +116,8 @@ class Server:
         self.layers.append(identity.describe(config.slots))
         if identity.kind == "root":
             self.missing.append("unprivileged uid (waived with --sandbox unsafe-root)")
-        self.workdirs = [os.path.join(config.scratch, f"run{parity}") for parity in (0, 1)]
-        uids = [identity.uid(config.slot, parity) for parity in (0, 1)]
+        self.workdirs = [os.path.join(config.scratch, f"run{lane}") for lane in range(LANES)]
+        uids = [identity.uid(config.slot, lane) for lane in range(LANES)]
         for workdir, uid in zip(self.workdirs, uids):
             os.mkdir(workdir, 0o700)
             if uid is not None:
@@ -123,20 +127,22 @@ class Server:
         rulesets = self._landlock()
         seccomp = self._seccomp(allow_memfd=self.cgroups[0] is not None and self.cgroups[0].bounds_memory)
         self.confinements = [
-            child.Confinement(workdir=self.workdirs[p], uid=uids[p], keep_capabilities=identity.keep_capabilities(),
-                              drop_capabilities=identity.kind == "root", ruleset_fd=rulesets[p], seccomp=seccomp,
-                              cgroup=self.cgroups[p])
-            for p in (0, 1)]
+            child.Confinement(workdir=self.workdirs[n], uid=uids[n], keep_capabilities=identity.keep_capabilities(),
+                              drop_capabilities=identity.kind == "root", ruleset_fd=rulesets[n], seccomp=seccomp,
+                              cgroup=self.cgroups[n])
+            for n in range(LANES)]
 
     def _cgroups(self, identity: Identity) -> list[ChildCgroup | None]:
         if not self.config.cgroups:
             if identity.kind == "root":
                 self.missing.append("task bound for uid 0 (no pids cgroup: RLIMIT_NPROC does not bind root)")
-            return [None, None]
-        cgroups: list[ChildCgroup | None] = [ChildCgroup(self.config.cgroups, parity, MAX_PROCESSES)
-                                             for parity in (0, 1)]
+            return [None] * LANES
+        cgroups: list[ChildCgroup | None] = [ChildCgroup(self.config.cgroups, lane, MAX_PROCESSES)
+                                             for lane in range(LANES)]
         if "memory" in self.config.cgroups:
             self.layers.append("memory cgroup per child: anonymous, memfd, tmpfs and shm pages; true peak")
+        if "cpuacct" in self.config.cgroups:
+            self.layers.append("cpuacct cgroup per child: exact CPU time, known before the child has exited")
         if "pids" in self.config.cgroups:
             self.layers.append(f"pids cgroup per child: {MAX_PROCESSES} tasks, any uid")
         elif identity.kind == "root":
@@ -149,7 +155,7 @@ class Server:
             built = [landlock.build_ruleset(read_paths, [workdir]) for workdir in self.workdirs]
         except OSError as exc:
             self.missing.append(f"landlock ({exc})")
-            return [None, None]
+            return [None] * LANES
         abi = landlock.abi_version()
         self.layers.append(f"landlock abi {abi}: " + ", ".join(built[0][1]))
         self.missing += [f"landlock: {feature}" for feature in landlock.missing_features(abi)]
@@ -172,8 +178,9 @@ class Server:
     def start(self) -> None:
         """Fork the zygote (nothing of any program is in memory yet) and ask it for the first child."""
         self.zygote = Zygote(self.confinements)
-        self.parity = 0
-        self.zygote.spawn(self.parity)
+        self.lane = 0  # the pre-forked child's
+        self.unfinished: tuple[Spawned, bool] | None = None  # the last program's child, and whether it is reaped
+        self.zygote.spawn(self.lane)
 
     @staticmethod
     def _ready(c: Spawned) -> str | None:
@@ -192,12 +199,12 @@ class Server:
 
     def _ready_child(self) -> Spawned | str:
         """The pre-forked child, or a fresh one if it is not usable; a string says why neither is."""
-        c = self.zygote.take(self.parity)
+        c = self.zygote.take(self.lane)
         why = self._ready(c)
         if why is not None:
             self.zygote.abandon(c)
-            self.zygote.spawn(self.parity)
-            c = self.zygote.take(self.parity)
+            self.zygote.spawn(self.lane)
+            c = self.zygote.take(self.lane)
             why = self._ready(c)
             if why is not None:
                 self.zygote.abandon(c)
@@ -208,39 +215,41 @@ class Server:
         done = self.zygote.reap(pid)
         return done.status, done.maxrss_kb, done.cpu_s
 
-    def handle(self, request: dict) -> tuple[dict, int | None]:
-        """Run one program; return (reply, parity of the run directory to wipe after replying)."""
+    def handle(self, request: dict) -> dict:
+        """Run one program; return the reply (an "error" reply: this server must end)."""
         limits = Limits.model_validate(request["limits"])
         c = self._ready_child()
         if isinstance(c, str):
-            return {"error": c}, None
-        cgroup = self.cgroups[c.parity]
+            return {"error": c}
+        cgroup = self.cgroups[c.lane]
         if cgroup is not None:
             cgroup.arm(limits.memory_mb << 20)
+        started = time.monotonic()  # the program may run as soon as it is written
         try:
             protocol.write_all(c.request, child.encode_request(request["code"], limits))
         except OSError as exc:
             self.zygote.abandon(c)
-            return {"error": f"the pre-forked child did not take its program: {exc}"}, None
+            return {"error": f"the pre-forked child did not take its program: {exc}"}
         os.close(c.request)
         c.request = -1
-        started = time.monotonic()
-        self.parity = 1 - c.parity
-        self.zygote.spawn(self.parity)  # the next child confines itself while this program runs
-        workdir = self.workdirs[c.parity]
+        self.lane = (c.lane + 1) % LANES  # finished after the previous reply
+        self.zygote.spawn(self.lane)  # the next child confines itself while this program runs
+        workdir = self.workdirs[c.lane]
         watch = None if self.config.jailed else (lambda: self._over_quota(c.pid, workdir))
+        early = cgroup is not None and cgroup.measures
         try:
             got = collect(c.pid, c.stdout, c.stderr, limits.timeout_s, limits.output_bytes, started,
-                          watch=watch, watch_every_s=QUOTA_POLL_S, reap=self._reap, pidfd=c.pidfd)
+                          watch=watch, watch_every_s=QUOTA_POLL_S, reap=self._reap, pidfd=c.pidfd,
+                          done_fd=c.done if early else None)
         finally:
             c.close()
+        self.unfinished = (c, got.reaped)
         peak, oom_killed = cgroup.outcome() if cgroup is not None else (None, False)
-        if cgroup is not None and cgroup.tasks() > 0:
-            return {"error": "a task outlived its program"}, None  # cannot happen without fork; end the server
+        cpu_s = cgroup.cpu_s() if cgroup is not None else None
         stderr = got.stderr.decode("utf-8", "replace")
         if os.waitstatus_to_exitcode(got.wait_status) == child.SETUP_FAILED and stderr.startswith(
                 "sandbox setup failed"):
-            return {"error": stderr.strip()}, c.parity
+            return {"error": stderr.strip()}
         status, exit_code, sig = classify(got, stderr, oom_killed)
         if got.stopped:
             status = ExecStatus.ERROR
@@ -250,17 +259,26 @@ class Server:
             peak = max(0.0, (got.rusage_maxrss_kb - c.rss_kb) / 1024)
         return {"status": status.value, "exit_code": exit_code, "signal": sig,
                 "stdout": got.stdout.decode("utf-8", "replace"), "stderr": stderr, "truncated": got.truncated,
-                "wall_s": got.wall_s, "cpu_s": got.cpu_s, "peak_memory_mb": peak}, c.parity
+                "wall_s": got.wall_s, "cpu_s": got.cpu_s if cpu_s is None else cpu_s, "peak_memory_mb": peak}
+
+    def finish(self, previous: tuple[Spawned, bool] | None) -> None:
+        """Reap (if the reply went out before it exited) and check the child of an earlier program, and wipe
+        its run directory. CleanupError when either fails: the server must end."""
+        if previous is None:
+            return
+        c, reaped = previous
+        if not reaped:
+            self.zygote.reap(c.pid)
+        cgroup = self.cgroups[c.lane]
+        if cgroup is not None and cgroup.tasks() > 0:
+            raise scratch.CleanupError("a task outlived its program")  # cannot happen without fork
+        scratch.clear(self.workdirs[c.lane], timeout_s=WIPE_TIMEOUT_S)
 
     def _over_quota(self, pid: int, workdir: str) -> bool:
         measured = scratch.usage(workdir, QUOTA_MAX_ENTRIES, QUOTA_MAX_DEPTH)
         if measured is None:
             return True
         return measured[0] + _deleted_open_files(pid, os.stat(workdir).st_dev) > self.quota_bytes
-
-    def wipe(self, parity: int) -> None:
-        scratch.clear(self.workdirs[parity], timeout_s=WIPE_TIMEOUT_S)
-
 
 def main() -> None:
     import gc
@@ -285,12 +303,13 @@ def main() -> None:
                 request = protocol.receive(rx)
             except EOFError:
                 return
-            reply, parity = server.handle(request)
-            protocol.send(tx, reply)  # before wiping: the harness has its result now
-            if "error" in reply or parity is None:
-                sys.exit(f"sandbox server {config.slot}: {reply.get('error')}")
+            previous = server.unfinished
+            reply = server.handle(request)
+            protocol.send(tx, reply)  # before any cleanup: the harness has its result now
+            if "error" in reply:
+                sys.exit(f"sandbox server {config.slot}: {reply['error']}")
             try:
-                server.wipe(parity)
+                server.finish(previous)
             except scratch.CleanupError as exc:
                 sys.exit(f"sandbox server {config.slot}: {exc}")
     finally:

@@ -3,7 +3,7 @@
 A child is a copy of the memory it was forked from. The server relays programs and their output, so a child
 forked from it could find the previous program's code (reachable objects) or output (freed memory) there: a
 channel from one run to the next. The zygote is forked from the server before any request, and afterwards only
-hears "fork a child of parity p": it creates the child's pipes, forks, hands the server its ends (SCM_RIGHTS)
+hears "fork a child for lane n": it creates the child's pipes, forks, hands the server its ends (SCM_RIGHTS)
 and reaps its children, reporting each exit status and rusage to the server.
 """
 
@@ -21,7 +21,8 @@ from typing import NoReturn
 from . import child
 from .layers._libc import PR_SET_PDEATHSIG, prctl
 
-_CHILD = struct.Struct("=ciiq")  # b"c", pid, parity, RSS (kB) at fork
+_CHILD = struct.Struct("=ciiq")  # b"c", pid, lane, RSS (kB) at fork
+_PIPES = 5  # stdout, stderr, request, status, done
 _EXIT = struct.Struct("=ciiqd")  # b"x", pid, wait status, ru_maxrss (kB), cpu seconds
 
 
@@ -30,16 +31,17 @@ class Spawned:
     """The server's handle on one pre-forked child: its pid and the server's ends of its pipes."""
 
     pid: int
-    parity: int
+    lane: int
     stdout: int
     stderr: int
     request: int
     status: int
+    done: int
     rss_kb: int  # the zygote's RSS when it forked: where the child's own RSS starts
     pidfd: int = -1  # opened by the server once the child is ready (the zygote may reap it any time after)
 
     def close(self) -> None:
-        for name in ("stdout", "stderr", "request", "status", "pidfd"):
+        for name in ("stdout", "stderr", "request", "status", "done", "pidfd"):
             fd = getattr(self, name)
             if fd >= 0:
                 os.close(fd)
@@ -58,19 +60,17 @@ def _rss_kb() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def _fork_child(sock: socket.socket, confinements: Sequence[child.Confinement], parity: int) -> int:
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    req_r, req_w = os.pipe()
-    st_r, st_w = os.pipe()
+def _fork_child(sock: socket.socket, confinements: Sequence[child.Confinement], lane: int) -> int:
+    (out_r, out_w), (err_r, err_w), (req_r, req_w), (st_r, st_w), (done_r, done_w) = (os.pipe() for _ in range(_PIPES))
     rss = _rss_kb()
     zygote = os.getpid()
     pid = os.fork()
     if pid == 0:
         sock.close()
-        child.main(confinements[parity], child.Pipes(out_w, err_w, req_r, st_w), zygote)
-    socket.send_fds(sock, [_CHILD.pack(b"c", pid, parity, rss)], [out_r, err_r, req_w, st_r])
-    for fd in (out_r, out_w, err_r, err_w, req_r, req_w, st_r, st_w):
+        child.main(confinements[lane], child.Pipes(out_w, err_w, req_r, st_w, done_w), zygote)
+    servers = [out_r, err_r, req_w, st_r, done_r]  # the order of Spawned's fields
+    socket.send_fds(sock, [_CHILD.pack(b"c", pid, lane, rss)], servers)
+    for fd in (*servers, out_w, err_w, req_r, st_w, done_w):
         os.close(fd)
     return pid
 
@@ -101,8 +101,8 @@ def _serve(sock: socket.socket, confinements: Sequence[child.Confinement], serve
                             pass
                         os.waitpid(pid, 0)
                     os._exit(0)
-                for parity in wanted:
-                    pid = _fork_child(sock, confinements, parity)
+                for lane in wanted:
+                    pid = _fork_child(sock, confinements, lane)
                     pidfd = os.pidfd_open(pid)
                     children[pidfd] = pid
                     poller.register(pidfd, select.POLLIN)
@@ -125,22 +125,22 @@ class Zygote:
             self._sock.close()
             _serve(theirs, confinements, server_pid)
         theirs.close()
-        self._children: dict[int, Spawned] = {}  # parity -> child not yet taken
+        self._children: dict[int, Spawned] = {}  # lane -> child not yet taken
         self._exits: dict[int, Exit] = {}
         self._abandoned: set[int] = set()
 
-    def spawn(self, parity: int) -> None:
-        """Ask for a child of `parity`; it confines itself while the server goes on."""
-        self._sock.send(bytes([parity]))
+    def spawn(self, lane: int) -> None:
+        """Ask for a child for `lane`; it confines itself while the server goes on."""
+        self._sock.send(bytes([lane]))
 
     def _read(self) -> None:
-        message, fds, _, _ = socket.recv_fds(self._sock, 64, 4)
+        message, fds, _, _ = socket.recv_fds(self._sock, 64, _PIPES)
         if not message:
             raise EOFError("the zygote exited")
         if message[:1] == b"c":
-            _, pid, parity, rss = _CHILD.unpack(message)
-            stdout, stderr, request, status = fds
-            self._children[parity] = Spawned(pid, parity, stdout, stderr, request, status, rss)
+            _, pid, lane, rss = _CHILD.unpack(message)
+            stdout, stderr, request, status, done = fds
+            self._children[lane] = Spawned(pid, lane, stdout, stderr, request, status, done, rss)
             return
         _, pid, status, maxrss, cpu = _EXIT.unpack(message)
         if pid in self._abandoned:
@@ -148,10 +148,10 @@ class Zygote:
         else:
             self._exits[pid] = Exit(status, maxrss, cpu)
 
-    def take(self, parity: int) -> Spawned:
-        while parity not in self._children:
+    def take(self, lane: int) -> Spawned:
+        while lane not in self._children:
             self._read()
-        return self._children.pop(parity)
+        return self._children.pop(lane)
 
     def reap(self, pid: int) -> Exit:
         """Wait for the zygote's report of `pid`'s exit (the caller has killed it)."""
