@@ -26,7 +26,7 @@ from .grading.judge import RUBRIC
 from .models import ChatModel, FatalModelError, Message, ModelError, create_model
 from .sandbox import Sandbox, create_sandbox
 from .settings import RESUMABLE, Settings, build, flag
-from .solve import PROMPT_VERSION, Attempt, require_prefix
+from .solve import Attempt, Prompt, load_prompt, require_prefix
 from .store import DatasetInfo, Recorded, RunRecord, RunStatus, RunStore, Unit
 from .work import Done, Outcome, Worker, regrade_problem
 
@@ -112,9 +112,10 @@ def check_models(models: list[tuple[ChatModel, str]]) -> None:
 class Run:
     """An open run: solve and grade what is left, storing each step. Close it (or use `with`)."""
 
-    def __init__(self, store: RunStore, settings: Settings, model: ChatModel, judge: ChatModel | None,
-                 sandbox: Sandbox) -> None:
-        self.store, self.settings, self.model, self.judge, self.sandbox = store, settings, model, judge, sandbox
+    def __init__(self, store: RunStore, settings: Settings, prompt: Prompt, model: ChatModel,
+                 judge: ChatModel | None, sandbox: Sandbox) -> None:
+        self.store, self.settings, self.prompt = store, settings, prompt
+        self.model, self.judge, self.sandbox = model, judge, sandbox
         self.outcome = RunStatus.RUNNING
         self.detail = ""
 
@@ -138,7 +139,7 @@ class Run:
         todo = [p for p in problems if any((p.id, s) not in graded for s in range(1, settings.samples + 1))]
         workers = settings.concurrency or getattr(self.model, "default_concurrency", 1)
         grading = Grading(settings.grading_settings(), self.judge, store)
-        worker = Worker(self.model, self.sandbox, grading, settings.policy())
+        worker = Worker(self.model, self.sandbox, grading, settings.policy(self.prompt))
         sink = _StoreSink(store, self.model.spec)
         outcomes: list[Outcome] = []
 
@@ -244,9 +245,9 @@ class _StoreSink:
         self._note(True, why, "the judge")
 
 
-def _recorded(study: str | None) -> Recorded:
-    return Recorded(prompt_version=PROMPT_VERSION, judge_prompt_version=JUDGE_PROMPT_VERSION, judge_rubric=RUBRIC,
-                    study=study)
+def _recorded(prompt: Prompt, study: str | None) -> Recorded:
+    return Recorded(prompt_version=prompt.version, judge_prompt_version=JUDGE_PROMPT_VERSION, judge_rubric=RUBRIC,
+                    study=study, prompt=prompt)
 
 
 def start(settings: Settings, db: Path, *, model: ChatModel | None = None, judge: ChatModel | None = None,
@@ -256,20 +257,21 @@ def start(settings: Settings, db: Path, *, model: ChatModel | None = None, judge
     if db.exists():  # checked again under the run's lock when the file is created
         raise UserError(f"{db} already exists; choose another --db, continue it with --resume, or remove it")
     chosen = choose_problems(settings)
+    prompt = load_prompt(settings.prompt, settings.shots)
     model = model or solver(settings)
     judge = judge or judge_model(settings.grading_settings(), model)
     if check:
         preflight(settings, model, judge)
     sandbox = sandbox or create_sandbox(settings.sandbox)
     try:
-        record = RunRecord(settings=settings, recorded=_recorded(study), model=model.spec,
+        record = RunRecord(settings=settings, recorded=_recorded(prompt, study), model=model.spec,
                            model_info=model.describe(), versions=versions(), dataset=chosen.info,
                            isolation=_isolation(sandbox), started_at=_now(), status=RunStatus.RUNNING)
         store = RunStore.create(db, record, chosen.problems, command)
     except BaseException:
         sandbox.close()
         raise
-    return Run(store, settings, model, judge, sandbox)
+    return Run(store, settings, prompt, model, judge, sandbox)
 
 
 def resume(db: Path, given: dict[str, Any] | None = None, *, model: ChatModel | None = None,
@@ -294,7 +296,7 @@ def resume(db: Path, given: dict[str, Any] | None = None, *, model: ChatModel | 
     if applied:
         store.set_record(record.model_copy(update={"settings": settings}))
     store.begin_session(command, applied, _isolation(sandbox))
-    return Run(store, settings, model, judge, sandbox)
+    return Run(store, settings, record.recorded.solve_prompt(), model, judge, sandbox)
 
 
 def resumed_settings(stored: Settings, given: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:

@@ -22,7 +22,7 @@ from .errors import UserError
 from .grading import GradingMode, GradingSettings
 from .models import DEFAULT_MODEL, GenerationParams
 from .sandbox import DEFAULT_MODE, MODES, Limits
-from .solve import SolvePolicy
+from .solve import DEFAULT_PROMPT, Prompt, SolvePolicy
 
 
 class Scope(StrEnum):
@@ -79,6 +79,12 @@ class Settings(BaseModel):
                                              Scope.MODEL)] = Field(default=_POLICY.retry_temperature, ge=0.0, le=2.0)
     max_tokens: Annotated[int, Meta("Maximum tokens per response.", MODEL, Scope.MODEL)] = Field(
         default=_PARAMS.max_tokens, ge=16)
+    prompt: Annotated[str, Meta(f"The prompt: a built-in ({DEFAULT_PROMPT}) or a Jinja file with the blocks system, "
+                                "user and retry (see solve/templates/solve-v1.j2); its text is stored with the run.",
+                                ATTEMPTS, Scope.MODEL, metavar="NAME|FILE")] = DEFAULT_PROMPT
+    shots: Annotated[str | None, Meta("Few-shot examples: a JSONL file of {\"problem\", \"program\"}, shown before "
+                                      "the problem; stored with the run.", ATTEMPTS, Scope.MODEL,
+                                      metavar="FILE")] = None
     samples: Annotated[int, Meta("Solve each problem N independent times (pass@k, maj@k); with N > 1 first "
                                  "attempts sample at --sample-temperature.", ATTEMPTS, Scope.MODEL)] = Field(
         default=_POLICY.samples, ge=1, le=100)
@@ -163,8 +169,9 @@ class Settings(BaseModel):
     def limits(self) -> Limits:
         return Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb)
 
-    def policy(self) -> SolvePolicy:
-        return SolvePolicy(
+    def policy(self, prompt: Prompt) -> SolvePolicy:
+        """The attempt loop's slice; `prompt` is the run's stored prompt (the text, not today's file)."""
+        return SolvePolicy(prompt=prompt,
             attempts=self.attempts, feedback=self.feedback, retry_temperature=self.retry_temperature,
             unsafe=self.unsafe, regeneration=self.regeneration, limits=self.limits(), samples=self.samples,
             sample_temperature=self.sample_temperature,

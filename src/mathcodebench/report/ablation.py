@@ -108,11 +108,18 @@ def ablation(full: RunData, tbt: RunData) -> Ablation | None:
                     regeneration_points=sum(len(a.regeneration) for a in regenerated))
 
 
+def _same_but_regeneration(full: RunData, tbt: RunData) -> bool:
+    """An ablation isolates the retries: the same model, told the same, solving the same way."""
+    a, b = full.record, tbt.record
+    return a.model == b.model and a.recorded.prompt_version == b.recorded.prompt_version and \
+        a.settings.samples == b.settings.samples
+
+
 def find_ablations(runs: list[RunData]) -> list[Ablation]:
     """Every (full, tbt) pair of runs of the same model that share problems."""
     out = []
     for full in (r for r in runs if r.record.settings.regeneration == "full"):
         for tbt in (r for r in runs if r.record.settings.regeneration == "tbt"):
-            if full.record.model == tbt.record.model and (found := ablation(full, tbt)):
+            if _same_but_regeneration(full, tbt) and (found := ablation(full, tbt)):
                 out.append(found)
     return out

@@ -69,4 +69,4 @@ def all_pairs(runs: list[RunData]) -> list[Paired]:
 
 
 def store_label(data: RunData) -> str:
-    return run_label(data.record.model, data.record.settings.regeneration)
+    return run_label(data.record.model, data.record.settings.regeneration, data.record.recorded.prompt_version)

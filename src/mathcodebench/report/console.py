@@ -32,7 +32,8 @@ def _accuracy_table(title: str, rows: list[list[str]]) -> Table:
 
 
 def render(summary: Summary, console: Console) -> None:
-    console.print(f"[bold]{summary.label}[/] on [bold]{summary.dataset}[/]  ({summary.db}, {summary.status})")
+    console.print(f"[bold]{escape(summary.label)}[/] on [bold]{escape(summary.dataset)}[/]  "
+                  f"({escape(summary.db)}, {summary.status})")
     console.print(f"Selection hash {summary.selection_hash}; grading: {summary.grading_mode}; sandbox: "
                   f"{summary.sandbox}", style="dim")
     for warning in summary.warnings:
@@ -140,7 +141,7 @@ def render_comparison(summaries: list[Summary], pairs: list[Paired], console: Co
     ranked = sorted(summaries, key=lambda s: -s.overall.accuracy)
     for s in ranked:
         lo, hi = s.overall.interval
-        table.add_row(s.label, str(s.overall.n), str(s.overall.correct), f"{100 * s.overall.accuracy:.1f}",
+        table.add_row(escape(s.label), str(s.overall.n), str(s.overall.correct), f"{100 * s.overall.accuracy:.1f}",
                       f"{100 * lo:.1f}-{100 * hi:.1f}", str(len(s.unsolved)), _points(domain_gap(s)),
                       _trend(s), s.selection_hash[:12])
     console.print(table)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from ..data import LEVELS, SUBJECTS, Problem
 from ..grading import JUDGE, SYMBOLIC, Agreement, agreement
-from ..solve import Attempt, AttemptStatus
+from ..solve import DEFAULT_PROMPT, Attempt, AttemptStatus
 from ..store import RunData, Unit
 from .samples import AtK, at_k, bootstrap_mean, ks, majority_correct, pass_at_k
 
@@ -103,9 +103,11 @@ class CappedAt(BaseModel):
     unsolved_rate: float
 
 
-def run_label(model: str, regeneration: str) -> str:
-    """How a run is named in tables: its model, marked when its retries were regenerated token by token."""
-    return model + (" (tbt)" if regeneration == "tbt" else "")
+def run_label(model: str, regeneration: str, prompt_version: str = DEFAULT_PROMPT) -> str:
+    """How a run is named in tables: its model, marked when its retries were regenerated token by token and when
+    it was told something other than the built-in prompt (two prompts compare like two models)."""
+    return model + (" (tbt)" if regeneration == "tbt" else "") + (
+        f" (prompt {prompt_version})" if prompt_version != DEFAULT_PROMPT else "")
 
 
 class Summary(BaseModel):
@@ -137,6 +139,7 @@ class Summary(BaseModel):
     safety: SafetyStats
     capped: list[CappedAt]  # k = 1 .. max_attempts
     regeneration: str  # full | tbt
+    prompt_version: str  # solve-v1, or a custom template's name@hash
     regenerated_attempts: int  # tbt retries that continued a kept prefix
     tokens_reused: int
     sandbox: str  # the mode programs ran in
@@ -145,7 +148,7 @@ class Summary(BaseModel):
 
     @property
     def label(self) -> str:
-        return run_label(self.model, self.regeneration)
+        return run_label(self.model, self.regeneration, self.prompt_version)
 
     @property
     def unsolved_rate(self) -> float:
@@ -224,6 +227,7 @@ def summarize(data: RunData) -> Summary:
         safety=safety_stats(data.attempts),
         capped=capped_curve(data, [p.id for p in finished]),
         regeneration=settings.regeneration,
+        prompt_version=record.recorded.prompt_version,
         regenerated_attempts=sum(bool(a.regeneration) for a in every),
         tokens_reused=sum(a.tokens_reused or 0 for a in every),
         sandbox=str(isolation.get("mode") or settings.sandbox),

@@ -3,9 +3,9 @@
 from .attempt import Attempt, AttemptStatus
 from .extract import Extracted, extract_code
 from .loop import SolvePolicy, counted_attempts, solve
-from .prompts import PROMPT_VERSION, first_messages
+from .prompts import DEFAULT_PROMPT, Prompt, first_messages, load_prompt
 from .safety import Category, Finding, scan
 from .tbt import require_prefix
 
-__all__ = ["PROMPT_VERSION", "Attempt", "AttemptStatus", "Category", "Extracted", "Finding", "SolvePolicy",
-           "counted_attempts", "extract_code", "first_messages", "require_prefix", "scan", "solve"]
+__all__ = ["DEFAULT_PROMPT", "Attempt", "AttemptStatus", "Category", "Extracted", "Finding", "Prompt", "SolvePolicy",
+           "counted_attempts", "extract_code", "first_messages", "load_prompt", "require_prefix", "scan", "solve"]

@@ -13,7 +13,7 @@ from ..models import ChatModel, Completion, GenerationParams, Message, ModelErro
 from ..sandbox import Limits, Sandbox, SandboxError
 from .attempt import Attempt, AttemptStatus, feedback_for, precheck_syntax, runtime_denial, status_of
 from .extract import extract_code
-from .prompts import first_messages, retry_messages
+from .prompts import DEFAULT, Prompt
 from .safety import scan
 from .tbt import Regenerated, regenerate
 
@@ -35,6 +35,7 @@ class SolvePolicy(BaseModel):
     # samples are independent draws, as pass@k assumes.
     samples: int = 1
     sample_temperature: float = 0.7
+    prompt: Prompt = DEFAULT  # what the model is told (solve/prompts.py)
 
     def params_for(self, sample: int, index: int) -> GenerationParams:
         """Decoding of attempt `index` of `sample`: seeds never repeat within a run (seed + (sample - 1) x
@@ -85,9 +86,9 @@ def _one_attempt(problem: Problem, model: ChatModel, sandbox: Sandbox, policy: S
     """Attempt `index` of the budget (stored as row `number`): its seed and temperature follow from `index`."""
     params = policy.params_for(sample, index)
     if previous is not None and previous.feedback:
-        messages = retry_messages(problem, previous.feedback)
+        messages = policy.prompt.retry(problem, previous.feedback)
     else:
-        messages = first_messages(problem)
+        messages = policy.prompt.first(problem)
     base = {"problem_id": problem.id, "sample": sample, "number": number, "params": params}
     started = time.perf_counter()
     try:

@@ -12,7 +12,8 @@ from pydantic import BaseModel
 from ..data import Problem
 from ..grading import FINAL, Grade
 from ..settings import Settings
-from ..solve import Attempt, counted_attempts
+from ..solve import Attempt, Prompt, counted_attempts
+from ..solve.prompts import DEFAULT
 
 
 class RunStatus(StrEnum):
@@ -23,12 +24,17 @@ class RunStatus(StrEnum):
 
 
 class Recorded(BaseModel):
-    """What this version of the code fixed for the run (not settings: the user cannot choose them)."""
+    """What the run was given once and must keep, whatever the files and the code say later: the prompt as it
+    was read (template text and examples), the judge's prompt version and rubric, the study file."""
 
     prompt_version: str
     judge_prompt_version: str
     judge_rubric: str
     study: str | None = None  # the verbatim study file this run came from
+    prompt: Prompt | None = None  # None: a run from before prompts were stored, made with the built-in solve-v1
+
+    def solve_prompt(self) -> Prompt:
+        return self.prompt or DEFAULT
 
 
 class DatasetInfo(BaseModel):
