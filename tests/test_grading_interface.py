@@ -94,7 +94,8 @@ def test_grade_pairs_with_labels_ends_with_agreement_matrix_and_disagreements(tm
     pairs = write(tmp_path / "pairs.jsonl", [
         {"id": "a", "answer": "4 - 7*I", "reference": "4-7i", "label": True, "reason": "sympy I"},
         {"id": "b", "answer": "3124", "reference": "312_4", "label": False, "reason": "digit separator misread"},
-        {"id": "c", "answer": "7", "reference": r"7 \text{ days}", "label": False, "reason": "deliberately mislabelled"},
+        {"id": "c", "answer": "7", "reference": r"7 \text{ days}", "label": False,
+         "reason": "deliberately mislabelled"},
         {"answer": "2", "reference": "3"},  # unlabelled: graded, not counted
     ])
     r = cli("grade", "--pairs", str(pairs))
@@ -111,7 +112,8 @@ def test_grade_pairs_with_labels_ends_with_agreement_matrix_and_disagreements(tm
 
 
 def test_grade_pairs_without_labels_prints_only_the_verdicts(tmp_path):
-    pairs = write(tmp_path / "pairs.jsonl", [{"answer": "1/3", "reference": r"\frac13"}, {"answer": "2", "reference": "3"}])
+    pairs = write(tmp_path / "pairs.jsonl", [{"answer": "1/3", "reference": r"\frac13"},
+                                             {"answer": "2", "reference": "3"}])
     r = cli("grade", "--pairs", str(pairs))
     assert r.returncode == 0 and [json.loads(line)["correct"] for line in r.stdout.splitlines()] == [True, False]
 

@@ -172,7 +172,8 @@ class Numeral:
             return None
 
 
-_SUBSCRIPT = re.compile(r"^(-?)([0-9A-Za-z]+(?:\.[0-9A-Za-z]+)?)\s*(?:_\s*\{?\s*(\d{1,2})\s*\}?|\s*\(\s*base\s*(\d{1,2})\s*\))$", re.I)
+_SUBSCRIPT = re.compile(r"^(-?)([0-9A-Za-z]+(?:\.[0-9A-Za-z]+)?)\s*"
+                        r"(?:_\s*\{?\s*(\d{1,2})\s*\}?|\s*\(\s*base\s*(\d{1,2})\s*\))$", re.I)
 _PREFIXED = re.compile(r"^(-?)0([box])([0-9a-f]+)$", re.I)
 _PLAIN_DIGITS = re.compile(r"^(-?)([0-9A-Za-z]*\d[0-9A-Za-z]*(?:\.[0-9A-Za-z]+)?)$")
 

@@ -52,7 +52,7 @@ _LATEX = LatexExtractionConfig(normalization_config=NormalizationConfig(
 
 _SPACES = re.compile(r"(?<!\\)\\(?:[,;:> ]|quad|qquad|enspace|thinspace)|~")
 _TEXT_COMMANDS = re.compile(r"\\(?:text(?:bf|it|rm|normal|sf|tt)?|math(?:rm|bf|it|sf|tt|normal)|mbox|textup)\s*\{")
-_THOUSANDS = re.compile(r"(\d)\s*(?:,\s*\\!|\{,\})\s*(?=\d{3}(?!\d))")
+_THOUSANDS = re.compile(r"(\d)\s*(?:,\s*\\!|\{,\}|\\[,;! ])\s*(?=\d{3}(?!\d))")  # 15,\!000  90{,}900  1\,000
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree")
 _TRIG_DEGREES = re.compile(r"(\\(?:sin|cos|tan|sec|csc|cot))\s*\{?\s*(\d+(?:\.\d+)?)\s*\}?\s*°")
 _SHORT_FRAC = re.compile(r"\\frac\s*(\\[A-Za-z]+|\w)\s*(\\[A-Za-z]+|\w)")  # `\frac \pi4`
@@ -61,7 +61,7 @@ _DELIMITERS = re.compile(r"^\s*(?:\$+|\\\(|\\\[)(.*?)(?:\$+|\\\)|\\\])\s*$", re.
 
 def plain_latex(text: str) -> str:
     """LaTeX decoration as plain text, the math left as LaTeX: `\\boxed{}` and `$` unwrapped, thousands
-    separators (`15,\\!000`, `90{,}900`) joined, spacing commands dropped, `\\textbf`/`\\mathrm`/`\\mbox` all
+    separators (`15,\\!000`, `90{,}900`, `1\\,000`) joined, spacing commands dropped, `\\textbf`/`\\mathrm`/`\\mbox` all
     `\\text`, `\\%` `%`, `\\$` `$`, `^\\circ` `°` (inside a trig function: the factor pi/180)."""
     text = text.replace("\n", " ").strip()
     if m := _DELIMITERS.match(text):
@@ -116,4 +116,6 @@ def canonical(value: object) -> object:
     try:
         return value.xreplace(mapping)
     except (TypeError, ValueError, AttributeError):
+        if isinstance(value, sympy.Interval):  # `(1+2i, 3)`: a pair, not an interval, once i is imaginary
+            return sympy.Tuple(value.start, value.end).xreplace(mapping)
         return value
