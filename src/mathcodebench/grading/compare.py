@@ -125,8 +125,9 @@ def _is_assignment(value: Any) -> bool:
 
 
 def _unwrap_assignments(pred: Any, gold: Any) -> tuple[Any, Any]:
-    """`x = 5` answers `5`; `y = 2x` is answered by `2*x` (the reference's own variable names it)."""
-    if _is_assignment(pred) and not _relational(gold):
+    """`x = 5` and `x + y = 5` answer `5` (a printed equation states its right side); `y = 2x` is answered by
+    `2*x` (the reference's own variable names it)."""
+    if isinstance(pred, sympy.Eq) and not _relational(gold):
         pred = pred.rhs
     if _is_assignment(gold) and not _relational(pred):
         gold = gold.rhs
