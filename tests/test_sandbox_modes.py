@@ -265,3 +265,26 @@ def test_exec_prints_json_for_a_hostile_program(tmp_path):
                           timeout=120, check=False)
     result = json.loads(done.stdout)
     assert result["status"] == "error" and "PermissionError" in result["stderr"]
+
+
+def test_close_while_a_program_runs_stops_every_server():
+    box = create_sandbox("host", workers=2)
+    outcome: list[object] = []
+
+    def busy() -> None:
+        try:
+            outcome.append(box.run("import time\ntime.sleep(30)", Limits(timeout_s=60)))
+        except SandboxError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=busy)
+    thread.start()
+    time.sleep(1.0)
+    processes = _tree(_children_running(box.root))  # the server, its zygote, the sleeping child and the next
+    assert len(processes) == 4
+    box.close()
+    thread.join(10)
+    assert not thread.is_alive() and isinstance(outcome[0], SandboxError)
+    assert not [pid for pid in processes if _alive(pid)]
+    with pytest.raises(SandboxError, match="closed"):
+        box.run("print(1)", FAST)

@@ -23,6 +23,7 @@ from .base import (
     ProbeResult,
     Sandbox,
     SandboxError,
+    SandboxSession,
 )
 from .forkserver import ForkServerSandbox, ServerFailure
 from .identity import NoUnprivilegedUid, choose
@@ -83,4 +84,4 @@ def create_sandbox(mode: str = DEFAULT_MODE, workers: int | None = None) -> Sand
 
 
 __all__ = ["DEFAULT_MODE", "MODES", "ExecStatus", "Execution", "Isolation", "Limits", "ProbeResult", "Sandbox",
-           "SandboxError", "create_sandbox"]
+           "SandboxError", "SandboxSession", "create_sandbox"]

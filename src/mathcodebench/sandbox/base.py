@@ -39,6 +39,17 @@ class Execution(BaseModel):
     layers: list[str]
 
 
+class SandboxSession(Protocol):
+    """One child held for a sequence of code blocks that share their state (tool-integrated reasoning): a later
+    block sees the variables of earlier ones. Each block has the limits the session was opened with; a block
+    that ends the child (a time or memory limit, a crash, an exit) ends the session, and later blocks report
+    that. Output is per block. Raises SandboxError for infrastructure failures, like `Sandbox.run`."""
+
+    def run(self, code: str) -> Execution: ...
+
+    def close(self) -> None: ...
+
+
 class ProbeResult(BaseModel):
     """One self-test probe: a hostile action the sandbox must contain, and what happened."""
 
@@ -79,6 +90,10 @@ class Sandbox(Protocol):
     missing: list[str]  # layers that could not be had here, each with its reason
 
     def run(self, code: str, limits: Limits) -> Execution: ...
+
+    def session(self, limits: Limits) -> SandboxSession:
+        """A child held for several code blocks sharing state (with the same isolation as `run`)."""
+        ...
 
     def isolation(self) -> Isolation:
         """The layers and a fresh self-test (well under a second): call it at the start of every run."""

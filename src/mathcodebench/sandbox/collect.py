@@ -117,7 +117,7 @@ def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int
             _kill_group(pid)
             os.close(pidfd)
         finished_early = done_status is not None and exited_at is None and not (truncated or timed_out or stopped)
-        if finished_early:
+        if finished_early and done_status is not None:
             status, maxrss_kb, cpu_s = done_status << 8, 0, 0.0  # a wait status of "exited with done_status"
         else:
             status, maxrss_kb, cpu_s = reap(pid)

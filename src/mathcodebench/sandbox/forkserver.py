@@ -79,6 +79,7 @@ class _Server:
                     os.close(fd)
             raise
         self.tx, self.rx = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        self._stopped, self._stopping = False, threading.Lock()  # stop() may come from two threads at once
         self.jail: int | None = None  # a pidfd of the jail's init
         try:
             if pool.jailed:
@@ -122,6 +123,10 @@ class _Server:
         reaped every child. A server that does not exit within STOP_GRACE_S is killed: in the jail through its
         init (the kernel ends the whole PID namespace; bwrap reaps the init), on the host with its process group
         (the zygote's children follow by PDEATHSIG)."""
+        with self._stopping:
+            if self._stopped:
+                return
+            self._stopped = True
         self.proc.stdin.close()
         try:
             self.proc.wait(STOP_GRACE_S)
@@ -170,6 +175,7 @@ class ForkServerSandbox:
             os.chmod(self.root, 0o711)
         self.cgroup_tree = CgroupTree(enabled=cgroups)
         self._idle: queue.Queue[_Server] = queue.Queue()
+        self._live: set[_Server] = set()  # idle or busy
         self._lock = threading.Lock()
         self._free_slots = list(range(1, self.workers))  # slot 0 is the first server's, started below
         self._generation = 0
@@ -194,10 +200,13 @@ class ForkServerSandbox:
             self._generation += 1
             label = f"s{slot}-{self._generation}"
         try:
-            return _Server(slot, label, self)
+            server = _Server(slot, label, self)
         except (ServerFailure, OSError) as exc:
             self._free(slot)
             raise ServerFailure(str(exc)) from None
+        with self._lock:
+            self._live.add(server)
+        return server
 
     def _free(self, slot: int) -> None:
         with self._lock:
@@ -206,6 +215,8 @@ class ForkServerSandbox:
 
     def _acquire(self) -> _Server:
         while True:
+            if self._closed:
+                raise SandboxError("the sandbox is closed")
             try:
                 return self._idle.get_nowait()
             except queue.Empty:
@@ -220,6 +231,8 @@ class ForkServerSandbox:
 
     def _discard(self, server: _Server) -> None:
         server.stop()
+        with self._lock:
+            self._live.discard(server)
         self._free(server.slot)
 
     def run(self, code: str, limits: Limits) -> Execution:
@@ -247,11 +260,9 @@ class ForkServerSandbox:
         if self._closed:
             return
         self._closed = True
-        while True:
-            try:
-                server = self._idle.get_nowait()
-            except queue.Empty:
-                break
+        with self._lock:
+            servers, self._live = list(self._live), set()
+        for server in servers:  # a busy one's caller gets SandboxError
             server.stop()
         self.cgroup_tree.close()
         if self.root is not None:
