@@ -257,7 +257,7 @@ def start(settings: Settings, db: Path, *, model: ChatModel | None = None, judge
     if db.exists():  # checked again under the run's lock when the file is created
         raise UserError(f"{db} already exists; choose another --db, continue it with --resume, or remove it")
     chosen = choose_problems(settings)
-    prompt = load_prompt(settings.prompt, settings.shots)
+    prompt = load_prompt(settings.prompt_spec(), settings.shots)
     model = model or solver(settings)
     judge = judge or judge_model(settings.grading_settings(), model)
     if check:

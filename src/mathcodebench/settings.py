@@ -22,7 +22,7 @@ from .errors import UserError
 from .grading import GradingMode, GradingSettings
 from .models import DEFAULT_MODEL, GenerationParams
 from .sandbox import DEFAULT_MODE, MODES, Limits
-from .solve import DEFAULT_PROMPT, Prompt, SolvePolicy
+from .solve import METHOD_PROMPTS, Prompt, SolvePolicy
 
 
 class Scope(StrEnum):
@@ -79,9 +79,15 @@ class Settings(BaseModel):
                                              Scope.MODEL)] = Field(default=_POLICY.retry_temperature, ge=0.0, le=2.0)
     max_tokens: Annotated[int, Meta("Maximum tokens per response.", MODEL, Scope.MODEL)] = Field(
         default=_PARAMS.max_tokens, ge=16)
-    prompt: Annotated[str, Meta(f"The prompt: a built-in ({DEFAULT_PROMPT}) or a Jinja file with the blocks system, "
-                                "user and retry (see solve/templates/solve-v1.j2); its text is stored with the run.",
-                                ATTEMPTS, Scope.MODEL, metavar="NAME|FILE")] = DEFAULT_PROMPT
+    method: Annotated[Literal["pot", "tir"], Meta(
+        "pot: one program prints the answer (the paper's); tir: reasoning with code blocks run as they are "
+        "written, outputs fed back, the answer in \\boxed{}.", ATTEMPTS, Scope.MODEL)] = _POLICY.method
+    tool_calls: Annotated[int, Meta("tir: code executions allowed per attempt.", ATTEMPTS, Scope.MODEL)] = Field(
+        default=_POLICY.tool_calls, ge=1, le=50)
+    prompt: Annotated[str | None, Meta(
+        "The prompt: a built-in (" + ", ".join(f"{p} for {m}" for m, p in METHOD_PROMPTS.items()) + ", the "
+        "default) or a Jinja file with the blocks system, user and retry (see solve/templates/); its text is "
+        "stored with the run.", ATTEMPTS, Scope.MODEL, metavar="NAME|FILE")] = None
     shots: Annotated[str | None, Meta("Few-shot examples: a JSONL file of {\"problem\", \"program\"}, shown before "
                                       "the problem; stored with the run.", ATTEMPTS, Scope.MODEL,
                                       metavar="FILE")] = None
@@ -154,6 +160,12 @@ class Settings(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _tbt_is_for_pot(self) -> Settings:
+        if self.regeneration == "tbt" and self.method != "pot":
+            raise ValueError("--regeneration tbt continues a failed program, so it applies to --method pot only")
+        return self
+
+    @model_validator(mode="after")
     def _grading_consistent(self) -> Settings:
         try:
             self.grading_settings()
@@ -166,6 +178,9 @@ class Settings(BaseModel):
         return Selection(per_cell=self.per_cell, seed=self.seed, subjects=self.subjects, levels=self.levels,
                          ids=self.ids, limit=self.limit, allow_short_cells=self.allow_short_cells)
 
+    def prompt_spec(self) -> str:
+        return self.prompt or METHOD_PROMPTS[self.method]
+
     def limits(self) -> Limits:
         return Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb)
 
@@ -174,7 +189,7 @@ class Settings(BaseModel):
         return SolvePolicy(prompt=prompt,
             attempts=self.attempts, feedback=self.feedback, retry_temperature=self.retry_temperature,
             unsafe=self.unsafe, regeneration=self.regeneration, limits=self.limits(), samples=self.samples,
-            sample_temperature=self.sample_temperature,
+            sample_temperature=self.sample_temperature, method=self.method, tool_calls=self.tool_calls,
             params=GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed))
 
     def grading_settings(self) -> GradingSettings:

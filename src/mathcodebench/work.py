@@ -87,7 +87,7 @@ def grade_sample(grading: Grading, problem: Problem, unit: Unit, attempts: list[
         return Outcome.NOT_ATTEMPTED
     final = attempts[-1] if attempts and attempts[-1].status == AttemptStatus.ANSWERED else None
     try:
-        grades = grading.grade(problem, final.stdout if final else None)
+        grades = grading.grade(problem, final.graded_output() if final else None)
     except GraderUnavailable as exc:
         sink.grader_failed(str(exc))
         return Outcome.UNGRADED

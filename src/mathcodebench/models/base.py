@@ -21,6 +21,7 @@ class GenerationParams(BaseModel):
     top_p: float = 1.0
     max_tokens: int = 512
     seed: int = 0
+    stop: list[str] = []  # generation ends before any of these (tool-integrated reasoning stops at a code fence)
 
 
 class TokenLogprob(BaseModel):

@@ -28,7 +28,7 @@ class OllamaModel(ServerTemplate):
     @staticmethod
     def _options(params: GenerationParams) -> dict:
         return {"temperature": params.temperature, "top_p": params.top_p, "num_predict": params.max_tokens,
-                "seed": params.seed}
+                "seed": params.seed, **({"stop": params.stop} if params.stop else {})}
 
     def generate(self, messages: list[Message], params: GenerationParams) -> Completion:
         payload = {"model": self.model, "messages": [m.model_dump() for m in messages], "stream": True,

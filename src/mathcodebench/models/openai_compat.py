@@ -44,7 +44,7 @@ class OpenAICompatibleModel(ServerTemplate):
 
     def _sampling(self, params: GenerationParams) -> dict:
         return {"model": self.model, "temperature": params.temperature, "top_p": params.top_p,
-                "max_tokens": params.max_tokens, "seed": params.seed}
+                "max_tokens": params.max_tokens, "seed": params.seed, **({"stop": params.stop} if params.stop else {})}
 
     def generate(self, messages: list[Message], params: GenerationParams) -> Completion:
         body, latency, retries = self.http.post_json(

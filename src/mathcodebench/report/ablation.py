@@ -112,7 +112,7 @@ def _same_but_regeneration(full: RunData, tbt: RunData) -> bool:
     """An ablation isolates the retries: the same model, told the same, solving the same way."""
     a, b = full.record, tbt.record
     return a.model == b.model and a.recorded.prompt_version == b.recorded.prompt_version and \
-        a.settings.samples == b.settings.samples
+        a.settings.samples == b.settings.samples and a.settings.method == b.settings.method
 
 
 def find_ablations(runs: list[RunData]) -> list[Ablation]:

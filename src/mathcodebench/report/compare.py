@@ -69,4 +69,6 @@ def all_pairs(runs: list[RunData]) -> list[Paired]:
 
 
 def store_label(data: RunData) -> str:
-    return run_label(data.record.model, data.record.settings.regeneration, data.record.recorded.prompt_version)
+    record = data.record
+    return run_label(record.model, record.settings.regeneration, record.recorded.prompt_version,
+                     record.settings.method)

@@ -69,6 +69,10 @@ def render(summary: Summary, console: Console) -> None:
         f"Generation {summary.generation_s:.1f} s ({summary.completion_tokens} tokens), "
         f"code execution {summary.execution_s:.1f} s"
     )
+    if summary.method == "tir":
+        attempts = sum(summary.attempts_used.get(k, 0) * k for k in summary.attempts_used)
+        console.print(f"Tool use: {summary.tool_calls} code blocks run over {attempts} attempts "
+                      f"({summary.tool_calls / attempts if attempts else 0:.2f} per attempt)", highlight=False)
     if summary.regeneration == "tbt":
         console.print(f"Token-by-token regeneration: {summary.regenerated_attempts} retries continued a kept prefix "
                       f"({summary.tokens_reused} tokens reused)", highlight=False)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from ..data import LEVELS, SUBJECTS, Problem
 from ..grading import JUDGE, SYMBOLIC, Agreement, agreement
-from ..solve import DEFAULT_PROMPT, Attempt, AttemptStatus
+from ..solve import DEFAULT_PROMPT, METHOD_PROMPTS, Attempt, AttemptStatus
 from ..store import RunData, Unit
 from .samples import AtK, at_k, bootstrap_mean, ks, majority_correct, pass_at_k
 
@@ -103,11 +103,12 @@ class CappedAt(BaseModel):
     unsolved_rate: float
 
 
-def run_label(model: str, regeneration: str, prompt_version: str = DEFAULT_PROMPT) -> str:
-    """How a run is named in tables: its model, marked when its retries were regenerated token by token and when
-    it was told something other than the built-in prompt (two prompts compare like two models)."""
-    return model + (" (tbt)" if regeneration == "tbt" else "") + (
-        f" (prompt {prompt_version})" if prompt_version != DEFAULT_PROMPT else "")
+def run_label(model: str, regeneration: str = "full", prompt_version: str = DEFAULT_PROMPT, method: str = "pot") -> str:
+    """How a run is named in tables: its model, marked when its retries were regenerated token by token, when it
+    reasoned with tools (tir), and when it was told something other than its method's built-in prompt (two
+    prompts compare like two models)."""
+    return model + (" (tbt)" if regeneration == "tbt" else "") + (f" ({method})" if method != "pot" else "") + (
+        f" (prompt {prompt_version})" if prompt_version != METHOD_PROMPTS[method] else "")
 
 
 class Summary(BaseModel):
@@ -140,15 +141,17 @@ class Summary(BaseModel):
     capped: list[CappedAt]  # k = 1 .. max_attempts
     regeneration: str  # full | tbt
     prompt_version: str  # solve-v1, or a custom template's name@hash
+    method: str  # pot | tir
     regenerated_attempts: int  # tbt retries that continued a kept prefix
     tokens_reused: int
+    tool_calls: int  # tir: code blocks run, over all attempts
     sandbox: str  # the mode programs ran in
     missing_layers: list[str]  # isolation layers the sandbox could not have when the run started
     warnings: list[str]  # what makes the numbers above less than a full, clean result
 
     @property
     def label(self) -> str:
-        return run_label(self.model, self.regeneration, self.prompt_version)
+        return run_label(self.model, self.regeneration, self.prompt_version, self.method)
 
     @property
     def unsolved_rate(self) -> float:
@@ -228,8 +231,10 @@ def summarize(data: RunData) -> Summary:
         capped=capped_curve(data, [p.id for p in finished]),
         regeneration=settings.regeneration,
         prompt_version=record.recorded.prompt_version,
+        method=settings.method,
         regenerated_attempts=sum(bool(a.regeneration) for a in every),
         tokens_reused=sum(a.tokens_reused or 0 for a in every),
+        tool_calls=sum(t.code is not None for a in every for t in a.turns),
         sandbox=str(isolation.get("mode") or settings.sandbox),
         missing_layers=missing,
         warnings=warnings,

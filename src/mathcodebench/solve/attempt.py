@@ -11,6 +11,7 @@ from ..models import GenerationParams
 from ..sandbox import ExecStatus, Execution, Limits
 from .safety import Finding
 from .syntax import parse_python
+from .turns import Turn
 
 
 class AttemptStatus(StrEnum):
@@ -23,6 +24,9 @@ class AttemptStatus(StrEnum):
     OUTPUT_LIMIT = "output_limit"
     EMPTY_OUTPUT = "empty_output"
     UNSAFE_BLOCKED = "unsafe_blocked"  # --unsafe block: flagged code is not run (a failed attempt)
+    NO_BOXED_ANSWER = "no_boxed_answer"  # tir: the solution ended without a \boxed{} answer
+    TOOL_BUDGET = "tool_budget"  # tir: it wanted more code executions than --tool-calls allows
+    TOKEN_BUDGET = "token_budget"  # tir: it used up --max-tokens before a boxed answer
     MODEL_ERROR = "model_error"  # the model backend failed after its own retries (infrastructure)
     SANDBOX_ERROR = "sandbox_error"  # the sandbox failed, even on a fresh server (infrastructure)
 
@@ -57,6 +61,12 @@ class Attempt(BaseModel):
     params: GenerationParams
     unsafe: list[Finding] = []  # what the static classifier flagged in the code
     denied: str | None = None  # what the sandbox refused at run time (the PermissionError line), if anything
+    answer: str | None = None  # tir: the last \boxed{} of the solution, which is what is graded (pot: stdout)
+    turns: list[Turn] = []  # tir: every step (text, code, output, status, times)
+
+    def graded_output(self) -> str:
+        """What the graders read: the program's output (pot), or the solution's boxed answer (tir)."""
+        return self.answer if self.answer is not None else self.stdout
 
 
 _SYNTAX_ERRORS = ("SyntaxError", "IndentationError", "TabError")
@@ -130,6 +140,13 @@ def feedback_for(status: AttemptStatus, attempt: Attempt, limits: Limits) -> str
             return "Your program printed far too much output. Print only the final answer."
         case AttemptStatus.EMPTY_OUTPUT:
             return "Your program ran but printed nothing. Print the final answer with print()."
+        case AttemptStatus.NO_BOXED_ANSWER:
+            return "Your solution ended without a final answer. Give the final answer in \\boxed{}."
+        case AttemptStatus.TOOL_BUDGET:
+            return ("Your solution needed more than the allowed number of code executions. Use fewer, larger code "
+                    "blocks and give the final answer in \\boxed{}.")
+        case AttemptStatus.TOKEN_BUDGET:
+            return "Your solution was too long and was cut off. Be brief and give the final answer in \\boxed{}."
         case AttemptStatus.UNSAFE_BLOCKED:
             flagged = "; ".join(f"{f.what} (line {f.line})" for f in attempt.unsafe[:3])
             return (f"Your program was not run because it uses {flagged}. Solve the problem with computation "

@@ -16,6 +16,7 @@ from .extract import extract_code
 from .prompts import DEFAULT, Prompt
 from .safety import scan
 from .tbt import Regenerated, regenerate
+from .tir import solve_tir
 
 
 class SolvePolicy(BaseModel):
@@ -36,6 +37,10 @@ class SolvePolicy(BaseModel):
     samples: int = 1
     sample_temperature: float = 0.7
     prompt: Prompt = DEFAULT  # what the model is told (solve/prompts.py)
+    # pot: one program whose output is the answer (the paper's); tir: reasoning with code blocks run as they
+    # are written, outputs fed back, up to `tool_calls` executions, the answer boxed (solve/tir.py).
+    method: Literal["pot", "tir"] = "pot"
+    tool_calls: int = 4
 
     def params_for(self, sample: int, index: int) -> GenerationParams:
         """Decoding of attempt `index` of `sample`: seeds never repeat within a run (seed + (sample - 1) x
@@ -83,52 +88,72 @@ def counted_attempts(attempts: list[Attempt]) -> list[Attempt]:
 
 def _one_attempt(problem: Problem, model: ChatModel, sandbox: Sandbox, policy: SolvePolicy, sample: int,
                  number: int, index: int, previous: Attempt | None) -> Attempt:
-    """Attempt `index` of the budget (stored as row `number`): its seed and temperature follow from `index`."""
+    """Attempt `index` of the budget (stored as row `number`): its seed and temperature follow from `index`;
+    the method (pot or tir) turns the messages into a finished attempt."""
     params = policy.params_for(sample, index)
     if previous is not None and previous.feedback:
         messages = policy.prompt.retry(problem, previous.feedback)
     else:
         messages = policy.prompt.first(problem)
-    base = {"problem_id": problem.id, "sample": sample, "number": number, "params": params}
+    base = Attempt(problem_id=problem.id, sample=sample, number=number, params=params, status=AttemptStatus.NO_CODE)
     started = time.perf_counter()
     try:
-        completion, regenerated = _respond(model, messages, params, policy, previous)
+        attempt = METHODS[policy.method](base, model, sandbox, policy, messages, previous)
     except ModelError as exc:
-        return Attempt(**base, status=AttemptStatus.MODEL_ERROR, error_type="ModelError", stderr=str(exc),
-                       gen_s=time.perf_counter() - started)
-    attempt = Attempt(
-        **base,
-        status=AttemptStatus.NO_CODE,
-        response=completion.text,
-        gen_s=completion.latency_s,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        finish_reason=completion.finish_reason,
-    )
-    if regenerated is not None:
-        attempt.tokens_reused, attempt.regeneration = regenerated.tokens_reused, regenerated.points
-    extracted = extract_code(completion.text)
-    if extracted is not None:
-        attempt.code, attempt.code_start, attempt.extraction = extracted.code, extracted.start, extracted.method
-        attempt.unsafe = scan(extracted.code)
-        if bad := precheck_syntax(extracted.code):
-            attempt.status, attempt.error_type = AttemptStatus.SYNTAX_ERROR, bad[0]
-            attempt.stderr = bad[1]
-        elif attempt.unsafe and policy.unsafe == "block":
-            attempt.status = AttemptStatus.UNSAFE_BLOCKED
-        else:
-            try:
-                execution = sandbox.run(extracted.code, policy.limits)
-            except SandboxError as exc:
-                attempt.status, attempt.error_type, attempt.stderr = AttemptStatus.SANDBOX_ERROR, "SandboxError", str(exc)
-                return attempt
-            attempt.status, attempt.error_type = status_of(execution)
-            attempt.stdout, attempt.stderr = execution.stdout, execution.stderr
-            attempt.exit_code, attempt.exec_s = execution.exit_code, execution.wall_s
-            attempt.denied = runtime_denial(execution.stderr)
+        return base.model_copy(update={"status": AttemptStatus.MODEL_ERROR, "error_type": "ModelError",
+                                       "stderr": str(exc), "gen_s": time.perf_counter() - started})
+    except SandboxError as exc:
+        return base.model_copy(update={"status": AttemptStatus.SANDBOX_ERROR, "error_type": "SandboxError",
+                                       "stderr": str(exc), "gen_s": time.perf_counter() - started})
     if attempt.status != AttemptStatus.ANSWERED and policy.feedback == "error":
         attempt.feedback = feedback_for(attempt.status, attempt, policy.limits)
     return attempt
+
+
+def _program_of_thought(attempt: Attempt, model: ChatModel, sandbox: Sandbox, policy: SolvePolicy,
+                        messages: list[Message], previous: Attempt | None) -> Attempt:
+    """pot, the paper's method: one reply holding a program, which is run; what it prints is the answer."""
+    completion, regenerated = _respond(model, messages, attempt.params, policy, previous)
+    attempt = attempt.model_copy(update={
+        "response": completion.text, "gen_s": completion.latency_s, "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens, "finish_reason": completion.finish_reason})
+    if regenerated is not None:
+        attempt.tokens_reused, attempt.regeneration = regenerated.tokens_reused, regenerated.points
+    extracted = extract_code(completion.text)
+    if extracted is None:
+        return attempt
+    attempt.code, attempt.code_start, attempt.extraction = extracted.code, extracted.start, extracted.method
+    attempt.unsafe = scan(extracted.code)
+    if bad := precheck_syntax(extracted.code):
+        attempt.status, attempt.error_type = AttemptStatus.SYNTAX_ERROR, bad[0]
+        attempt.stderr = bad[1]
+    elif attempt.unsafe and policy.unsafe == "block":
+        attempt.status = AttemptStatus.UNSAFE_BLOCKED
+    else:
+        execution = sandbox.run(extracted.code, policy.limits)
+        attempt.status, attempt.error_type = status_of(execution)
+        attempt.stdout, attempt.stderr = execution.stdout, execution.stderr
+        attempt.exit_code, attempt.exec_s = execution.exit_code, execution.wall_s
+        attempt.denied = runtime_denial(execution.stderr)
+    return attempt
+
+
+def _tool_integrated(attempt: Attempt, model: ChatModel, sandbox: Sandbox, policy: SolvePolicy,
+                     messages: list[Message], previous: Attempt | None) -> Attempt:
+    """tir: reasoning with code blocks run as they are written, outputs fed back, a boxed answer (solve/tir.py)."""
+    solution = solve_tir(model, sandbox, messages, attempt.params, policy.limits, policy.tool_calls)
+    code = "\n".join(t.code for t in solution.turns if t.code) or None
+    last_output = next((t.output for t in reversed(solution.turns) if t.output is not None), "")
+    return attempt.model_copy(update={
+        "status": solution.status, "response": solution.text, "answer": solution.answer, "turns": solution.turns,
+        "code": code, "unsafe": scan(code) if code else [], "stdout": last_output, "stderr": solution.stderr,
+        "error_type": solution.error_type, "denied": solution.denied, "gen_s": solution.gen_s,
+        "exec_s": solution.exec_s, "prompt_tokens": solution.prompt_tokens,
+        "completion_tokens": solution.completion_tokens, "finish_reason": solution.finish_reason})
+
+
+Method = Callable[[Attempt, ChatModel, Sandbox, SolvePolicy, list[Message], Attempt | None], Attempt]
+METHODS: dict[str, Method] = {"pot": _program_of_thought, "tir": _tool_integrated}
 
 
 def _respond(model: ChatModel, messages: list[Message], params: GenerationParams, policy: SolvePolicy,

@@ -21,6 +21,7 @@ from ..errors import UserError
 from ..models import Message
 
 DEFAULT_PROMPT = "solve-v1"
+METHOD_PROMPTS = {"pot": DEFAULT_PROMPT, "tir": "tir-v1"}  # each solving method's built-in prompt
 BLOCKS = ("system", "user", "retry")
 
 
@@ -62,7 +63,8 @@ class Prompt(BaseModel):
     @property
     def version(self) -> str:
         """How reports name the prompt: the built-in's name, or the file's stem with its content hash."""
-        return self.name if self.name == DEFAULT_PROMPT and not self.shots else f"{Path(self.name).stem}@{self.hash[:12]}"
+        builtin = self.name in METHOD_PROMPTS.values() and not self.shots
+        return self.name if builtin else f"{Path(self.name).stem}@{self.hash[:12]}"
 
     @property
     def hash(self) -> str:
@@ -105,8 +107,8 @@ def load_prompt(spec: str = DEFAULT_PROMPT, shots: str | None = None) -> Prompt:
         try:
             text = Path(spec).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"--prompt {spec}: not a built-in prompt ({DEFAULT_PROMPT}) and not a readable "
-                            f"file ({exc})") from None
+            raise UserError(f"--prompt {spec}: not a built-in prompt ({', '.join(METHOD_PROMPTS.values())}) and not "
+                            f"a readable file ({exc})") from None
     prompt = Prompt(name=spec, text=text, shots=tuple(_shots(shots)) if shots else ())
     prompt.check()
     return prompt

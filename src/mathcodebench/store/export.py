@@ -2,7 +2,8 @@
 
 Attempt columns: problem_id, sample, attempt, status, error_type, code, stdout, stderr, exit_code, gen_s, exec_s,
 prompt_tokens, completion_tokens, tokens_reused (tbt; empty when the backend cannot count), regeneration_points,
-finish_reason, temperature, seed, max_tokens, unsafe (categories, ";"-joined), denied, feedback, response.
+finish_reason, temperature, seed, max_tokens, unsafe (categories, ";"-joined), denied, feedback, response,
+answer (tir: the boxed answer that was graded), tool_calls (tir: code blocks run).
 Problem columns (one row per problem and sample): problem_id, sample, subject, level, reference, attempts (not
 counting infrastructure failures), solved (an attempt printed an answer), vote_class (repeated samples: the
 first sample whose answer is equivalent),
@@ -35,7 +36,8 @@ def attempt_rows(data: RunData) -> list[dict[str, Any]]:
                 "tokens_reused": a.tokens_reused, "regeneration_points": len(a.regeneration),
                 "finish_reason": a.finish_reason, "temperature": a.params.temperature, "seed": a.params.seed,
                 "max_tokens": a.params.max_tokens, "unsafe": ";".join(sorted({f.category.value for f in a.unsafe})),
-                "denied": a.denied, "feedback": a.feedback, "response": a.response,
+                "denied": a.denied, "feedback": a.feedback, "response": a.response, "answer": a.answer,
+                "tool_calls": sum(t.code is not None for t in a.turns),
             })
     return rows
 
