@@ -47,19 +47,14 @@ def percentile(values: list[float], q: float) -> float:
 def _cpu_s(box) -> float:
     """CPU seconds so far of this process (every thread), of the children it reaped (a fresh interpreter per
     run), and of the sandbox's live processes (servers, bwrap, zygotes) with the children they reaped."""
-    servers = [s.proc.pid for s in list(box._idle.queue)] if isinstance(box, ForkServerSandbox) else []
-    stats: dict[int, list[str]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stats[int(entry)] = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-    found = set(servers)
-    while more := {pid for pid, fields in stats.items() if int(fields[1]) in found} - found:
-        found |= more
     ticks = os.sysconf("SC_CLK_TCK")
-    tree = sum(sum(int(v) for v in stats[pid][11:15]) for pid in found if pid in stats) / ticks
+    tree = 0.0
+    for pid in box.processes() if isinstance(box, ForkServerSandbox) else []:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a child that has just exited
+        tree += sum(int(v) for v in fields[11:15]) / ticks  # utime, stime, and those of reaped children
     reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
     return tree + time.process_time() + reaped.ru_utime + reaped.ru_stime
 

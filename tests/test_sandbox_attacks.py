@@ -36,35 +36,10 @@ MATH_OUT = "{641: 1, 6700417: 1} [-sqrt(2), sqrt(2)] 45 4/3\n"
 MODES = ["default", "host", "unsafe-root"] if ROOT else ["default", "host"]
 
 
-def _proc_table() -> dict[int, int]:
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-    return parents
-
-
-def _servers(box) -> list[int]:
-    return [s.proc.pid for s in list(box._idle.queue)]
-
-
-def _tree(box) -> set[int]:
-    parents = _proc_table()
-    found = set(_servers(box))
-    while True:
-        more = {pid for pid, ppid in parents.items() if ppid in found} - found
-        if not more:
-            return found
-        found |= more
-
-
 def _inner(box) -> int:
     """A process inside the server's namespaces (the server, its zygote or a child): /proc/PID/root is the
     filesystem it sees, /proc/PID/ns/ipc its IPC namespace."""
-    for pid in sorted(_tree(box)):
+    for pid in box.processes():
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
@@ -124,7 +99,7 @@ def box(request):
     sandbox.run("print(0)", LIMITS)
     # the server, its zygote and the pre-forked child (and in the jail bwrap and its init), once the last
     # program's child has exited
-    sandbox.processes = 3 + 2 * sandbox.jailed
+    sandbox.expected_processes = 3 + 2 * sandbox.jailed
     sandbox.ipc = _sysv_objects(_inner(sandbox))
     yield sandbox
     sandbox.close()
@@ -133,9 +108,9 @@ def box(request):
 def _settled(box) -> int:
     """The number of the sandbox's processes once the last program's child has finished exiting."""
     deadline = time.monotonic() + 5
-    while len(_tree(box)) != box.processes and time.monotonic() < deadline:
+    while len(box.processes()) != box.expected_processes and time.monotonic() < deadline:
         time.sleep(0.01)
-    return len(_tree(box))
+    return len(box.processes())
 
 
 def run(box, code, limits=LIMITS):
@@ -144,7 +119,7 @@ def run(box, code, limits=LIMITS):
     for _ in range(2):  # a child is reaped, and its run directory wiped, after the reply that follows its own
         follow_up = box.run(MATH, LIMITS)
         assert follow_up.stdout == MATH_OUT, ("the sandbox still works", follow_up.stderr)
-    assert _settled(box) == box.processes, "a process outlived its run"
+    assert _settled(box) == box.expected_processes, "a process outlived its run"
     assert _sysv_objects(_inner(box)) == box.ipc, "an IPC object outlived its run"
     assert _files_left(box) == [], "a file outlived its run"
     return result

@@ -148,21 +148,6 @@ def _servers_of(box) -> list[int]:
     return [s.proc.pid for s in list(box._idle.queue)]
 
 
-def _tree(pids: list[int]) -> list[int]:
-    """`pids` and all their descendants (in the jail: bwrap, its init, the server, its zygote and children)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                continue
-    found = set(pids)
-    while more := {pid for pid, ppid in parents.items() if ppid in found} - found:
-        found |= more
-    return sorted(found)
-
-
 def _alive(pid: int) -> bool:
     """Running, sleeping or stopped; not a zombie (on the host, orphans go to PID 1, which may reap them late)."""
     try:
@@ -174,7 +159,7 @@ def _alive(pid: int) -> bool:
 def _kill_soon(pids: list[int], after_s: float) -> threading.Thread:
     def kill() -> None:
         time.sleep(after_s)
-        for pid in _tree(pids):
+        for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -190,7 +175,7 @@ def test_a_server_that_dies_mid_run_is_replaced_and_the_program_retried(mode):
     box = create_sandbox(mode, workers=1)
     try:
         first = _servers_of(box)
-        killer = _kill_soon(first, 0.3)
+        killer = _kill_soon(box.processes(), 0.3)
         r = box.run("import time\ntime.sleep(0.6)\nprint('done')", FAST)
         killer.join()
         assert r.stdout == "done\n"
@@ -245,7 +230,7 @@ def test_a_server_that_stops_answering_is_replaced_and_killed_with_all_it_starte
     box = create_sandbox(mode, workers=1)
     try:
         first = _servers_of(box)
-        old = _tree(first)
+        old = box.processes()
         for pid in old:  # the server and everything it started stop answering
             os.kill(pid, signal.SIGSTOP)
         started = time.monotonic()
@@ -280,7 +265,7 @@ def test_close_while_a_program_runs_stops_every_server():
     thread = threading.Thread(target=busy)
     thread.start()
     time.sleep(1.0)
-    processes = _tree(_children_running(box.root))  # the server, its zygote, the sleeping child and the next
+    processes = box.processes()  # the server, its zygote, the sleeping child and the next
     assert len(processes) == 4
     box.close()
     thread.join(10)

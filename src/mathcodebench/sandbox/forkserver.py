@@ -36,6 +36,21 @@ class ServerFailure(Exception):
     """One server died, stopped answering or broke the protocol; the message says how."""
 
 
+def _descendants(roots: list[int]) -> set[int]:
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+    found = set(roots)
+    while more := {pid for pid, ppid in parents.items() if ppid in found} - found:
+        found |= more
+    return found
+
+
 def _jail_init(info: int) -> int | None:
     """A pidfd of the jail's init, from what bwrap writes to its info pipe (None if it exited first)."""
     data = b""
@@ -255,6 +270,13 @@ class ForkServerSandbox:
 
     def isolation(self) -> Isolation:
         return selftest.isolation(self)
+
+    def processes(self) -> list[int]:
+        """Every live process of this sandbox (its servers, in the jail bwrap and its init, their zygotes and
+        children): for accounting and for checking that nothing outlives a run."""
+        with self._lock:
+            roots = [server.proc.pid for server in self._live]
+        return sorted(_descendants(roots))
 
     def close(self) -> None:
         if self._closed:
