@@ -15,7 +15,7 @@ from mathcodebench.report.html import render_html, write_html
 from mathcodebench.settings import Settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-SECTIONS = ["runs", "accuracy", "subjects", "levels", "paired", "attempts", "failures", "safety", "timing",
+SECTIONS = ["runs", "accuracy", "paper", "subjects", "levels", "paired", "attempts", "failures", "safety", "timing",
             "graders", "ablation", "unsolved"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -110,4 +110,5 @@ def _chromium(page: Path, *args: str) -> tuple[str, list[str]]:
 
 def test_render_html_needs_no_browser(report):
     _, stores = report
-    assert render_html(stores[:1]).count("<section") == 10  # no paired and no ablation section for one run
+    # no paired and no ablation section for one run; the paper's unsafe and unsolved rates are beside every run's
+    assert render_html(stores[:1]).count("<section") == 11

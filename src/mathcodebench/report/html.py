@@ -10,11 +10,10 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from ..data import LEVELS, SUBJECTS
 from ..solve import Attempt, AttemptStatus
 from ..store import RunData
-from . import plots
-from .ablation import find_ablations, number
-from .compare import all_pairs
+from . import plots, tables
+from .ablation import number
 from .console import domain_gap
-from .summary import Summary, summarize
+from .summary import Summary
 
 UNSOLVED_SHOWN = 60  # per run; the viewer shows them all
 
@@ -22,8 +21,8 @@ UNSOLVED_SHOWN = 60  # per run; the viewer shows them all
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("mathcodebench.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
-    env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}"
-    env.filters["pts"] = lambda v: "–" if v is None else f"{100 * v:+.1f}"
+    env.filters["pct"] = tables.pct  # the table model's rounding, so LaTeX and CSV agree with this page
+    env.filters["pts"] = tables.pts
     env.filters["num"] = number
     return env
 
@@ -44,23 +43,18 @@ def _unsolved(data: RunData, summary: Summary) -> list[dict[str, object]]:
 
 
 def render_html(runs: list[RunData]) -> str:
-    summaries = [summarize(data) for data in runs]
+    built = tables.report_input(runs)
+    summaries = built.summaries
     ranked = sorted(summaries, key=lambda s: -s.overall.accuracy)
-    pairs = all_pairs(runs)
     statuses = sorted({status for s in summaries for status in s.statuses},
                       key=lambda st: [x.value for x in AttemptStatus].index(st))
-    figures = {
-        "accuracy": plots.accuracy_bars(summaries),
-        "subjects": plots.subject_heatmap(summaries),
-        "levels": plots.level_trend(summaries),
-        "capped": plots.capped_curve(summaries),
-        "attempts": plots.attempts_histogram(summaries),
-    }
+    figures = plots.html_figures(summaries)
     return _environment().get_template("report.html.j2").render(
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         runs=[{"summary": s, "record": data.record, "gap": domain_gap(s), "unsolved": _unsolved(data, s)}
               for s, data in zip(summaries, runs, strict=True)],
-        ranked=ranked, pairs=pairs, ablations=find_ablations(runs), statuses=statuses, figures=figures,
+        ranked=ranked, pairs=built.pairs, ablations=built.ablations, paper=tables.paper_table(built),
+        statuses=statuses, figures=figures,
         subjects=[s for s in SUBJECTS if any(s in x.by_subject for x in summaries)],
         levels=[lvl for lvl in LEVELS if any(lvl in x.by_level for x in summaries)],
     )
