@@ -75,7 +75,7 @@ def test_bad_prompt_or_shots_stop_the_cli_before_anything_is_written(tmp_path):
     db = tmp_path / "run.sqlite"
     bad_shots = tmp_path / "shots.jsonl"
     bad_shots.write_text('{"problem": "x"}\n')
-    for args, message in ((["--prompt", "nope-v9"], "not a built-in prompt (solve-v1)"),
+    for args, message in ((["--prompt", "nope-v9"], "not a built-in prompt (solve-v1, tir-v1)"),
                           (["--shots", str(bad_shots)], "shots.jsonl:1: a few-shot example needs")):
         r = subprocess.run([sys.executable, "-m", "mathcodebench.cli", "run", "--db", str(db), *args],
                            capture_output=True, text=True, timeout=120)

@@ -112,5 +112,5 @@ def test_a_study_cannot_name_the_same_run_twice(tmp_path):
     study.write_text('[study]\nlimit = 1\n[[models]]\nspec = "embedded"\n[[models]]\nspec = "embedded"\n'
                      'regeneration = "full"\n')
     r = cli("study", str(study))
-    assert r.returncode == 2 and "same spec and regeneration" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "would make the same run" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "runs").exists()

@@ -34,6 +34,15 @@ from .settings import MODEL_SCOPE, NAMES, Settings, build
 from .store import RunStatus
 
 STUDY_KEYS = {"name", "directory"}
+ENTRY_KEYS = {"spec", "name"}  # a [[models]] entry's own keys besides its settings (name: its run's file name)
+
+
+def run_name(settings: Settings) -> str:
+    """A run's file name in its study, from what makes it differ: model, regeneration, method, samples, prompt."""
+    parts = [api.slug(settings.model), "tbt" if settings.regeneration == "tbt" else "",
+             "tir" if settings.method == "tir" else "", f"n{settings.samples}" if settings.samples > 1 else "",
+             api.slug(Path(settings.prompt).stem) if settings.prompt else "", "shots" if settings.shots else ""]
+    return "-".join(p for p in parts if p)
 
 
 def load_study(path: Path) -> tuple[list[tuple[Settings, Path]], str]:
@@ -59,6 +68,8 @@ def load_study(path: Path) -> tuple[list[tuple[Settings, Path]], str]:
     for i, entry in enumerate(models):
         if not isinstance(entry, dict):
             raise UserError(f"{path}: models[{i}]: expected a table")
+        entry = dict(entry)
+        own_name = entry.pop("name", None)
         own = {("model" if k == "spec" else k): v for k, v in entry.items()}
         for key in own:
             if key not in MODEL_SCOPE:
@@ -72,12 +83,24 @@ def load_study(path: Path) -> tuple[list[tuple[Settings, Path]], str]:
             place = f"models[{i}].{'spec' if key == 'model' else key}" if key in own else f"[study].{key}"
             return f"{path}: {place.rstrip('.')}"
 
-        settings = build({**shared, **own}, where)
-        runs.append((settings, directory / f"{name}-{api.slug(settings.model)}"
-                                           f"{'-tbt' if settings.regeneration == 'tbt' else ''}.sqlite"))
+        settings = build(_files_beside(path, {**shared, **own}), where)
+        runs.append((settings, directory / f"{name}-{api.slug(str(own_name)) if own_name else run_name(settings)}.sqlite"))
     if len({db for _, db in runs}) < len(runs):
-        raise UserError(f"{path}: two [[models]] entries have the same spec and regeneration")
+        raise UserError(f"{path}: two [[models]] entries would make the same run (same spec, regeneration, method, "
+                        "samples and prompt); give one a name = \"...\"")
     return runs, text
+
+
+FILE_SETTINGS = ("dataset", "prompt", "shots", "chat_template")  # may name a file, relative to the study file
+
+
+def _files_beside(path: Path, values: dict[str, Any]) -> dict[str, Any]:
+    """A relative file named by a study is beside the study file (like its directory), not the current one."""
+    out = dict(values)
+    for key in FILE_SETTINGS:
+        if isinstance(out.get(key), str) and not Path(out[key]).is_absolute() and (path.parent / out[key]).exists():
+            out[key] = str((path.parent / out[key]).resolve())
+    return out
 
 
 def run_study(path: Path, on_model: Callable[[str, Path, int, int, int], None] | None = None,
