@@ -83,7 +83,7 @@ def solver(settings: Settings) -> ChatModel:
 
 def judge_model(settings: GradingSettings, solving: ChatModel | None) -> ChatModel | None:
     """The judge, sharing the solver's instance when it is the same model (one copy of the weights)."""
-    if settings.mode == "symbolic" or settings.judge is None:
+    if not settings.needs_judge or settings.judge is None:
         return None
     if solving is not None and solving.spec == settings.judge:
         return solving

@@ -8,7 +8,7 @@ import time
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from .solve import counted_attempts
 from .work import Done, Outcome
@@ -30,7 +30,7 @@ class RunProgress:
         self.attempts = self.tokens = self.missing = 0
         self.started = time.monotonic()
         self.live: Progress | None = None
-        self._task = 0
+        self._task = TaskID(0)
 
     def __enter__(self) -> RunProgress:
         if self.console.is_terminal:

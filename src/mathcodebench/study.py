@@ -126,12 +126,12 @@ def run_study(path: Path, on_model: Callable[[str, Path, int, int, int], None] |
         if _finished(db):
             results.append((db, RunStatus.FINISHED))
             continue
-        model = models.get(settings.model)
+        solving = models.get(settings.model)
         judge = models.get(settings.judge) if settings.judge else None
         if db.exists():
-            run = api.resume(db, model=model, judge=judge, check=False, command="study", study=text)
+            run = api.resume(db, model=solving, judge=judge, check=False, command="study", study=text)
         else:
-            run = api.start(settings, db, model=model, judge=judge, check=False, study=text, command="study")
+            run = api.start(settings, db, model=solving, judge=judge, check=False, study=text, command="study")
         with run:
             finals = run.store.grades(FINAL)
             if on_model:

@@ -81,7 +81,8 @@ class HTTPBackend:
             self._check_fatal(response)
             if response.status_code >= 400:
                 raise ModelError(f"{self.spec}: {path} answered HTTP {response.status_code}")
-            return response.json()
+            body: dict[str, Any] = response.json()
+            return body
 
         return aio.run(get())
 

@@ -4,6 +4,7 @@ NDJSON, with Ollama's own token counts and durations."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from .base import Capabilities, Completion, FatalModelError, GenerationParams, Message, ModelError
 from .http import HTTPBackend
@@ -26,7 +27,7 @@ class OllamaModel(ServerTemplate):
         self.http = HTTPBackend(spec, host, None, concurrency, timeout_s, max_retries, backoff_s)
 
     @staticmethod
-    def _options(params: GenerationParams) -> dict:
+    def _options(params: GenerationParams) -> dict[str, Any]:
         return {"temperature": params.temperature, "top_p": params.top_p, "num_predict": params.max_tokens,
                 "seed": params.seed, **({"stop": params.stop} if params.stop else {})}
 
@@ -56,7 +57,7 @@ class OllamaModel(ServerTemplate):
         text = "".join(o.get("response", "") for o in objects)
         return self._completion(objects, text, latency, ttft, retries, params)
 
-    def _completion(self, objects: list[dict], text: str, latency: float, ttft: float | None, retries: int,
+    def _completion(self, objects: list[dict[str, Any]], text: str, latency: float, ttft: float | None, retries: int,
                     params: GenerationParams) -> Completion:
         last = objects[-1]
         if "error" in last:

@@ -4,6 +4,7 @@ LM Studio, OpenRouter). Raw-prefix continuation through /v1/completions where th
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from .base import Capabilities, Completion, FatalModelError, GenerationParams, Message, ModelError, TokenLogprob
 from .http import HTTPBackend
@@ -42,7 +43,7 @@ class OpenAICompatibleModel(ServerTemplate):
         self.http = HTTPBackend(spec, url, key, concurrency, timeout_s, max_retries, backoff_s)
         self._tokenizer: tuple[str, str] | None = None
 
-    def _sampling(self, params: GenerationParams) -> dict:
+    def _sampling(self, params: GenerationParams) -> dict[str, Any]:
         return {"model": self.model, "temperature": params.temperature, "top_p": params.top_p,
                 "max_tokens": params.max_tokens, "seed": params.seed, **({"stop": params.stop} if params.stop else {})}
 
@@ -78,7 +79,7 @@ class OpenAICompatibleModel(ServerTemplate):
         completion = self._completion(body, choice, text, latency, retries, params)
         return completion.model_copy(update={"logprobs": _logprobs(choice.get("logprobs"))})
 
-    def _completion(self, body: dict, choice: dict, text: str, latency: float, retries: int,
+    def _completion(self, body: dict[str, Any], choice: dict[str, Any], text: str, latency: float, retries: int,
                     params: GenerationParams) -> Completion:
         usage = body.get("usage") or {}
         return Completion(text=text, finish_reason=choice.get("finish_reason") or "unknown",
@@ -104,7 +105,7 @@ class OpenAICompatibleModel(ServerTemplate):
         return {"backend": self.spec.partition("/")[0], "base_url": self.http.base_url, "model": self.model}
 
 
-def _logprobs(raw: dict | None) -> list[TokenLogprob] | None:
+def _logprobs(raw: dict[str, Any] | None) -> list[TokenLogprob] | None:
     """The legacy completions shape: parallel lists of tokens, token_logprobs and top_logprobs."""
     if not raw or not raw.get("tokens"):
         return None

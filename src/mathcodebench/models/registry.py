@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import UserError
 from . import embedded
 from .base import ChatModel
@@ -31,9 +33,10 @@ def create_model(spec: str, base_url: str | None = None, max_retries: int = 6,
     if spec in embedded.SPECS:
         return embedded.EmbeddedModel(spec)
     provider, sep, name = spec.partition("/")
-    options = {"max_retries": max_retries, **({"concurrency": concurrency} if concurrency else {}),
-               **({"timeout_s": timeout_s} if timeout_s else {}),
-               "chat_template": ChatTemplate.named(chat_template) if chat_template else None}
+    options: dict[str, Any] = {  # unset ones keep the backend's own default
+        "max_retries": max_retries, **({"concurrency": concurrency} if concurrency else {}),
+        **({"timeout_s": timeout_s} if timeout_s else {}),
+        "chat_template": ChatTemplate.named(chat_template) if chat_template else None}
     if sep and name:
         if provider in PROVIDERS:
             return OpenAICompatibleModel(spec, base_url, **options)

@@ -31,7 +31,7 @@ def mcnemar_exact(b: int, c: int) -> float:
     n = b + c
     if n == 0:
         return 1.0
-    tail = sum(comb(n, i) for i in range(0, min(b, c) + 1)) / 2**n
+    tail: float = sum(comb(n, i) for i in range(0, min(b, c) + 1)) / 2**n
     return min(1.0, 2 * tail)
 
 

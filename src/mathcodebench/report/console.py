@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..grading import JUDGE, SYMBOLIC
 from .ablation import Ablation, number
 from .compare import Paired
 from .summary import Summary, Tally
@@ -70,9 +71,9 @@ def render(summary: Summary, console: Console) -> None:
         f"code execution {summary.execution_s:.1f} s"
     )
     if summary.method == "tir":
-        attempts = sum(summary.attempts_used.get(k, 0) * k for k in summary.attempts_used)
-        console.print(f"Tool use: {summary.tool_calls} code blocks run over {attempts} attempts "
-                      f"({summary.tool_calls / attempts if attempts else 0:.2f} per attempt)", highlight=False)
+        made = sum(count * k for k, count in summary.attempts_used.items())
+        console.print(f"Tool use: {summary.tool_calls} code blocks run over {made} attempts "
+                      f"({summary.tool_calls / made if made else 0:.2f} per attempt)", highlight=False)
     if summary.regeneration == "tbt":
         console.print(f"Token-by-token regeneration: {summary.regenerated_attempts} retries continued a kept prefix "
                       f"({summary.tokens_reused} tokens reused)", highlight=False)
@@ -117,19 +118,19 @@ def _graders(summary: Summary, console: Console) -> None:
     g = summary.graders
     assert g is not None
     a = g.agreement
-    table = Table(title=f"Symbolic grader vs judge on {a.n} answers", title_justify="left")
+    table = Table(title=f"{SYMBOLIC.capitalize()} grader vs {JUDGE} on {a.n} answers", title_justify="left")
     table.add_column("")
-    table.add_column("judge: correct", justify="right")
-    table.add_column("judge: incorrect", justify="right")
-    table.add_row("symbolic: correct", str(a.both_correct), str(a.first_only))
-    table.add_row("symbolic: incorrect", str(a.second_only), str(a.both_incorrect))
+    table.add_column(f"{JUDGE}: correct", justify="right")
+    table.add_column(f"{JUDGE}: incorrect", justify="right")
+    table.add_row(f"{SYMBOLIC}: correct", str(a.both_correct), str(a.first_only))
+    table.add_row(f"{SYMBOLIC}: incorrect", str(a.second_only), str(a.both_incorrect))
     console.print(table)
     kappa = "undefined (a grader is constant)" if g.kappa is None else f"{g.kappa:.3f}"
-    console.print(f"Agreement {100 * g.rate:.1f} %, Cohen's kappa {kappa}; accuracy symbolic "
-                  f"{100 * g.symbolic_accuracy:.1f} %, judge {100 * g.judge_accuracy:.1f} %")
+    console.print(f"Agreement {100 * g.rate:.1f} %, Cohen's kappa {kappa}; accuracy {SYMBOLIC} "
+                  f"{100 * g.symbolic_accuracy:.1f} %, {JUDGE} {100 * g.judge_accuracy:.1f} %")
     if g.disagreements:
         rows = Table(title="Disagreements (review these)", title_justify="left")
-        for col in ("problem", "printed answer", "reference", "symbolic", "judge"):
+        for col in ("problem", "printed answer", "reference", SYMBOLIC, JUDGE):
             rows.add_column(col)
         for d in g.disagreements:
             rows.add_row(d.problem_id, d.answer[:60], d.reference[:40], "correct" if d.symbolic else "incorrect",
