@@ -18,12 +18,14 @@ from . import api
 from .data import SPECS_HELP
 from .errors import Incomplete, UserError
 from .grading import FINAL, SYMBOLIC, Grade, Grader, GraderUnavailable
-from .grading import GRADERS as GRADER_REGISTRY  # settings.GRADERS names the grading settings instead
+from .grading import GRADERS
 from .models import DEFAULT_MODEL
 from .progress import RunProgress
-from .report import all_pairs, find_ablations, render, render_ablation, render_comparison, summarize
+from .report import render, render_ablation, render_comparison, summarize
 from .report.ablation import ablation
-from .settings import GRADERS, NAMES, SELECTION, build, cli_parameters
+from .report.console import render_table
+from .report.tables import ReportInput, build_tables, graders_table, paper_table, report_input
+from .settings import GRADING_SETTINGS, NAMES, SELECTION, build, cli_parameters
 from .settings import given as parse_given
 from .store import DatasetInfo, RunData, RunStatus, RunStore
 
@@ -64,6 +66,16 @@ ResumeOpt = Annotated[Path | None, typer.Option(help="Continue a stopped run fro
                                                      "settings (see README, 'Resuming').",
                                                 rich_help_panel=RUN_PANEL)]
 HtmlOpt = Annotated[Path | None, typer.Option(help="Also write the HTML report here.", rich_help_panel=RUN_PANEL)]
+LatexOpt = Annotated[Path | None, typer.Option(metavar="DIR", help="Also write every table into DIR as a booktabs "
+                                                                    "LaTeX file; DIR/tables.tex inputs them all.",
+                                               rich_help_panel=RUN_PANEL)]
+FiguresOpt = Annotated[Path | None, typer.Option(metavar="DIR", help="Also write every figure into DIR as PDF, SVG and "
+                                                                      "PNG (300 dpi), one column (3.3 in) and two "
+                                                                      "columns (7 in) wide.",
+                                                 rich_help_panel=RUN_PANEL)]
+CsvOpt = Annotated[Path | None, typer.Option(metavar="DIR", help="Also write every table into DIR as tidy CSV (one "
+                                                                 "row per run x cell, unrounded).",
+                                             rich_help_panel=RUN_PANEL)]
 PreflightOpt = Annotated[bool, typer.Option("--preflight/--no-preflight",
                                             help="Check every model and judge in seconds before the first "
                                                  "problem (skip it where a probe costs money).",
@@ -73,7 +85,7 @@ PreflightOpt = Annotated[bool, typer.Option("--preflight/--no-preflight",
 @app.command()
 @settings_options(NAMES)
 def run(given: dict[str, Any], db: DbOpt = None, resume: ResumeOpt = None, html: HtmlOpt = None,
-        preflight: PreflightOpt = True) -> None:
+        latex: LatexOpt = None, figures: FiguresOpt = None, csv: CsvOpt = None, preflight: PreflightOpt = True) -> None:
     """Run a study: every problem, up to N attempts each, graded and stored attempt by attempt."""
     if resume is not None:
         if db is not None:
@@ -86,10 +98,11 @@ def run(given: dict[str, Any], db: DbOpt = None, resume: ResumeOpt = None, html:
         _describe_selection(len(data.problems), data.record.dataset)
     status = _execute(session)
     data = _read(session.store.path)
-    render(summarize(data), console)
+    built = report_input([data])
+    render(built.summaries[0], console)
+    _paper(built)
     console.print(f"Stored run: {data.path}", highlight=False, soft_wrap=True)
-    if html is not None:
-        _write_html([data], html)
+    _write_outputs(built, html, latex, figures, csv)
     _end(status, data)
 
 
@@ -121,7 +134,8 @@ def ablate(given: dict[str, Any],
            directory: Annotated[Path | None, typer.Option("--dir", help="Where the two run databases go (default: "
                                                                         "runs/ablate-<model>); re-running resumes.",
                                                           rich_help_panel=RUN_PANEL)] = None,
-           html: HtmlOpt = None, preflight: PreflightOpt = True) -> None:
+           html: HtmlOpt = None, latex: LatexOpt = None, figures: FiguresOpt = None, csv: CsvOpt = None,
+           preflight: PreflightOpt = True) -> None:
     """Run full and token-by-token regeneration on the same problems with the same seeds; compare them paired."""
     base = build(given)
     directory = directory or Path("runs") / f"ablate-{api.slug(base.model)}"
@@ -140,8 +154,9 @@ def ablate(given: dict[str, Any],
     if found is None:
         raise UserError("the two runs share no finished problems")
     render_ablation(found, console)
-    if html is not None:
-        _write_html(done, html)
+    built = report_input(done)
+    _paper(built)
+    _write_outputs(built, html, latex, figures, csv)
 
 
 def _describe_selection(count: int, info: DatasetInfo) -> None:
@@ -202,28 +217,31 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
     html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML report (plots included) "
                                                    "to this file.")] = None,
+    latex: LatexOpt = None,
+    figures: FiguresOpt = None,
+    csv: CsvOpt = None,
 ) -> None:
-    """Print accuracy per subject and level, attempts used and unsolved problems; several runs side by side.
-    Works while a run is being written (it only reads)."""
-    runs = [_read(db) for db in dbs]
-    if html is not None:
-        _write_html(runs, html)
-    summaries = [summarize(data) for data in runs]
-    pairs = all_pairs(runs)
+    """Print accuracy per subject and level, attempts used and unsolved problems; several runs side by side;
+    the paper's published figures beside ours. Works while a run is being written (it only reads)."""
+    built = report_input([_read(db) for db in dbs])
+    summaries, pairs = built.summaries, built.pairs
     if as_json:
         payload = [s.model_dump(mode="json") for s in summaries]
+        paper = built.paper.model_dump(mode="json")
         if len(payload) == 1:
-            print(json.dumps(payload[0], indent=2))
+            print(json.dumps({**payload[0], "paper": paper}, indent=2))
         else:
             print(json.dumps({"runs": payload, "paired": [p.model_dump() for p in pairs],
-                              "ablations": [a.model_dump() for a in find_ablations(runs)]}, indent=2))
-        return
-    for summary in summaries:
-        render(summary, console)
-    if len(summaries) > 1:
-        render_comparison(summaries, pairs, console)
-    for found in find_ablations(runs):
-        render_ablation(found, console)
+                              "ablations": [a.model_dump() for a in built.ablations], "paper": paper}, indent=2))
+    else:
+        for summary in summaries:
+            render(summary, console)
+        if len(summaries) > 1:
+            render_comparison(summaries, pairs, console)
+        for found in built.ablations:
+            render_ablation(found, console)
+        _paper(built)
+    _write_outputs(built, html, latex, figures, csv)
 
 
 @app.command()
@@ -248,14 +266,43 @@ def view(
         server.server_close()
 
 
-def _write_html(runs: list[RunData], path: Path) -> None:
-    from .report.html import write_html
+def _paper(built: ReportInput) -> None:
+    if (table := paper_table(built)) is not None:
+        render_table(table, console)
 
+
+def _write_outputs(built: ReportInput, html: Path | None, latex: Path | None, figures: Path | None,
+                   csv: Path | None) -> None:
+    """Write the report files asked for, then say where each one is: the last lines a command prints (on
+    stderr, so `report --json` stays machine-readable)."""
+    from .report.figures import write_figures
+    from .report.html import write_html
+    from .report.latex import write_latex
+    from .report.tidy import write_csv
+
+    tables = build_tables(built) if latex is not None or csv is not None else []
+    where = []
+    if html is not None:
+        written = _writing("--html", html, lambda: [write_html(built.runs, html)])
+        where.append(f"HTML report: {written[0].resolve()}")
+    if latex is not None:
+        written = _writing("--latex", latex, lambda: write_latex(tables, latex))
+        where.append(f"LaTeX tables: {written[-1].resolve()} (\\input it; {len(written) - 1} booktabs tables)")
+    if figures is not None:
+        written = _writing("--figures", figures, lambda: write_figures(built.summaries, figures))
+        where.append(f"Figures: {figures.resolve()}/ ({len(written)} files: PDF, SVG, PNG at 300 dpi; 3.3 and 7 in wide)")
+    if csv is not None:
+        written = _writing("--csv", csv, lambda: write_csv(tables, csv))
+        where.append(f"CSV tables: {csv.resolve()}/ ({len(written)} tidy files)")
+    for line in where:
+        err_console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def _writing(flag: str, target: Path, write: Callable[[], list[Path]]) -> list[Path]:
     try:
-        written = write_html(runs, path)
+        return write()
     except OSError as exc:
-        raise UserError(f"--html {path}: {exc.strerror}") from None
-    err_console.print(f"HTML report: {written.resolve()}", highlight=False, soft_wrap=True)
+        raise UserError(f"{flag} {target}: {exc.strerror or exc}") from None
 
 
 @app.command("export")
@@ -277,6 +324,9 @@ def export_run(
 def study(
     file: Annotated[Path, typer.Argument(help="A study TOML file (see studies/).")],
     html: HtmlOpt = None,
+    latex: LatexOpt = None,
+    figures: FiguresOpt = None,
+    csv: CsvOpt = None,
     preflight: PreflightOpt = True,
 ) -> None:
     """Run every model of a study file (resuming where it stopped) and compare them."""
@@ -298,13 +348,16 @@ def study(
     finally:
         while current:
             current.pop().__exit__(None, None, None)
-    runs = [_read(db) for db, _ in results]
-    render_comparison([summarize(data) for data in runs], all_pairs(runs), console)
-    for found in find_ablations(runs):
+    built = report_input([_read(db) for db, _ in results])
+    runs = built.runs
+    render_comparison(built.summaries, built.pairs, console)
+    if (graders := graders_table(built)) is not None:
+        render_table(graders, console)
+    for found in built.ablations:
         render_ablation(found, console)
+    _paper(built)
     console.print("Run databases: " + " ".join(str(db) for db, _ in results), highlight=False, soft_wrap=True)
-    if html is not None:
-        _write_html(runs, html)
+    _write_outputs(built, html, latex, figures, csv)
     for (db, status), data in zip(results, runs, strict=True):
         _end(status, data)
 
@@ -383,7 +436,7 @@ def grade(
                                                        "\"problem\", \"label\", \"reason\", \"id\"); one JSON "
                                                        "verdict per line is printed, in order, then, where "
                                                        "lines carry labels, the agreement with them.")] = None,
-    grader: Annotated[str, typer.Option(help=f"The grader: {' | '.join(GRADER_REGISTRY)} (a judge needs --judge).")] = SYMBOLIC,
+    grader: Annotated[str, typer.Option(help=f"The grader: {' | '.join(GRADERS)} (a judge needs --judge).")] = SYMBOLIC,
     judge: Annotated[str | None, typer.Option(help="Judge model spec for --grader judge, e.g. 'embedded'.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
@@ -419,8 +472,8 @@ def _grader(name: str, judge: str | None) -> Grader:
     from .grading import GraderDeps, MemoryCache, create_grader
     from .models import create_model
 
-    if name not in GRADER_REGISTRY:
-        raise UserError(f"--grader: unknown grader {name!r} (known: {', '.join(GRADER_REGISTRY)})")
+    if name not in GRADERS:
+        raise UserError(f"--grader: unknown grader {name!r} (known: {', '.join(GRADERS)})")
     try:
         return create_grader(name, GraderDeps(judge_model=create_model(judge) if judge else None,
                                               cache=MemoryCache()))
@@ -433,7 +486,7 @@ def _verdict(g: Grade) -> dict[str, object]:
 
 
 @app.command()
-@settings_options(GRADERS)
+@settings_options(GRADING_SETTINGS)
 def regrade(given: dict[str, Any],
             db: Annotated[Path, typer.Argument(help="A run database written by 'mathcodebench run'.")],
             preflight: PreflightOpt = True) -> None:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .data import SAMPLE, Selection, parse_levels, parse_subjects
 from .errors import UserError
-from .grading import GradingMode, GradingSettings
+from .grading import GRADERS, GradingMode, GradingSettings
 from .models import DEFAULT_MODEL, GenerationParams
 from .sandbox import DEFAULT_MODE, MODES, Limits
 from .solve import METHOD_PROMPTS, Prompt, SolvePolicy
@@ -137,6 +137,10 @@ class Settings(BaseModel):
                                          "(judge counts; agreement reported).", GRADING)] = _GRADING.mode
     judge: Annotated[str | None, Meta("Judge model spec for judge, cascade and both, e.g. 'embedded'.",
                                       GRADING)] = None
+    decisive: Annotated[str | None, Meta(f"The grader whose verdict counts when several run ({' | '.join(GRADERS)}); "
+                                         "default: the mode's own (both: the judge). With a judge that is not "
+                                         "reliable, make the symbolic grader decisive and keep the judge as a "
+                                         "cross-check.", GRADING)] = None
     rel_tol: Annotated[float, Meta("Relative tolerance for a decimal against an exact reference.",
                                    GRADING)] = Field(default=_GRADING.rel_tol, gt=0)
     grade_timeout: Annotated[float, Meta("Seconds the symbolic grader may spend on one answer.",
@@ -193,7 +197,7 @@ class Settings(BaseModel):
             params=GenerationParams(temperature=self.temperature, max_tokens=self.max_tokens, seed=self.seed))
 
     def grading_settings(self) -> GradingSettings:
-        return GradingSettings(mode=self.grading, judge=self.judge, rel_tol=self.rel_tol,
+        return GradingSettings(mode=self.grading, judge=self.judge, decisive=self.decisive, rel_tol=self.rel_tol,
                                deadline_s=self.grade_timeout)
 
 
@@ -212,7 +216,7 @@ NAMES: tuple[str, ...] = tuple(Settings.model_fields)
 MODEL_SCOPE = frozenset(n for n in NAMES if meta(n).scope == Scope.MODEL)
 RESUMABLE = frozenset(n for n in NAMES if meta(n).resume)
 SELECTION = ("dataset", "per_cell", "seed", "subjects", "levels", "ids", "limit", "allow_short_cells")
-GRADERS = ("grading", "judge", "rel_tol", "grade_timeout")
+GRADING_SETTINGS = ("grading", "judge", "decisive", "rel_tol", "grade_timeout")
 
 
 def describe(exc: ValidationError, where: Callable[[tuple[int | str, ...]], str]) -> UserError:
