@@ -64,16 +64,13 @@ def cell(c: Cell, column: Column, bold: bool) -> str:
     interval = c.interval()
     if interval is not None:
         body += rf" {{\scriptsize [{escape(interval[0])}, {escape(interval[1])}]}}"
-    if column.align == "p":
+    if column.align == "p":  # a parbox: its own paragraph, ragged right, in any column (the last one too)
         detail = rf"\newline{{\scriptsize {escape(c.detail)}}}" if c.detail else ""
-        return rf"{{\raggedright {body}{detail}\par}}"
+        return rf"\parbox[t]{{{column.width:g}\linewidth}}{{\raggedright {body}{detail}}}"
     if c.detail:  # a second line in a one-line column: a nested tabular
-        return rf"\begin{{tabular}}[t]{{@{{}}{column.align}@{{}}}}{body}\\{{\scriptsize {escape(c.detail)}}}\end{{tabular}}"
+        small = rf"{{\scriptsize {escape(c.detail)}}}"
+        return rf"\begin{{tabular}}[t]{{@{{}}{column.align}@{{}}}}{body}\\{small}\end{{tabular}}"
     return body
-
-
-def _spec(column: Column) -> str:
-    return rf"p{{{column.width:g}\linewidth}}" if column.align == "p" else column.align
 
 
 def label(t: Table) -> str:
@@ -81,10 +78,11 @@ def label(t: Table) -> str:
 
 
 def render(t: Table) -> str:
-    spec = "".join(_spec(c) for c in t.columns)
+    spec = "".join("l" if c.align == "p" else c.align for c in t.columns)
     head = " & ".join(escape(c.header) for c in t.columns)
+    end = r" \\ \addlinespace" if any(c.align == "p" for c in t.columns) else r" \\"  # room between paragraphs
     body = "\n".join(
-        " & ".join(cell(c, t.columns[j], (i, j) in t.best) for j, c in enumerate(row)) + r" \\"
+        " & ".join(cell(c, t.columns[j], (i, j) in t.best) for j, c in enumerate(row)) + end
         for i, row in enumerate(t.rows)
     )
     return (

@@ -138,7 +138,7 @@ def _row(
 
 def _conditions(s: Summary, paper: Paper) -> str:
     return (
-        f"{s.label}: {s.overall.n} problems, {s.max_attempts} attempts, {s.grading_mode} grading "
+        f"{s.overall.n} problems, {s.max_attempts} attempts, {s.grading_mode} grading "
         f"(paper: {paper.source.problems}, {paper.source.attempts}, judge)"
     )
 

@@ -3,8 +3,8 @@ files, `figures.py`), at a fixed width: one column (3.3 in) or two (7 in).
 
 Every run keeps one look in every figure: a colour from the Okabe-Ito palette (safe for the common colour-vision
 deficiencies), plus a marker, a line style and a hatch, so series stay apart in greyscale too; the heatmap uses
-cividis, whose lightness rises monotonically. Each series' artists carry the SVG id `series-<run>-...`, so a
-test (or a reader of the SVG) can tell which run an element draws.
+cividis, whose lightness rises monotonically. Each series' artists carry the SVG id `series<i>-<run>-...` (i: the
+run's place), so a test (or a reader of the SVG) can tell which run an element draws.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from .summary import Summary
 
 ONE_COLUMN, TWO_COLUMN = 3.3, 7.0  # inches
 HTML_DPI = 110
-# Okabe & Ito (2008), ordered so that neighbours differ in lightness; black last.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
+# Okabe & Ito (2008), ordered so that neighbours differ in lightness; their black is left for edges and intervals.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINES: tuple[LineStyleType, ...] = ("-", "--", ":", "-.")
 HATCHES = ("", "///", "...", "xxx", "\\\\\\", "+++", "ooo", "---")
@@ -60,17 +60,19 @@ def slug(label: str) -> str:
 
 
 def looks(labels: Sequence[str]) -> dict[str, Look]:
-    """One look per run, by order of appearance; beyond 8 runs colours repeat with other markers and lines."""
+    """One look per run, by order of appearance; beyond 7 runs colours repeat, each time with another marker
+    (3 places on, so the same colour never meets the same marker within 56 runs)."""
     out: dict[str, Look] = {}
     for label in labels:
         if label not in out:
             i = len(out)
+            colour, round_ = i % len(PALETTE), i // len(PALETTE)
             out[label] = Look(
-                PALETTE[i % len(PALETTE)],
-                MARKERS[(i + i // len(PALETTE)) % len(MARKERS)],
-                LINES[(i // 2 + i // len(PALETTE)) % len(LINES)],
-                HATCHES[i % len(HATCHES)],
-                f"series-{slug(label)}",
+                PALETTE[colour],
+                MARKERS[(colour + 3 * round_) % len(MARKERS)],
+                LINES[(colour + round_) % len(LINES)],
+                HATCHES[(colour + round_) % len(HATCHES)],
+                f"series{i}-{slug(label)}",
             )
     return out
 
