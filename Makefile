@@ -10,7 +10,7 @@ NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DCMAKE_C_FLAGS="$(NO_AMX)" -DCMAKE_CXX_FLAGS="$(NO_AMX)"
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup browser demo test bench clean
+.PHONY: setup browser latex demo demo-full test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,15 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The report of each demo: HTML, and the paper-ready LaTeX tables, figures and CSV beside it.
+PAPER_OUT = --html runs/$(1)/report.html --latex runs/$(1)/paper/tables --figures runs/$(1)/paper/figures \
+  --csv runs/$(1)/paper/csv
+
 demo: setup
-	$(BIN)/mathcodebench study studies/demo.toml --html runs/demo/report.html
+	$(BIN)/mathcodebench study studies/demo.toml $(call PAPER_OUT,demo)
+
+demo-full: setup
+	$(BIN)/mathcodebench study studies/demo-full.toml $(call PAPER_OUT,demo-full)
 
 # Headless Chromium for the HTML-report rendering test (Debian package; needs root and apt-get).
 browser:
@@ -31,7 +38,16 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "Chromium could not be installed: the HTML rendering test will be skipped"
 
-test: setup browser
+# TeX Live for the LaTeX compile test (Debian's texlive-latex-recommended has booktabs; poppler-utils renders a
+# page to PNG). Installed only when missing and only as root; otherwise that test is skipped, saying why.
+latex:
+	@{ command -v pdflatex >/dev/null 2>&1 && kpsewhich booktabs.sty >/dev/null 2>&1; } || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends texlive-latex-recommended \
+	      poppler-utils >/dev/null; } || \
+	  echo "TeX Live could not be installed: the LaTeX compile tests will be skipped"
+
+test: setup browser latex
 	$(BIN)/python -m pytest
 
 bench: setup

@@ -19,7 +19,15 @@ from reportruns import GPT, MAMBA, make_runs
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PDFLATEX = shutil.which("pdflatex")
-NO_TEX = "no pdflatex here (make test installs texlive-latex-recommended with apt-get where it is root)"
+
+
+def _booktabs() -> bool:
+    kpsewhich = shutil.which("kpsewhich")
+    return kpsewhich is not None and subprocess.run([kpsewhich, "booktabs.sty"], capture_output=True).returncode == 0
+
+
+NO_TEX = PDFLATEX is None or not _booktabs()
+WHY = "no pdflatex with booktabs here (make test installs texlive-latex-recommended with apt-get where it is root)"
 DOCUMENT = r"""\documentclass{article}
 \usepackage{booktabs}
 %s
@@ -141,7 +149,7 @@ def _problems(log: str) -> list[str]:
     return re.findall(r"^! .*$|^Overfull \\hbox.*$|^LaTeX Error.*$", log, flags=re.M)
 
 
-@pytest.mark.skipif(PDFLATEX is None, reason=NO_TEX)
+@pytest.mark.skipif(NO_TEX, reason=WHY)
 def test_every_table_compiles_and_fits_the_text(tables, tmp_path):
     tex = tmp_path / "out" / "tables"
     write_latex(tables, tex)
@@ -182,7 +190,7 @@ def test_every_table_compiles_and_fits_the_text(tables, tmp_path):
         )
 
 
-@pytest.mark.skipif(PDFLATEX is None, reason=NO_TEX)
+@pytest.mark.skipif(NO_TEX, reason=WHY)
 def test_the_overfull_check_can_fail_and_a_wide_table_is_scaled_to_the_column(tmp_path):
     wide = table("wide", [Column(f"column {i}") for i in range(14)], [[Cell(123456.0, Kind.NUMBER)] * 14], [])
     write_latex([wide], tmp_path / "t")

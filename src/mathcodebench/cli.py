@@ -24,7 +24,15 @@ from .progress import RunProgress
 from .report import render, render_ablation, render_comparison, summarize
 from .report.ablation import ablation
 from .report.console import render_table
-from .report.tables import ReportInput, build_tables, graders_table, paper_table, report_input
+from .report.tables import (
+    ReportInput,
+    build_tables,
+    graders_table,
+    paper_table,
+    report_input,
+    setup_table,
+    statuses_table,
+)
 from .settings import GRADING_SETTINGS, NAMES, SELECTION, build, cli_parameters
 from .settings import given as parse_given
 from .store import DatasetInfo, RunData, RunStatus, RunStore
@@ -290,7 +298,7 @@ def _write_outputs(built: ReportInput, html: Path | None, latex: Path | None, fi
         where.append(f"LaTeX tables: {written[-1].resolve()} (\\input it; {len(written) - 1} booktabs tables)")
     if figures is not None:
         written = _writing("--figures", figures, lambda: write_figures(built.summaries, figures))
-        where.append(f"Figures: {figures.resolve()}/ ({len(written)} files: PDF, SVG, PNG at 300 dpi; 3.3 and 7 in wide)")
+        where.append(f"Figures: {figures.resolve()}/ ({len(written)} files: PDF, SVG, PNG at 300 dpi, 3.3 and 7 in)")
     if csv is not None:
         written = _writing("--csv", csv, lambda: write_csv(tables, csv))
         where.append(f"CSV tables: {csv.resolve()}/ ({len(written)} tidy files)")
@@ -351,8 +359,9 @@ def study(
     built = report_input([_read(db) for db, _ in results])
     runs = built.runs
     render_comparison(built.summaries, built.pairs, console)
-    if (graders := graders_table(built)) is not None:
-        render_table(graders, console)
+    for shown in (setup_table(built), statuses_table(built), graders_table(built)):  # sandbox, retries, graders
+        if shown is not None:
+            render_table(shown, console)
     for found in built.ablations:
         render_ablation(found, console)
     _paper(built)
