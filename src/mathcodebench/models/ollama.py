@@ -4,6 +4,7 @@ NDJSON, with Ollama's own token counts and durations."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from .base import Capabilities, Completion, FatalModelError, GenerationParams, Message, ModelError
@@ -16,15 +17,15 @@ DEFAULT_HOST = "http://localhost:11434"
 class OllamaModel(ServerTemplate):
     capabilities = Capabilities(prefix=True, seed=True)
 
-    def __init__(self, spec: str, base_url: str | None = None, concurrency: int = 4, timeout_s: float = 600.0,
-                 max_retries: int = 6, backoff_s: float = 1.0, chat_template: ChatTemplate | None = None) -> None:
+    def __init__(self, spec: str, base_url: str | Sequence[str] | None = None, concurrency: int = 4,
+                 timeout_s: float = 600.0, max_retries: int = 6, backoff_s: float = 1.0,
+                 chat_template: ChatTemplate | None = None) -> None:
         self.spec = spec
         self.template = chat_template
         self.model = spec.partition("/")[2]
-        host = base_url or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
-        if "://" not in host:
-            host = f"http://{host}"
-        self.http = HTTPBackend(spec, host, None, concurrency, timeout_s, max_retries, backoff_s)
+        hosts = base_url or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+        urls = [host if "://" in host else f"http://{host}" for host in ([hosts] if isinstance(hosts, str) else hosts)]
+        self.http = HTTPBackend(spec, urls, None, concurrency, timeout_s, max_retries, backoff_s)
 
     @staticmethod
     def _options(params: GenerationParams) -> dict[str, Any]:

@@ -4,6 +4,7 @@ LM Studio, OpenRouter). Raw-prefix continuation through /v1/completions where th
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from .base import Capabilities, Completion, FatalModelError, GenerationParams, Message, ModelError, TokenLogprob
@@ -26,8 +27,9 @@ _TOKENIZERS = (("/extras/tokenize/count", "input"), ("/tokenize", "prompt"), ("/
 
 
 class OpenAICompatibleModel(ServerTemplate):
-    def __init__(self, spec: str, base_url: str | None = None, concurrency: int = 8, timeout_s: float = 120.0,
-                 max_retries: int = 6, backoff_s: float = 1.0, chat_template: ChatTemplate | None = None) -> None:
+    def __init__(self, spec: str, base_url: str | Sequence[str] | None = None, concurrency: int = 8,
+                 timeout_s: float = 120.0, max_retries: int = 6, backoff_s: float = 1.0,
+                 chat_template: ChatTemplate | None = None) -> None:
         provider, _, model = spec.partition("/")
         default_url, url_var, key_var, key_required, capabilities = PROVIDERS[provider]
         url = base_url or os.environ.get(url_var) or default_url
@@ -88,9 +90,8 @@ class OpenAICompatibleModel(ServerTemplate):
 
     def count_tokens(self, text: str) -> int | None:
         """Through the server's tokenize endpoint, where it has one (not part of the OpenAI protocol)."""
-        root = self.http.base_url.removesuffix("/v1")
         for path, field in ([self._tokenizer] if self._tokenizer else _TOKENIZERS):
-            body = self.http.probe_json(root + path, {"model": self.model, field: text})
+            body = self.http.probe_json(path, {"model": self.model, field: text}, root_suffix="/v1")
             count = (body or {}).get("count", len((body or {}).get("tokens") or []) or None)
             if count:
                 self._tokenizer = (path, field)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import UserError
@@ -24,12 +25,13 @@ BACKENDS = {
 }
 
 
-def create_model(spec: str, base_url: str | None = None, max_retries: int = 6,
+def create_model(spec: str, base_url: str | Sequence[str] | None = None, max_retries: int = 6,
                  concurrency: int | None = None, chat_template: str | None = None,
                  timeout_s: float | None = None) -> ChatModel:
-    """`concurrency` bounds an HTTP backend's requests in flight and `timeout_s` each request's duration
-    (default: the backend's own); `chat_template` (a built-in name or a Jinja file) lets a server model
-    continue raw text."""
+    """`base_url`: one server address or several (requests spread over them, a failing one taken out for a
+    while: endpoints.py). `concurrency` bounds an HTTP backend's requests in flight and `timeout_s` each
+    request's duration (default: the backend's own); `chat_template` (a built-in name or a Jinja file) lets a
+    server model continue raw text."""
     if spec in embedded.SPECS:
         return embedded.EmbeddedModel(spec)
     provider, sep, name = spec.partition("/")
