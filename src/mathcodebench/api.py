@@ -10,8 +10,8 @@ from __future__ import annotations
 import platform
 import re
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -21,20 +21,21 @@ from pydantic import BaseModel
 
 from .data import Loaded, Problem, load, select, selection_hash
 from .errors import Incomplete, UserError
+from .executors import Executor, Plan, create_executor
 from .grading import FINAL, JUDGE_PROMPT_VERSION, Grade, Grading, GradingSettings
 from .grading.judge import RUBRIC
 from .models import ChatModel, FatalModelError, Message, ModelError, create_model
-from .sandbox import Sandbox, create_sandbox
+from .sandbox import Sandbox
 from .settings import RESUMABLE, Settings, build, flag
 from .solve import Attempt, Prompt, load_prompt, require_prefix
 from .store import DatasetInfo, Recorded, RunRecord, RunStatus, RunStore, Unit
-from .work import Done, Outcome, Worker, regrade_problem
-
+from .work import Done, Outcome, regrade_problem
 
 OnProblem = Callable[[Done], None]
 # This many infrastructure failures in a row (model backend, sandbox, judge), with nothing working in between,
 # mean the machinery is down, not flaky: the run stops, resumable, instead of failing every remaining problem.
 OUTAGE_FAILURES = 5
+ENDPOINTS_EVERY_S = 10.0  # how often a run's per-endpoint counts are written while it runs (and at its end)
 
 
 def slug(spec: str) -> str:
@@ -76,9 +77,8 @@ def choose_problems(settings: Settings) -> Chosen:
 
 
 def solver(settings: Settings) -> ChatModel:
-    return create_model(settings.model, settings.base_url[0] if settings.base_url else None,
-                        concurrency=settings.concurrency, chat_template=settings.chat_template,
-                        timeout_s=settings.request_timeout)
+    return create_model(settings.model, settings.base_url or None, concurrency=settings.concurrency,
+                        chat_template=settings.chat_template, timeout_s=settings.request_timeout)
 
 
 def judge_model(settings: GradingSettings, solving: ChatModel | None) -> ChatModel | None:
@@ -95,7 +95,11 @@ def preflight(settings: Settings, model: ChatModel, judge: ChatModel | None) -> 
     and it can do what the settings ask of it. Any failure is one line, before anything is written."""
     if settings.regeneration == "tbt":
         require_prefix(model, [Message(role="user", content="Solve the problem.")])
-    check_models([(model, "model")] + ([(judge, "judge")] if judge is not None and judge is not model else []))
+    # with several endpoints, each one: a mistyped address is caught now, not taken out for the whole night
+    each = [(solver(settings.model_copy(update={"base_url": [url]})), f"model (endpoint {url})")
+            for url in settings.base_url] if len(settings.base_url) > 1 and model.spec == settings.model else []
+    check_models((each or [(model, "model")]) + ([(judge, "judge")] if judge is not None and judge is not model
+                                                 else []))
 
 
 def check_models(models: list[tuple[ChatModel, str]]) -> None:
@@ -113,9 +117,9 @@ class Run:
     """An open run: solve and grade what is left, storing each step. Close it (or use `with`)."""
 
     def __init__(self, store: RunStore, settings: Settings, prompt: Prompt, model: ChatModel,
-                 judge: ChatModel | None, sandbox: Sandbox) -> None:
+                 judge: ChatModel | None, executor: Executor) -> None:
         self.store, self.settings, self.prompt = store, settings, prompt
-        self.model, self.judge, self.sandbox = model, judge, sandbox
+        self.model, self.judge, self.executor = model, judge, executor
         self.outcome = RunStatus.RUNNING
         self.detail = ""
 
@@ -128,46 +132,30 @@ class Run:
     def execute(self, on_problem: OnProblem | None = None) -> RunStatus:
         """Solve and grade every sample of every problem that has no final grade yet.
 
-        This is the run's one scheduler: up to `concurrency` problems are in flight at once (threads; the model
-        backend bounds its own requests, the sandbox pool its executions). On Ctrl-C, an outage or a fatal error,
-        workers stop after the attempt they are in is stored; `--resume` continues from there.
+        The executor (`--executor`: threads here, or actors on a Ray cluster's nodes) decides where problems are
+        solved; every step comes back through this process's sink, the one writer. On Ctrl-C, an outage or a
+        fatal error, workers stop after the attempt they are in is stored; `--resume` continues from there.
         """
         store, settings = self.store, self.settings
-        stored = store.attempts()
         graded = store.grades(FINAL)
-        problems = store.problems()
-        todo = [p for p in problems if any((p.id, s) not in graded for s in range(1, settings.samples + 1))]
-        workers = settings.concurrency or getattr(self.model, "default_concurrency", 1)
-        grading = Grading(settings.grading_settings(), self.judge, store)
-        worker = Worker(self.model, self.sandbox, grading, settings.policy(self.prompt))
+        todo = [p for p in store.problems() if any((p.id, s) not in graded for s in range(1, settings.samples + 1))]
         sink = _StoreSink(store, self.model.spec)
         outcomes: list[Outcome] = []
-
-        def work(problem: Problem) -> list[Done]:
-            return worker.solve_problem(problem, stored, graded, sink)
+        written = time.monotonic()
 
         def finished(results: list[Done]) -> None:
+            nonlocal written
             for done in results:
                 outcomes.append(done.outcome)
                 if on_problem:
                     on_problem(done)
+            if time.monotonic() - written >= ENDPOINTS_EVERY_S:
+                store.set_endpoints(self.executor.usage())
+                written = time.monotonic()
 
         store.set_status(RunStatus.RUNNING)
         try:
-            if workers == 1:
-                for problem in todo:
-                    finished(work(problem))
-            else:
-                with ThreadPoolExecutor(workers, thread_name_prefix="mcb-problem") as pool:
-                    futures = [pool.submit(work, problem) for problem in todo]
-                    try:
-                        for future in as_completed(futures):
-                            finished(future.result())  # re-raises a worker's exception here
-                    except BaseException:
-                        sink.stop.set()
-                        for future in futures:
-                            future.cancel()
-                        raise
+            self.executor.run(Plan(todo, store.attempts(), graded, store), sink, finished)
         except BaseException as exc:
             sink.stop.set()
             self.outcome = RunStatus.INTERRUPTED
@@ -175,7 +163,7 @@ class Run:
             store.set_status(RunStatus.INTERRUPTED, self.detail)
             raise
         finally:
-            grading.close()
+            store.set_endpoints(self.executor.usage())
         missing = {kind: sum(o == kind for o in outcomes) for kind in (Outcome.NOT_ATTEMPTED, Outcome.UNGRADED)}
         if any(missing.values()):
             self.outcome = RunStatus.INCOMPLETE
@@ -187,8 +175,8 @@ class Run:
         return self.outcome
 
     def close(self) -> None:
-        """Release the sandbox and the run; the session log says how this session ended."""
-        self.sandbox.close()
+        """Release the executor (its sandboxes) and the run; the session log says how this session ended."""
+        self.executor.close()
         if self.outcome == RunStatus.RUNNING:  # closed without finishing its pass (an error before or during it)
             self.outcome = RunStatus.INTERRUPTED
             self.store.set_status(self.outcome, self.detail)
@@ -262,16 +250,16 @@ def start(settings: Settings, db: Path, *, model: ChatModel | None = None, judge
     judge = judge or judge_model(settings.grading_settings(), model)
     if check:
         preflight(settings, model, judge)
-    sandbox = sandbox or create_sandbox(settings.sandbox)
+    executor = create_executor(settings, settings.policy(prompt), model, judge, sandbox)
     try:
         record = RunRecord(settings=settings, recorded=_recorded(prompt, study), model=model.spec,
                            model_info=model.describe(), versions=versions(), dataset=chosen.info,
-                           isolation=_isolation(sandbox), started_at=_now(), status=RunStatus.RUNNING)
+                           isolation=executor.isolation(), started_at=_now(), status=RunStatus.RUNNING)
         store = RunStore.create(db, record, chosen.problems, command)
     except BaseException:
-        sandbox.close()
+        executor.close()
         raise
-    return Run(store, settings, prompt, model, judge, sandbox)
+    return Run(store, settings, prompt, model, judge, executor)
 
 
 def resume(db: Path, given: dict[str, Any] | None = None, *, model: ChatModel | None = None,
@@ -289,14 +277,15 @@ def resume(db: Path, given: dict[str, Any] | None = None, *, model: ChatModel | 
         judge = judge or judge_model(settings.grading_settings(), model)
         if check and record.status != RunStatus.FINISHED:  # a finished run has nothing to ask any model
             preflight(settings, model, judge)
-        sandbox = sandbox or create_sandbox(settings.sandbox)
+        prompt = record.recorded.solve_prompt()
+        executor = create_executor(settings, settings.policy(prompt), model, judge, sandbox)
     except BaseException:
         store.close()
         raise
     if applied:
         store.set_record(record.model_copy(update={"settings": settings}))
-    store.begin_session(command, applied, _isolation(sandbox))
-    return Run(store, settings, record.recorded.solve_prompt(), model, judge, sandbox)
+    store.begin_session(command, applied, executor.isolation())
+    return Run(store, settings, prompt, model, judge, executor)
 
 
 def resumed_settings(stored: Settings, given: dict[str, Any]) -> tuple[Settings, dict[str, Any]]:
@@ -317,12 +306,6 @@ def _shown(value: object) -> str:
 
 def _jsonable(value: object) -> object:
     return list(value) if isinstance(value, list | tuple) else value
-
-
-def _isolation(sandbox: Sandbox) -> dict[str, Any] | None:
-    report = getattr(sandbox, "isolation", None)
-    return report().model_dump(mode="json") if callable(report) else {
-        "mode": sandbox.name, "layers": list(sandbox.layers), "missing": list(sandbox.missing)}
 
 
 def regrade(db: Path, given: dict[str, Any], *, judge: ChatModel | None = None, check: bool = True,

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -53,6 +54,7 @@ def _ids_file(path: str) -> list[str]:
 
 _LIMITS, _POLICY, _PARAMS, _GRADING = Limits(), SolvePolicy(), GenerationParams(), GradingSettings()
 MODEL, DATA, ATTEMPTS, SANDBOX, GRADING = "Model", "Dataset and selection", "Attempts", "Sandbox", "Grading"
+EXECUTION = "Execution"
 
 
 class Settings(BaseModel):
@@ -63,10 +65,12 @@ class Settings(BaseModel):
     model: Annotated[str, Meta("Model spec, e.g. 'embedded' (offline), 'ollama/llama3.1:8b', "
                                "'openai/gpt-4o-mini-2024-07-18' (see 'mathcodebench models').", MODEL,
                                Scope.MODEL)] = DEFAULT_MODEL
-    base_url: Annotated[list[str], Meta("Server address for openai-compatible/ and ollama/ models.", MODEL,
+    base_url: Annotated[list[str], Meta("Server address for openai-compatible/ and ollama/ models; give it "
+                                        "several times to spread requests over several servers.", MODEL,
                                         Scope.MODEL, resume=True, metavar="URL")] = []
-    concurrency: Annotated[int | None, Meta("Problems (and model requests) in flight at once; default 1 for "
-                                            "embedded, 8 for APIs, 4 for Ollama.", MODEL, Scope.MODEL,
+    concurrency: Annotated[int | None, Meta("Problems (and model requests) in flight at once (with --executor "
+                                            "ray: per node); default 1 for embedded, 8 for APIs, 4 for Ollama.",
+                                            MODEL, Scope.MODEL,
                                             resume=True)] = Field(default=None, ge=1, le=512)
     request_timeout: Annotated[float | None, Meta("Seconds one model request may take (default: the "
                                                   "backend's own, 120 for APIs, 600 for Ollama).", MODEL,
@@ -145,6 +149,14 @@ class Settings(BaseModel):
                                    GRADING)] = Field(default=_GRADING.rel_tol, gt=0)
     grade_timeout: Annotated[float, Meta("Seconds the symbolic grader may spend on one answer.",
                                          GRADING)] = Field(default=_GRADING.deadline_s, gt=0)
+
+    executor: Annotated[Literal["local", "ray"], Meta(
+        "Where problems are solved: 'local' (threads in this process) or 'ray' (actors on every node of a Ray "
+        "cluster, each with its own sandbox; needs pip install 'mathcodebench[ray]').", EXECUTION,
+        resume=True)] = "local"
+    ray_address: Annotated[str | None, Meta("With --executor ray: the cluster to join (default: RAY_ADDRESS, "
+                                            "else a local Ray instance started for the run).", EXECUTION,
+                                            resume=True, metavar="ADDR")] = None
 
     @field_validator("base_url", mode="before")
     @classmethod
@@ -242,7 +254,8 @@ def build(values: dict[str, Any], where: Callable[[tuple[int | str, ...]], str] 
 def _cli_type(annotation: Any) -> Any:
     """The type Typer parses a setting's flag as: text where the value has a parser or a fixed set of choices."""
     args = [a for a in get_args(annotation) if a is not type(None)]
-    base = args[0] if get_origin(annotation) is not None and len(args) == 1 else annotation
+    optional = get_origin(annotation) in (Union, UnionType) and len(args) == 1  # X | None -> X; list[X] stays
+    base = args[0] if optional else annotation
     if get_origin(base) is Literal:
         return str
     if get_origin(base) is list:

@@ -36,7 +36,7 @@ def render(summary: Summary, console: Console) -> None:
     console.print(f"[bold]{escape(summary.label)}[/] on [bold]{escape(summary.dataset)}[/]  "
                   f"({escape(summary.db)}, {summary.status})")
     console.print(f"Selection hash {summary.selection_hash}; grading: {summary.grading_mode}; sandbox: "
-                  f"{summary.sandbox}", style="dim")
+                  f"{summary.sandbox}; executor: {_executor(summary)}", style="dim")
     for warning in summary.warnings:
         console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
     o = summary.overall
@@ -74,9 +74,31 @@ def render(summary: Summary, console: Console) -> None:
         made = sum(count * k for k, count in summary.attempts_used.items())
         console.print(f"Tool use: {summary.tool_calls} code blocks run over {made} attempts "
                       f"({summary.tool_calls / made if made else 0:.2f} per attempt)", highlight=False)
+    if len(summary.endpoints) > 1 or any(e.errors for e in summary.endpoints):
+        _endpoints(summary, console)
     if summary.regeneration == "tbt":
         console.print(f"Token-by-token regeneration: {summary.regenerated_attempts} retries continued a kept prefix "
                       f"({summary.tokens_reused} tokens reused)", highlight=False)
+
+
+def _executor(summary: Summary) -> str:
+    if summary.executor == "local":
+        return "local"
+    return f"{summary.executor}, {len(summary.nodes)} nodes ({', '.join(summary.nodes)})"
+
+
+def _endpoints(summary: Summary, console: Console) -> None:
+    """Requests per model endpoint: how the load was spread and which server failed."""
+    table = Table(title="Model endpoints (all sessions)", title_justify="left")
+    table.add_column("role")
+    table.add_column("endpoint")
+    for col in ("requests", "answered", "errors", "taken out", "mean s", "max s"):
+        table.add_column(col, justify="right")
+    for e in summary.endpoints:
+        mean = f"{e.mean_latency_s:.2f}" if e.mean_latency_s is not None else "-"
+        table.add_row(e.role, escape(e.url), str(e.requests), str(e.answered), str(e.errors), str(e.taken_out), mean,
+                      f"{e.max_latency_s:.2f}")
+    console.print(table)
 
 
 def _repeated(summary: Summary, console: Console) -> None:

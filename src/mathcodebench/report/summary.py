@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from ..data import LEVELS, SUBJECTS, Problem
 from ..grading import JUDGE, SYMBOLIC, Agreement, agreement
+from ..models.endpoints import EndpointStats
 from ..solve import DEFAULT_PROMPT, METHOD_PROMPTS, Attempt, AttemptStatus
-from ..store import RunData, Unit
+from ..store import EndpointRecord, RunData, Unit
 from .samples import AtK, at_k, bootstrap_mean, ks, majority_correct, pass_at_k
 
 Z95 = 1.959963984540054
@@ -95,6 +97,19 @@ class SafetyStats(BaseModel):
     blocked: int  # not run under --unsafe block
 
 
+class EndpointUse(BaseModel):
+    """What one model endpoint did over every session of the run."""
+
+    role: str  # model | judge
+    url: str
+    requests: int
+    answered: int
+    errors: int
+    taken_out: int
+    mean_latency_s: float | None  # over answered requests
+    max_latency_s: float
+
+
 class CappedAt(BaseModel):
     """The run as if it had allowed only k attempts: derived, since attempts stop at the first answer."""
 
@@ -148,6 +163,9 @@ class Summary(BaseModel):
     sandbox: str  # the mode programs ran in
     missing_layers: list[str]  # isolation layers the sandbox could not have when the run started
     warnings: list[str]  # what makes the numbers above less than a full, clean result
+    executor: str = "local"  # where the last session solved problems: local | ray
+    nodes: list[str] = []  # the machines its programs ran on (with --executor ray, one per Ray node)
+    endpoints: list[EndpointUse] = []  # per model endpoint, over every session
 
     @property
     def label(self) -> str:
@@ -238,7 +256,31 @@ def summarize(data: RunData) -> Summary:
         sandbox=str(isolation.get("mode") or settings.sandbox),
         missing_layers=missing,
         warnings=warnings,
+        executor=settings.executor,
+        nodes=nodes(record.sessions[-1].isolation if record.sessions else record.isolation),
+        endpoints=endpoint_use(data.endpoints),
     )
+
+
+def nodes(isolation: dict[str, Any] | None) -> list[str]:
+    """Where a session's programs ran: each Ray node (host and node id), or the one machine."""
+    if not isolation:
+        return []
+    if "nodes" in isolation:
+        return [f"{n.get('node')} ({str(n.get('ray_node', ''))[:8]})" for n in isolation["nodes"]]
+    return [str(isolation["node"])] if "node" in isolation else []
+
+
+def endpoint_use(records: list[EndpointRecord]) -> list[EndpointUse]:
+    """Each endpoint's counts summed over the run's sessions."""
+    by: dict[tuple[str, str], EndpointStats] = {}
+    for r in records:
+        key = (r.role, r.url)
+        stats = EndpointStats.model_validate(r.model_dump(exclude={"session", "role"}))
+        by[key] = by[key].plus(stats) if key in by else stats
+    return [EndpointUse(role=role, url=url, requests=s.requests, answered=s.answered, errors=s.errors,
+                        taken_out=s.taken_out, mean_latency_s=s.latency_s / s.answered if s.answered else None,
+                        max_latency_s=s.latency_max_s) for (role, url), s in by.items()]
 
 
 def unsolved_units(data: RunData) -> list[Unit]:

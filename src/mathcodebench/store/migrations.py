@@ -87,6 +87,18 @@ CREATE TABLE votes (               -- v3: majority voting: samples of a problem 
     class INTEGER NOT NULL,        -- the smallest sample number among the equivalent answers
     PRIMARY KEY (problem_id, sample)
 );
+CREATE TABLE endpoints (           -- v3: what each model endpoint did in each session
+    session INTEGER NOT NULL REFERENCES sessions(number),
+    role TEXT NOT NULL,            -- model | judge
+    url TEXT NOT NULL,
+    requests INTEGER NOT NULL,     -- HTTP requests sent, retries included
+    answered INTEGER NOT NULL,
+    errors INTEGER NOT NULL,       -- refused, timed out, dropped, retryable status, malformed reply
+    taken_out INTEGER NOT NULL,    -- times taken out of rotation after failing
+    latency_s REAL NOT NULL,       -- summed over answered requests
+    latency_max_s REAL NOT NULL,
+    PRIMARY KEY (session, role, url)
+);
 CREATE TABLE judge_cache (
     key TEXT PRIMARY KEY,          -- sha256 of judge spec, prompt version, problem, reference, output
     grade TEXT NOT NULL,           -- JSON
@@ -141,6 +153,7 @@ def _v2_to_v3(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE run ADD COLUMN isolation TEXT")
     conn.execute("ALTER TABLE run ADD COLUMN status_detail TEXT NOT NULL DEFAULT ''")
     conn.execute(_SESSIONS)
+    conn.execute(_table("endpoints"))
     (config,) = conn.execute("SELECT config FROM run WHERE id = 1").fetchone()
     settings, recorded = flat_settings(json.loads(config))
     conn.execute("UPDATE run SET config = ?, recorded = ? WHERE id = 1", (json.dumps(settings), json.dumps(recorded)))

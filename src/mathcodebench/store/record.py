@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from ..data import Problem
 from ..grading import FINAL, Grade
+from ..models.endpoints import EndpointStats
 from ..settings import Settings
 from ..solve import Attempt, Prompt, counted_attempts
 from ..solve.prompts import DEFAULT
@@ -59,6 +60,13 @@ class SessionRecord(BaseModel):
     isolation: dict[str, Any] | None = None  # the sandbox this session ran programs in
 
 
+class EndpointRecord(EndpointStats):
+    """What one model endpoint did in one session of the run."""
+
+    session: int
+    role: str  # model | judge
+
+
 class RunRecord(BaseModel):
     settings: Settings
     recorded: Recorded
@@ -87,6 +95,7 @@ class RunData:
     attempts: dict[Unit, list[Attempt]]
     grades: dict[str, dict[Unit, Grade]]  # grader name -> (problem, sample) -> grade
     votes: dict[Unit, int] = field(default_factory=dict)  # sample's answer class, for majority voting
+    endpoints: list[EndpointRecord] = field(default_factory=list)  # per session, role and server address
     _empty: dict[Unit, Grade] = field(default_factory=dict)
 
     @property

@@ -21,10 +21,11 @@ from typing import Any, ParamSpec, TypeVar
 from ..data import Problem
 from ..errors import UserError
 from ..grading import Grade
+from ..models.endpoints import EndpointStats
 from ..solve import Attempt
 from .lock import RunLock
 from .migrations import MIGRATIONS, SCHEMA, SCHEMA_VERSION
-from .record import RunData, RunRecord, RunStatus, SessionRecord, Unit
+from .record import EndpointRecord, RunData, RunRecord, RunStatus, SessionRecord, Unit
 
 APPLICATION_ID = 0x4D434221  # "MCB!": tells our files from any other SQLite database
 
@@ -182,6 +183,15 @@ class RunStore:
                                    [(problem_id, sample, cls) for sample, cls in classes.items()])
 
     @_locked
+    def set_endpoints(self, usage: dict[str, list[EndpointStats]]) -> None:
+        """What each model endpoint did in this session so far (role -> per endpoint), replacing the last count."""
+        with self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO endpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(self.session, role, e.url, e.requests, e.answered, e.errors, e.taken_out, e.latency_s,
+                  e.latency_max_s) for role, stats in usage.items() for e in stats])
+
+    @_locked
     def clear_grades(self) -> None:
         with self._conn:
             self._conn.execute("DELETE FROM grades")
@@ -205,6 +215,12 @@ class RunStore:
         with self._conn:
             self._conn.execute("INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?)",
                                (key, grade.model_dump_json(), reply, _now()))
+
+    @_locked
+    def judge_entries(self) -> dict[str, tuple[Grade, str]]:
+        """The whole judge cache, for workers that grade away from the store (a cluster's nodes)."""
+        return {r["key"]: (Grade.model_validate_json(r["grade"]), r["reply"])
+                for r in self._conn.execute("SELECT key, grade, reply FROM judge_cache")}
 
     @_locked
     def set_status(self, status: RunStatus, detail: str = "") -> None:
@@ -262,10 +278,15 @@ class RunStore:
         return {(r["problem_id"], r["sample"]): r["class"] for r in self._conn.execute("SELECT * FROM votes")}
 
     @_locked
+    def endpoints(self) -> list[EndpointRecord]:
+        return [EndpointRecord(**dict(r)) for r in self._conn.execute("SELECT * FROM endpoints ORDER BY session, "
+                                                                      "role, url")]
+
+    @_locked
     def load(self) -> RunData:
         """Everything a report needs, read once and consistently."""
         return RunData(path=self.path, record=self.record(), problems=self.problems(), attempts=self.attempts(),
-                       grades=self.all_grades(), votes=self.votes())
+                       grades=self.all_grades(), votes=self.votes(), endpoints=self.endpoints())
 
 
 def _check(path: Path) -> int:
@@ -283,7 +304,7 @@ def _check(path: Path) -> int:
         raise UserError(f"{path} is not a readable run database ({exc})") from None
     if app_id != APPLICATION_ID:
         raise UserError(f"{path} is not a mathcodebench run database")
-    if version > SCHEMA_VERSION or version not in MIGRATIONS and version != SCHEMA_VERSION:
+    if version > SCHEMA_VERSION or (version not in MIGRATIONS and version != SCHEMA_VERSION):
         raise UserError(f"{path} has schema version {version}; this mathcodebench reads 1 to {SCHEMA_VERSION} "
                         "(a newer mathcodebench made it?)")
     return int(version)
