@@ -132,8 +132,11 @@ class _ForwardingCache:
 class NodeWorker:
     """The Ray actor of one node (threaded: one thread per problem in flight)."""
 
-    def __init__(self, settings: Settings, policy: SolvePolicy, models: Models, cpus: int) -> None:
-        self.settings, self.policy, self.models, self.cpus = settings, policy, models, cpus
+    def __init__(self, settings: Settings, policy: str, models: Models, cpus: int) -> None:
+        """`policy`: the attempt loop's settings as JSON (a loaded prompt caches its compiled template, which does
+        not pickle; the node compiles its own)."""
+        self.settings, self.models, self.cpus = settings, models, cpus
+        self.policy = SolvePolicy.model_validate_json(policy)
         self.cache = _ForwardingCache()
 
     def start(self) -> NodeInfo:

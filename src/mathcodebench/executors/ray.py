@@ -124,7 +124,7 @@ class RayExecutor:
             self.actors = [remote.options(
                 num_cpus=0, max_concurrency=self.per_actor + 4, max_restarts=0, runtime_env=env,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False),
-            ).remote(settings, policy, models, int(n["Resources"]["CPU"])) for n in nodes]
+            ).remote(settings, policy.model_dump_json(), models, int(n["Resources"]["CPU"])) for n in nodes]
             self.live = set(range(len(self.actors)))
             self.nodes: list[NodeInfo] = self._all(lambda actor: actor.start.remote(), START_S)
         except BaseException:
