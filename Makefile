@@ -50,10 +50,15 @@ latex:
 test: setup browser latex
 	$(BIN)/python -m pytest
 
+# The judge calibration judges a fixed sample of the labelled corpus (the whole corpus takes hours on 2 cores;
+# `make bench JUDGE_LIMIT=` runs all of it). The 1.5B judge's weights are installed on first use (~1.1 GB).
+JUDGE_LIMIT ?= 60
+
 bench: setup
 	$(BIN)/python benchmarks/sandbox.py
 	$(BIN)/python benchmarks/grading.py
 	$(BIN)/python benchmarks/harness_overhead.py
+	$(BIN)/python benchmarks/judge_calibration.py $(if $(JUDGE_LIMIT),--limit $(JUDGE_LIMIT))
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

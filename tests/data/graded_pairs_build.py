@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "graded_pairs.jsonl"
 MATH_DIR = HERE.parents[2] / "shared" / "data" / "math"
 
+
 class Run(NamedTuple):
     """One sampling run: a fresh --per-cell draw, or (`repeat`) the problems of an earlier run, new seeds."""
 
@@ -50,18 +51,20 @@ RUNS = [
     Run("05b-train-s104", "embedded", "train", ["--per-cell", "3", "--seed", "104"]),
     Run("05b-s101-r201", "embedded", "test", ["--seed", "201"], repeat="05b-s101"),
     Run("15b-s105", "embedded-1.5b", "test", ["--per-cell", "2", "--seed", "105"]),
-    Run("15b-s101-r301", "embedded-1.5b", "test", ["--seed", "301"], repeat="05b-s101"),
-    Run("05b-s102-r202", "embedded", "test", ["--seed", "202"], repeat="05b-s102"),
+    Run("15b-s101-r301", "embedded-1.5b", "test", ["--seed", "301", "--limit", "50"], repeat="05b-s101"),
 ]
 SOURCES = {"embedded": "embedded-0.5b", "embedded-1.5b": "embedded-1.5b"}
 SAMPLING = ["--temperature", "0.8", "--retry-temperature", "0.8", "--attempts", "3", "--max-tokens", "512"]
 
 
 def _export(cli: str, db: Path, directory: Path) -> tuple[list[dict], list[dict]]:
-    subprocess.run([cli, "export", str(db), "--format", "jsonl", "--out", str(directory)], check=True,
-                   capture_output=True)
-    return tuple([json.loads(line) for line in (directory / f"{db.stem}-{part}.jsonl").open()]  # type: ignore[return-value]
-                 for part in ("attempts", "problems"))
+    subprocess.run(
+        [cli, "export", str(db), "--format", "jsonl", "--out", str(directory)], check=True, capture_output=True
+    )
+    return tuple(
+        [json.loads(line) for line in (directory / f"{db.stem}-{part}.jsonl").open()]  # type: ignore[return-value]
+        for part in ("attempts", "problems")
+    )
 
 
 def generate(cli: str, runs: Path, only: list[str] | None) -> None:
@@ -81,8 +84,18 @@ def generate(cli: str, runs: Path, only: list[str] | None) -> None:
                 ids = runs / f"{run.name}.ids"
                 ids.write_text("".join(p["problem_id"] + "\n" for p in problems))
                 selection = [*selection, "--ids", str(ids)]
-            command = [cli, "run", "--model", run.model, "--dataset", str(MATH_DIR / f"{run.split}.jsonl"),
-                       *selection, *SAMPLING, "--db", str(db)]
+            command = [
+                cli,
+                "run",
+                "--model",
+                run.model,
+                "--dataset",
+                str(MATH_DIR / f"{run.split}.jsonl"),
+                *selection,
+                *SAMPLING,
+                "--db",
+                str(db),
+            ]
         print(" ".join(command), flush=True)
         subprocess.run(["nice", "-n", "10", *command], check=True, env=env)
 
@@ -112,10 +125,17 @@ def candidates(cli: str, runs: Path, out: Path) -> None:
             if key in seen:
                 continue
             seen.add(key)
-            fresh.append({"id": f"{run.name}/{a['problem_id'].removesuffix('.json')}/a{a['attempt']}",
-                          "answer": a["stdout"], "reference": p["reference"],
-                          "problem": statements[a["problem_id"]], "subject": p["subject"], "level": p["level"],
-                          "source": SOURCES[run.model]})
+            fresh.append(
+                {
+                    "id": f"{run.name}/{a['problem_id'].removesuffix('.json')}/a{a['attempt']}",
+                    "answer": a["stdout"],
+                    "reference": p["reference"],
+                    "problem": statements[a["problem_id"]],
+                    "subject": p["subject"],
+                    "level": p["level"],
+                    "source": SOURCES[run.model],
+                }
+            )
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in fresh), encoding="utf-8")
     print(f"{len(fresh)} new pairs -> {out}")
 
@@ -152,8 +172,9 @@ def main() -> None:
     parser.add_argument("--cli", default=".venv/bin/mathcodebench", help="the mathcodebench executable to use")
     parser.add_argument("--runs", type=Path, default=Path("runs/corpus"), help="directory of the run databases")
     parser.add_argument("--out", type=Path, default=Path("candidates.jsonl"), help="candidates file (step 2)")
-    parser.add_argument("--candidates", type=Path, help="candidates to merge (step 3; hand-written rows carry "
-                                                        "their own label)")
+    parser.add_argument(
+        "--candidates", type=Path, help="candidates to merge (step 3; hand-written rows carry their own label)"
+    )
     parser.add_argument("--labels", type=Path, help="JSONL of {id, label, reason} for the candidates (step 3)")
     parser.add_argument("--only", nargs="*", help="generate only these runs (names from RUNS)")
     args = parser.parse_args()

