@@ -58,10 +58,10 @@ READ_PATHS = ("/usr", "/lib", "/lib64", "/bin", "/etc/ld.so.cache", "/etc/localt
 class ServerConfig(BaseModel):
     slot: int
     slots: int
-    scratch: str  # where the two run directories are made (the jail's tmpfs, or a host directory)
+    scratch: str  # where the run directories (one per lane) are made: the jail's tmpfs, or a host directory
     jailed: bool
     identity: str
-    cgroups: dict[str, str] = {}  # controller -> this server's cgroup directory (holding c0 and c1)
+    cgroups: dict[str, str] = {}  # controller -> this server's cgroup directory (one subdirectory per lane)
     disk_quota_mb: int
 
 
