@@ -48,7 +48,7 @@ def _host(workers: int | None, requested: str, why: str, unsafe_root: bool = Fal
     identity = choose(jailed=False, unsafe_root=unsafe_root)
     slots = workers or os.cpu_count() or 1
     return ForkServerSandbox(slots, name="unsafe-root" if unsafe_root else "host", requested=requested,
-                             reason=f"{why}; host mode with {identity.describe(slots)}", identity=identity,
+                             reason=f"{why}: host mode with {identity.describe(slots)}", identity=identity,
                              jailed=False)
 
 
@@ -67,7 +67,7 @@ def create_sandbox(mode: str = DEFAULT_MODE, workers: int | None = None) -> Sand
                 if mode != "default":
                     raise UserError(f"--sandbox {mode}: {why}") from None
                 try:
-                    return _host(workers, mode, f"jail unavailable: {_one_line(exc)}")
+                    return _host(workers, mode, f"jail unavailable ({_one_line(exc)})")
                 except NoUnprivilegedUid as no_uid:
                     raise UserError(f"--sandbox default: {why}, and {no_uid}; {_UNSAFE_HINT}") from None
             if mode == "strict" and box.missing:
@@ -75,8 +75,8 @@ def create_sandbox(mode: str = DEFAULT_MODE, workers: int | None = None) -> Sand
                 raise UserError("--sandbox strict: isolation layers unavailable here: " + "; ".join(box.missing))
             return box
         if mode == "host":
-            return _host(workers, mode, "host mode requested")
-        return _host(workers, mode, "uid 0 explicitly accepted (--sandbox unsafe-root)", unsafe_root=True)
+            return _host(workers, mode, "requested")
+        return _host(workers, mode, "requested", unsafe_root=True)
     except NoUnprivilegedUid as exc:
         raise UserError(f"--sandbox {mode}: {exc}; {_UNSAFE_HINT}") from None
     except ServerFailure as exc:
