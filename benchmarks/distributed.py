@@ -21,12 +21,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1 only: read when Ray is imported
-
-from harness_overhead import stand_in, synthetic_dataset  # noqa: E402  (the same workload and stand-in server)
-
-from mathcodebench import api  # noqa: E402
-from mathcodebench.settings import Settings  # noqa: E402
+from harness_overhead import stand_in, synthetic_dataset  # the same workload and stand-in server
+from mathcodebench import api
+from mathcodebench.settings import Settings
 
 MB = 1024 * 1024
 
@@ -60,17 +57,25 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--per-cell", type=int, default=27)
     args = parser.parse_args()
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1 only, read on import
     from ray.cluster_utils import Cluster
 
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         server, url = stand_in(args.latency)
-        base = Settings(model="openai-compatible/stand-in", base_url=[url], dataset=str(synthetic_dataset(
-            work, args.per_cell)), attempts=1, concurrency=args.concurrency)
+        base = Settings(
+            model="openai-compatible/stand-in",
+            base_url=[url],
+            dataset=str(synthetic_dataset(work, args.per_cell)),
+            attempts=1,
+            concurrency=args.concurrency,
+        )
         results = [timed(base, work / "local.sqlite", 1)]
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "object_store_memory": 100 * MB,
-                                                                "include_dashboard": False})
+        cluster = Cluster(
+            initialize_head=True,
+            head_node_args={"num_cpus": 0, "object_store_memory": 100 * MB, "include_dashboard": False},
+        )
         try:
             on_ray = base.model_copy(update={"executor": "ray", "ray_address": cluster.address})
             for nodes in (1, 2):
@@ -79,15 +84,21 @@ def main() -> None:
         finally:
             cluster.shutdown()
             server.kill()
-    print(f"latency L = {args.latency} s, {args.concurrency} problems in flight per node, {cores} cores here "
-          "(every node on this machine)")
-    print(f"{'executor':>8} {'nodes':>5} {'C':>4} {'problems':>8} {'ideal s':>8} {'wall s':>7} {'wall/ideal':>10} "
-          f"{'start s':>7} {'vs local':>8}")
+    print(
+        f"latency L = {args.latency} s, {args.concurrency} problems in flight per node, {cores} cores here "
+        "(every node on this machine)"
+    )
+    print(
+        f"{'executor':>8} {'nodes':>5} {'C':>4} {'problems':>8} {'ideal s':>8} {'wall s':>7} {'wall/ideal':>10} "
+        f"{'start s':>7} {'vs local':>8}"
+    )
     local = results[0].wall_s
     for r in results:
         ideal = r.problems * args.latency / r.in_flight
-        print(f"{r.executor:>8} {r.nodes:>5} {r.in_flight:>4} {r.problems:>8} {ideal:>8.1f} {r.wall_s:>7.1f} "
-              f"{r.wall_s / ideal:>10.2f} {r.start_s:>7.1f} {r.wall_s / local:>8.2f}")
+        print(
+            f"{r.executor:>8} {r.nodes:>5} {r.in_flight:>4} {r.problems:>8} {ideal:>8.1f} {r.wall_s:>7.1f} "
+            f"{r.wall_s / ideal:>10.2f} {r.start_s:>7.1f} {r.wall_s / local:>8.2f}"
+        )
     sys.stdout.flush()
 
 

@@ -134,8 +134,13 @@ def test_only_when_every_endpoint_is_down_does_a_request_fail():
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "mathcodebench.cli", *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "mathcodebench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def test_a_run_over_several_endpoints_stores_and_reports_each_ones_counts(tmp_path):
@@ -145,8 +150,19 @@ def test_a_run_over_several_endpoints_stores_and_reports_each_ones_counts(tmp_pa
     urls = [dead] + [s.url + "/v1" for s in live]
     flags = [x for url in urls for x in ("--base-url", url)]
     try:
-        r = cli("run", "--model", "openai-compatible/m", *flags, "--limit", "6", "--concurrency", "2",
-                "--no-preflight", "--db", str(db))
+        r = cli(
+            "run",
+            "--model",
+            "openai-compatible/m",
+            *flags,
+            "--limit",
+            "6",
+            "--concurrency",
+            "2",
+            "--no-preflight",
+            "--db",
+            str(db),
+        )
         assert r.returncode == 0, r.stderr
         r = cli("run", "--resume", str(db), "--base-url", urls[1])  # a finished run: nothing to solve
         assert r.returncode == 0, r.stderr
@@ -172,8 +188,19 @@ def test_preflight_checks_every_endpoint_and_names_a_dead_one(tmp_path):
     dead = refused_url()
     db = tmp_path / "run.sqlite"
     try:
-        r = cli("run", "--model", "openai-compatible/m", "--base-url", live.url + "/v1", "--base-url", dead,
-                "--limit", "1", "--db", str(db))
+        r = cli(
+            "run",
+            "--model",
+            "openai-compatible/m",
+            "--base-url",
+            live.url + "/v1",
+            "--base-url",
+            dead,
+            "--limit",
+            "1",
+            "--db",
+            str(db),
+        )
     finally:
         live.stop()
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

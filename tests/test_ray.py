@@ -7,6 +7,7 @@ The models are real HTTP stand-ins (tests/servers.py) that answer deterministica
 run of the same settings must store the same rows whatever ran them and however often it was interrupted.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -16,10 +17,13 @@ import sys
 import time
 
 import pytest
-from conftest import fenced
-from servers import FaultyServer, OllamaStandIn
 
-from mathcodebench.settings import RESUMABLE
+from conftest import ScriptedModel, fenced, run_to_end
+from mathcodebench import api
+from mathcodebench.errors import UserError
+from mathcodebench.models import Completion, GenerationParams, Message
+from mathcodebench.settings import RESUMABLE, Settings
+from servers import FaultyServer, OllamaStandIn
 
 # Ray on 127.0.0.1 only (its "single machine" mode), read when Ray is first imported: here, and by the runs'
 # processes, which inherit it.
@@ -55,8 +59,26 @@ def cluster():
 def _ray_processes():
     """Raylets, GCS servers and actor processes still alive (the tests' own, or leaked by them)."""
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines()[1:] if "raylet" in line or "gcs_server" in line
-            or "ray::NodeWorker" in line]
+    return [
+        line for line in out.splitlines()[1:] if "raylet" in line or "gcs_server" in line or "ray::NodeWorker" in line
+    ]
+
+
+def _children(pid):
+    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
+    pairs = [tuple(map(int, line.split())) for line in out.splitlines()]
+    found = [child for child, parent in pairs if parent == pid]
+    return found + [grandchild for child in found for grandchild in _children(child)]
+
+
+def lose(cluster, node):
+    """The node's machine is gone: its raylet and every process it started (the actor, and with the actor's pipes
+    closed, its sandbox servers) die at once, as they would with the machine."""
+    raylet = node.all_processes["raylet"][0].process.pid
+    for pid in _children(raylet):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    cluster.remove_node(node, allow_graceful=False)
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +91,31 @@ def servers():
 
 
 def command(solver, db, *extra):
-    return [sys.executable, "-m", "mathcodebench.cli", "run", "--model", "ollama/llama3.1:8b", "--base-url",
-            solver.url, "--limit", "6", "--samples", "2", "--attempts", "3", "--concurrency", "2", "--grading",
-            "both", "--judge", "openai-compatible/judge", *extra, "--db", str(db)]
+    return [
+        sys.executable,
+        "-m",
+        "mathcodebench.cli",
+        "run",
+        "--model",
+        "ollama/llama3.1:8b",
+        "--base-url",
+        solver.url,
+        "--limit",
+        "6",
+        "--samples",
+        "2",
+        "--attempts",
+        "3",
+        "--concurrency",
+        "2",
+        "--grading",
+        "both",
+        "--judge",
+        "openai-compatible/judge",
+        *extra,
+        "--db",
+        str(db),
+    ]
 
 
 def environment(judge, **more):
@@ -108,11 +152,17 @@ def rows(db):
             "settings": {k: v for k, v in config.items() if k not in RESUMABLE},  # where and how fast, not what
             "status": conn.execute("SELECT status, status_detail FROM run").fetchall(),
             "problems": conn.execute("SELECT * FROM problems ORDER BY position").fetchall(),
-            "attempts": [(*r[:4], _record(r[4]), r[5]) for r in conn.execute(
-                "SELECT problem_id, sample, number, status, record, completion_tokens FROM attempts "
-                "ORDER BY 1, 2, 3")],
-            "grades": conn.execute("SELECT problem_id, sample, grader, attempt, correct, status, method, answer, "
-                                   "detail, score FROM grades ORDER BY 1, 2, 3").fetchall(),
+            "attempts": [
+                (*r[:4], _record(r[4]), r[5])
+                for r in conn.execute(
+                    "SELECT problem_id, sample, number, status, record, completion_tokens FROM attempts "
+                    "ORDER BY 1, 2, 3"
+                )
+            ],
+            "grades": conn.execute(
+                "SELECT problem_id, sample, grader, attempt, correct, status, method, answer, "
+                "detail, score FROM grades ORDER BY 1, 2, 3"
+            ).fetchall(),
             "votes": conn.execute("SELECT * FROM votes ORDER BY 1, 2").fetchall(),
             "judge_cache": conn.execute("SELECT key, grade, reply FROM judge_cache ORDER BY 1").fetchall(),
         }
@@ -124,8 +174,11 @@ def stored_attempts(db):
     if not db.exists():
         return 0
     try:
-        return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1).execute(
-            "SELECT count(*) FROM attempts").fetchone()[0]
+        return (
+            sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+            .execute("SELECT count(*) FROM attempts")
+            .fetchone()[0]
+        )
     except sqlite3.Error:
         return 0
 
@@ -139,8 +192,10 @@ def wait_for(db, attempts, proc):
 
 def sessions(db):
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    return [(r[0], r[1], json.loads(r[2]) if r[2] else None, json.loads(r[3])) for r in conn.execute(
-        "SELECT command, outcome, isolation, applied FROM sessions ORDER BY number")]
+    return [
+        (r[0], r[1], json.loads(r[2]) if r[2] else None, json.loads(r[3]))
+        for r in conn.execute("SELECT command, outcome, isolation, applied FROM sessions ORDER BY number")
+    ]
 
 
 def test_a_ray_run_stores_row_by_row_what_a_local_run_stores(cluster, servers, reference, tmp_path):
@@ -150,32 +205,53 @@ def test_a_ray_run_stores_row_by_row_what_a_local_run_stores(cluster, servers, r
     expected, got = rows(reference), rows(db)
     assert got == expected
     assert len(got["attempts"]) == 6 * 2 * 2 and len(got["judge_cache"]) >= 1 and got["votes"]
-    (_, outcome, isolation, _), = sessions(db)
+    ((_, outcome, isolation, _),) = sessions(db)
     assert outcome == "finished"
     nodes = isolation["nodes"]  # the sandbox was started and self-tested on each node, and recorded per node
     assert len(nodes) == 2 and len({n["ray_node"] for n in nodes}) == 2
     assert all(n["self_test"] and all(p["passed"] for p in n["self_test"]) for n in nodes)
-    local_report, ray_report = (json.loads(run([sys.executable, "-m", "mathcodebench.cli", "report", str(d),
-                                                "--json"], servers[1]).stdout) for d in (reference, db))
+    local_report, ray_report = (
+        json.loads(run([sys.executable, "-m", "mathcodebench.cli", "report", str(d), "--json"], servers[1]).stdout)
+        for d in (reference, db)
+    )
     differs = {k for k in local_report if local_report[k] != ray_report[k]}
     assert differs <= {"db", "executor", "nodes", "endpoints", "generation_s", "execution_s"}, differs
     assert (local_report["executor"], ray_report["executor"]) == ("local", "ray")
     assert {(e["role"], e["url"]) for e in ray_report["endpoints"]} == {
-        ("model", servers[0].url), ("judge", servers[1].url + "/v1")}
+        ("model", servers[0].url),
+        ("judge", servers[1].url + "/v1"),
+    }
     assert sum(e["answered"] for e in ray_report["endpoints"] if e["role"] == "model") == 6 * 2 * 2
     text = run([sys.executable, "-m", "mathcodebench.cli", "report", str(db)], servers[1]).stdout
     assert "executor: ray, 2 nodes" in text
 
 
 def test_a_node_lost_mid_run_loses_only_its_in_flight_attempts(cluster, servers, reference, tmp_path):
-    slow = OllamaStandIn(reply=reply, latency_s=0.4)
+    answered = []
+
+    def counted(body):
+        answered.append(body)
+        return reply(body)
+
+    slow = OllamaStandIn(reply=counted, latency_s=1.0)
     db = tmp_path / "lost.sqlite"
-    proc = subprocess.Popen(command(slow, db, *on_ray(cluster)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=environment(servers[1]), start_new_session=True)
+    proc = subprocess.Popen(
+        command(slow, db, *on_ray(cluster)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(servers[1]),
+        start_new_session=True,
+    )
     try:
-        wait_for(db, 6, proc)
-        cluster.remove_node(cluster.worker, allow_graceful=False)  # its raylet, its actor, the actor's sandbox
-        out, err = proc.communicate(timeout=300)
+        wait_for(db, 2, proc)
+        # 4 requests in flight, 2 problems at most per node: the worker node has requests in flight
+        deadline = time.monotonic() + 60
+        while len(slow.requests) - len(answered) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(slow.requests) - len(answered) >= 4 and proc.poll() is None
+        lose(cluster, cluster.worker)
+        _, err = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -185,7 +261,7 @@ def test_a_node_lost_mid_run_loses_only_its_in_flight_attempts(cluster, servers,
     assert "lost" in err and "solved elsewhere" in err, err
     assert rows(db) == rows(reference)  # every attempt stored once, the lost ones redone from the stored ones
     asked = sum(r["path"] == "/api/chat" for r in slow.requests) - 1  # less the preflight
-    assert asked > 6 * 2 * 2, "no in-flight attempt was lost with the node"
+    assert asked >= 6 * 2 * 2 + 2, "the attempts in flight on the lost node were not redone"
 
 
 def test_kill_9_of_the_driver_then_resume_with_either_executor(cluster, servers, reference, tmp_path):
@@ -194,8 +270,13 @@ def test_kill_9_of_the_driver_then_resume_with_either_executor(cluster, servers,
     args = command(slow, db, *on_ray(cluster))
     try:
         for point, executor in ((3, ("--executor", "local")), (10, on_ray(cluster))):
-            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    env=environment(servers[1]), start_new_session=True)
+            proc = subprocess.Popen(
+                args,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=environment(servers[1]),
+                start_new_session=True,
+            )
             wait_for(db, point, proc)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -220,3 +301,69 @@ def test_without_ray_the_ray_executor_is_one_line(tmp_path, servers):
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "pip install 'mathcodebench[ray]'" in r.stderr
     assert not db.exists()
+
+
+class Stateless:
+    """A scripted model that can travel to a node: picklable (no locks, no counters), its reply a function of the
+    conversation alone, so every copy answers alike."""
+
+    spec = "scripted-stateless"
+
+    def generate(self, messages: list[Message], params: GenerationParams) -> Completion:
+        prompt = messages[-1].content
+        code = f"print({len(prompt) % 7})" if "A previous program" in prompt else "print(undefined)"
+        text = f"```python\n{code}\n```"
+        return Completion(
+            text=text,
+            finish_reason="stop",
+            prompt_tokens=10,
+            completion_tokens=len(text) // 4,
+            latency_s=0.001,
+            model=self.spec,
+            params=params,
+        )
+
+    def check(self) -> None:
+        """Always there."""
+
+    def describe(self) -> dict[str, str]:
+        return {"backend": "scripted"}
+
+
+def test_a_picklable_scripted_model_travels_to_the_nodes_and_an_unpicklable_one_is_one_line(cluster, tmp_path):
+    import ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the nodes cannot import this test module
+    settings = Settings(limit=4, attempts=3, samples=2)
+    local = run_to_end(settings, tmp_path / "local.sqlite", Stateless())
+    on_ray = run_to_end(
+        settings.model_copy(update={"executor": "ray", "ray_address": cluster.address}),
+        tmp_path / "ray.sqlite",
+        Stateless(),
+    )
+    assert not ray.is_initialized()  # the run left the cluster when it closed
+    assert rows(tmp_path / "ray.sqlite") == rows(tmp_path / "local.sqlite")
+    assert len(on_ray.attempts) == len(local.attempts) == 8 and len(on_ray.record.sessions[0].isolation["nodes"]) == 2
+    with pytest.raises(UserError, match="cannot be sent to the cluster's nodes"):
+        api.start(
+            settings.model_copy(update={"executor": "ray", "ray_address": cluster.address}),
+            tmp_path / "no.sqlite",
+            model=ScriptedModel({}, default=FAILING),
+            check=False,
+        )
+    assert not (tmp_path / "no.sqlite").exists()
+
+
+def test_without_an_address_a_local_ray_instance_is_started_for_the_run(tmp_path, servers):
+    db = tmp_path / "run.sqlite"
+    env = {k: v for k, v in environment(servers[1]).items() if k != "RAY_ADDRESS"}
+    r = subprocess.run(
+        [*command(servers[0], db, "--executor", "ray")[:-2], "--limit", "2", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    ((_, outcome, isolation, _),) = sessions(db)
+    assert outcome == "finished" and len(isolation["nodes"]) == 1

@@ -11,8 +11,9 @@ from .base import DriverSink, Executor, Finished, Plan, Usage
 from .local import LocalExecutor
 
 
-def create_executor(settings: Settings, policy: SolvePolicy, model: ChatModel, judge: ChatModel | None,
-                    sandbox: Sandbox | None = None) -> Executor:
+def create_executor(
+    settings: Settings, policy: SolvePolicy, model: ChatModel, judge: ChatModel | None, sandbox: Sandbox | None = None
+) -> Executor:
     """Start the executor the settings name: its sandbox pools run (here, or on every node) when this returns.
     `sandbox`: a sandbox to use instead of starting one (local only)."""
     if settings.executor == "ray":

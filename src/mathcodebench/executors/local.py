@@ -18,8 +18,11 @@ from .base import DriverSink, Finished, Plan, Usage, roles, usage_now, usage_sin
 def sandbox_record(sandbox: Sandbox) -> dict[str, Any]:
     """The sandbox's isolation record (a fresh self-test included), as stored with the run."""
     report = getattr(sandbox, "isolation", None)
-    return report().model_dump(mode="json") if callable(report) else {
-        "mode": sandbox.name, "layers": list(sandbox.layers), "missing": list(sandbox.missing)}
+    return (
+        report().model_dump(mode="json")
+        if callable(report)
+        else {"mode": sandbox.name, "layers": list(sandbox.layers), "missing": list(sandbox.missing)}
+    )
 
 
 class LocalExecutor:
@@ -29,8 +32,9 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, settings: Settings, policy: SolvePolicy, model: ChatModel, judge: ChatModel | None,
-                 sandbox: Sandbox) -> None:
+    def __init__(
+        self, settings: Settings, policy: SolvePolicy, model: ChatModel, judge: ChatModel | None, sandbox: Sandbox
+    ) -> None:
         self.settings, self.policy, self.model, self.judge, self.sandbox = settings, policy, model, judge, sandbox
         self._models = roles(model, judge)
         self._start = usage_now(self._models)

@@ -149,8 +149,12 @@ class NodeWorker:
         self.worker = Worker(self.model, self.sandbox, self.grading, self.policy)
         self._models = roles(self.model, self.judge)
         self._start = usage_now(self._models)
-        return NodeInfo(node_id=ray.get_runtime_context().get_node_id(), host=socket.gethostname(),
-                        version=metadata.version("mathcodebench"), isolation=sandbox_record(self.sandbox))
+        return NodeInfo(
+            node_id=ray.get_runtime_context().get_node_id(),
+            host=socket.gethostname(),
+            version=metadata.version("mathcodebench"),
+            isolation=sandbox_record(self.sandbox),
+        )
 
     def prime(self, entries: dict[str, tuple[Grade, str]]) -> None:
         """The run's judge cache as stored, so verdicts already paid for are not asked again."""

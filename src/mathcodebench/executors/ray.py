@@ -38,8 +38,16 @@ from .node import AttemptMade, Event, Graded, GraderFailed, Judged, Models, Node
 log = logging.getLogger(__name__)
 INSTALL = "--executor ray needs Ray: pip install 'mathcodebench[ray]'"
 # What the backends read from the environment: sent to the actors, whose nodes may not have them set.
-FORWARDED = tuple(dict.fromkeys([*(name for p in PROVIDERS.values() for name in p[1:3] if isinstance(name, str)),
-                                 "OLLAMA_HOST", "MATHCODEBENCH_CACHE", "OMP_WAIT_POLICY"]))
+FORWARDED = tuple(
+    dict.fromkeys(
+        [
+            *(name for p in PROVIDERS.values() for name in p[1:3] if isinstance(name, str)),
+            "OLLAMA_HOST",
+            "MATHCODEBENCH_CACHE",
+            "OMP_WAIT_POLICY",
+        ]
+    )
+)
 START_S = 600.0  # a node's sandbox and models must be up within this
 WAIT_S = 1.0  # the driver wakes this often while waiting (Ctrl-C is seen at once)
 
@@ -62,16 +70,20 @@ def connect(ray: ModuleType, address: str | None) -> bool:
     try:
         ray.init(address=target, logging_level=logging.WARNING, log_to_driver=False, **local)
     except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise UserError(f"--executor ray: cannot join the Ray cluster at {target}: {' '.join(str(exc).split())}") \
-            from None
+        raise UserError(
+            f"--executor ray: cannot join the Ray cluster at {target}: {' '.join(str(exc).split())}"
+        ) from None
     return True
 
 
 def portable(settings: Settings, model: ChatModel, judge: ChatModel | None) -> Models:
     """The settings' own models are built on each node; any other model travels as a copy."""
     ship_model = None if model.spec == settings.model else model
-    ship_judge = judge if judge is not None and (judge.spec != settings.judge or (
-        judge is model and ship_model is not None)) else None
+    ship_judge = (
+        judge
+        if judge is not None and (judge.spec != settings.judge or (judge is model and ship_model is not None))
+        else None
+    )
     return Models(ship_model, ship_judge)
 
 
@@ -80,10 +92,20 @@ def combined(nodes: list[NodeInfo]) -> dict[str, Any]:
     with each node's own record under `nodes`."""
     records = [{**n.isolation, "ray_node": n.node_id} for n in nodes]
     first = records[0]
-    return {**first, "mode": "+".join(dict.fromkeys(r["mode"] for r in records)),
-            "layers": [x for x in first.get("layers", []) if all(x in r.get("layers", []) for r in records)],
-            "missing": list(dict.fromkeys(m for r in records for m in r.get("missing", []))),
-            "node": ", ".join(dict.fromkeys(str(r.get("node")) for r in records)), "nodes": records}
+    return {
+        **first,
+        "mode": "+".join(dict.fromkeys(r["mode"] for r in records)),
+        "layers": [x for x in first.get("layers", []) if all(x in r.get("layers", []) for r in records)],
+        "missing": list(dict.fromkeys(m for r in records for m in r.get("missing", []))),
+        "node": ", ".join(dict.fromkeys(str(r.get("node")) for r in records)),
+        "nodes": records,
+    }
+
+
+def _last_line(exc: Exception) -> str:
+    """What went wrong, from Ray's many-line report (its last line is the error itself)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]
 
 
 def _cause(exc: Exception) -> BaseException:
@@ -110,8 +132,10 @@ class RayExecutor:
         try:
             ray.cloudpickle.dumps(models)
         except Exception as exc:
-            raise UserError(f"--executor ray: the model {model.spec} cannot be sent to the cluster's nodes "
-                            f"({type(exc).__name__}: {exc}); use a model spec each node can build") from None
+            raise UserError(
+                f"--executor ray: the model {model.spec} cannot be sent to the cluster's nodes "
+                f"({type(exc).__name__}: {exc}); use a model spec each node can build"
+            ) from None
         self.settings = settings
         self.per_actor: int = settings.concurrency or int(getattr(model, "default_concurrency", 1))
         self._owns = connect(ray, settings.ray_address)
@@ -121,10 +145,16 @@ class RayExecutor:
                 raise UserError("--executor ray: the Ray cluster has no node with a CPU to run programs on")
             env = {"env_vars": {name: os.environ[name] for name in FORWARDED if name in os.environ}}
             remote = ray.remote(NodeWorker)
-            self.actors = [remote.options(
-                num_cpus=0, max_concurrency=self.per_actor + 4, max_restarts=0, runtime_env=env,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False),
-            ).remote(settings, policy.model_dump_json(), models, int(n["Resources"]["CPU"])) for n in nodes]
+            self.actors = [
+                remote.options(
+                    num_cpus=0,
+                    max_concurrency=self.per_actor + 4,
+                    max_restarts=0,
+                    runtime_env=env,
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False),
+                ).remote(settings, policy.model_dump_json(), models, int(n["Resources"]["CPU"]))
+                for n in nodes
+            ]
             self.live = set(range(len(self.actors)))
             self.nodes: list[NodeInfo] = self._all(lambda actor: actor.start.remote(), START_S)
         except BaseException:
@@ -133,8 +163,10 @@ class RayExecutor:
         mine = metadata.version("mathcodebench")
         if other := [n for n in self.nodes if n.version != mine]:
             self.close()
-            raise UserError(f"--executor ray: node {other[0].host} has mathcodebench {other[0].version}, this "
-                            f"driver {mine}; install the same version on every node")
+            raise UserError(
+                f"--executor ray: node {other[0].host} has mathcodebench {other[0].version}, this "
+                f"driver {mine}; install the same version on every node"
+            )
         self._usage: dict[int, Usage] = {}
 
     def _all(self, call: Any, timeout: float) -> list[Any]:
@@ -144,7 +176,7 @@ class RayExecutor:
         except self.ray.exceptions.RayTaskError as exc:
             raise _cause(exc) from None
         except self.ray.exceptions.RayError as exc:
-            raise UserError(f"--executor ray: a node failed: {' '.join(str(exc).split())[:300]}") from None
+            raise UserError(f"--executor ray: a node failed: {_last_line(exc)}") from None
 
     def isolation(self) -> dict[str, Any]:
         return combined(self.nodes)
@@ -165,9 +197,15 @@ class RayExecutor:
                 while pending and sum(c.actor == i for c in calls.values()) < self.per_actor:
                     problem = pending.popleft()
                     units = [(problem.id, s) for s in range(1, self.settings.samples + 1)]
-                    call = self.actors[i].solve.options(num_returns="streaming").remote(
-                        problem, {u: stored[u] for u in units if u in stored},
-                        {u: graded[u] for u in units if u in graded})
+                    call = (
+                        self.actors[i]
+                        .solve.options(num_returns="streaming")
+                        .remote(
+                            problem,
+                            {u: stored[u] for u in units if u in stored},
+                            {u: graded[u] for u in units if u in graded},
+                        )
+                    )
                     calls[call] = _Call(i, problem)
 
         feed()
@@ -184,29 +222,48 @@ class RayExecutor:
                     except ray.exceptions.RayError as exc:
                         self._lose(calls[call].actor, exc, calls, pending, carried, stored, graded)
                         if not self.live:
-                            raise Incomplete(f"every Ray node of the run was lost; continue with mathcodebench "
-                                             f"run --resume {plan.store.path}") from None
+                            raise Incomplete(
+                                f"every Ray node of the run was lost; continue with mathcodebench "
+                                f"run --resume {plan.store.path}"
+                            ) from None
                         feed()
                         continue
                     job = calls[call]
                     if isinstance(event, ProblemDone):
                         del calls[call]
                         self._usage[job.actor] = event.usage
-                        finished(carried.pop(job.problem.id, []) + [
-                            Done(job.problem, sample, outcome, stored.get((job.problem.id, sample), []))
-                            for sample, outcome in event.outcomes])
+                        finished(
+                            carried.pop(job.problem.id, [])
+                            + [
+                                Done(job.problem, sample, outcome, stored.get((job.problem.id, sample), []))
+                                for sample, outcome in event.outcomes
+                            ]
+                        )
                         feed()
                     else:
                         _apply(event, job, sink, plan.store, stored, graded)
         finally:
             self._refresh_usage()
 
-    def _lose(self, actor: int, exc: Exception, calls: dict[Any, _Call], pending: deque[Problem],
-              carried: dict[str, list[Done]], stored: dict[Unit, list[Attempt]], graded: dict[Unit, Grade]) -> None:
+    def _lose(
+        self,
+        actor: int,
+        exc: Exception,
+        calls: dict[Any, _Call],
+        pending: deque[Problem],
+        carried: dict[str, list[Done]],
+        stored: dict[Unit, list[Attempt]],
+        graded: dict[Unit, Grade],
+    ) -> None:
         """A node is gone: drop its calls (never read again) and send their problems to the other nodes."""
         lost = [(call, job) for call, job in calls.items() if job.actor == actor]
-        log.warning("mathcodebench: Ray node %s lost (%s); its %d problems in flight are solved elsewhere from "
-                    "their last stored attempt", self.nodes[actor].host, type(exc).__name__, len(lost))
+        log.warning(
+            "mathcodebench: Ray node %s lost (%s); its %d problems in flight are solved elsewhere from "
+            "their last stored attempt",
+            self.nodes[actor].host,
+            type(exc).__name__,
+            len(lost),
+        )
         self.live.discard(actor)
         with contextlib.suppress(self.ray.exceptions.RayError):  # already gone
             self.ray.kill(self.actors[actor], no_restart=True)
@@ -214,8 +271,14 @@ class RayExecutor:
             del calls[call]
             pending.appendleft(job.problem)
             carried.setdefault(job.problem.id, []).extend(
-                Done(job.problem, s, Outcome.CORRECT if graded[(job.problem.id, s)].correct else Outcome.INCORRECT,
-                     stored.get((job.problem.id, s), [])) for s in job.graded_here)
+                Done(
+                    job.problem,
+                    s,
+                    Outcome.CORRECT if graded[(job.problem.id, s)].correct else Outcome.INCORRECT,
+                    stored.get((job.problem.id, s), []),
+                )
+                for s in job.graded_here
+            )
 
     def _refresh_usage(self) -> None:
         for i in sorted(self.live):
@@ -240,8 +303,14 @@ class RayExecutor:
             self._owns = False
 
 
-def _apply(event: Event, job: _Call, sink: DriverSink, store: RunStore, stored: dict[Unit, list[Attempt]],
-           graded: dict[Unit, Grade]) -> None:
+def _apply(
+    event: Event,
+    job: _Call,
+    sink: DriverSink,
+    store: RunStore,
+    stored: dict[Unit, list[Attempt]],
+    graded: dict[Unit, Grade],
+) -> None:
     """Store one streamed step, and keep the driver's view of what is stored (what a redo continues from)."""
     if isinstance(event, AttemptMade):
         stored.setdefault((event.attempt.problem_id, event.attempt.sample), []).append(event.attempt)
@@ -256,4 +325,3 @@ def _apply(event: Event, job: _Call, sink: DriverSink, store: RunStore, stored: 
         sink.grader_failed(event.why)
     elif isinstance(event, Judged):
         store.put(event.key, event.grade, event.reply)
-

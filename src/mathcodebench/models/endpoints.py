@@ -40,8 +40,12 @@ class EndpointStats(BaseModel):
         return self.model_copy(update={name: getattr(self, name) - getattr(earlier, name) for name in _SUMMED})
 
     def plus(self, other: EndpointStats) -> EndpointStats:
-        return self.model_copy(update={**{name: getattr(self, name) + getattr(other, name) for name in _SUMMED},
-                                       "latency_max_s": max(self.latency_max_s, other.latency_max_s)})
+        return self.model_copy(
+            update={
+                **{name: getattr(self, name) + getattr(other, name) for name in _SUMMED},
+                "latency_max_s": max(self.latency_max_s, other.latency_max_s),
+            }
+        )
 
 
 _SUMMED = ("requests", "answered", "errors", "taken_out", "latency_s")
@@ -62,15 +66,27 @@ class Endpoint:
     latency_max_s: float = 0.0
 
     def stats(self) -> EndpointStats:
-        return EndpointStats(url=self.url, requests=self.requests, answered=self.answers, errors=self.errors,
-                             taken_out=self.taken_out, latency_s=self.latency_s, latency_max_s=self.latency_max_s)
+        return EndpointStats(
+            url=self.url,
+            requests=self.requests,
+            answered=self.answers,
+            errors=self.errors,
+            taken_out=self.taken_out,
+            latency_s=self.latency_s,
+            latency_max_s=self.latency_max_s,
+        )
 
 
 class EndpointPool:
     """The endpoints of one backend and their state. Safe to use from several threads."""
 
-    def __init__(self, urls: Sequence[str], out_s: float = OUT_S, max_out_s: float = MAX_OUT_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        urls: Sequence[str],
+        out_s: float = OUT_S,
+        max_out_s: float = MAX_OUT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not urls:
             raise ValueError("an endpoint pool needs at least one URL")
         self.endpoints = [Endpoint(url, i) for i, url in enumerate(dict.fromkeys(urls))]
