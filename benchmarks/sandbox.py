@@ -90,8 +90,11 @@ def main() -> None:
                 box = boxes[mode]
                 before, start = _cpu_s(box), time.perf_counter()
                 with ThreadPoolExecutor(cores) as pool:
-                    results = list(pool.map(lambda _, b=box, code=SCRIPTS[script]: b.run(code, LIMITS),
-                                            range(args.throughput_runs)))
+                    results = list(
+                        pool.map(
+                            lambda _, b=box, code=SCRIPTS[script]: b.run(code, LIMITS), range(args.throughput_runs)
+                        )
+                    )
                 elapsed = time.perf_counter() - start
                 assert all(r.status == ExecStatus.OK for r in results)
                 throughput[(script, mode)] = args.throughput_runs / elapsed
@@ -105,27 +108,35 @@ def main() -> None:
         print(f"  {mode} -> {box.name} ({box.reason})")
         print(f"    layers: {'; '.join(box.layers)}")
         print(f"    missing: {'; '.join(box.missing) or 'none'}")
-    print(f"\n{'script':<10} {'mode':<11} {'median ms':>10} {'p95 ms':>8} {'x faster than subprocess':>26} "
-          f"{'harness cpu ms/run':>19}")
+    print(
+        f"\n{'script':<10} {'mode':<11} {'median ms':>10} {'p95 ms':>8} {'x faster than subprocess':>26} "
+        f"{'harness cpu ms/run':>19}"
+    )
     for script in SCRIPTS:
         base = statistics.median(latency[("subprocess", script)])
         for mode in MODES:
             values = latency[(mode, script)]
             med = statistics.median(values)
-            print(f"{script:<10} {mode:<11} {med:>10.1f} {percentile(values, 0.95):>8.1f} {base / med:>26.1f} "
-                  f"{statistics.mean(harness_cpu[(mode, script)]):>19.2f}")
+            print(
+                f"{script:<10} {mode:<11} {med:>10.1f} {percentile(values, 0.95):>8.1f} {base / med:>26.1f} "
+                f"{statistics.mean(harness_cpu[(mode, script)]):>19.2f}"
+            )
     print(f"\nThroughput, {cores} concurrent callers, {args.throughput_runs} runs each:")
     print(f"{'script':<10} {'mode':<11} {'runs/s':>8} {'x subprocess':>13} {'all cpu ms/run':>15}")
     for (script, mode), rate in throughput.items():
-        print(f"{script:<10} {mode:<11} {rate:>8.1f} {rate / throughput[(script, 'subprocess')]:>13.1f} "
-              f"{sandbox_cpu[(script, mode)]:>15.2f}")
+        print(
+            f"{script:<10} {mode:<11} {rate:>8.1f} {rate / throughput[(script, 'subprocess')]:>13.1f} "
+            f"{sandbox_cpu[(script, mode)]:>15.2f}"
+        )
     print("\nTargets (default mode, every layer active):")
     for script, target in TARGETS.items():
         med = statistics.median(latency[("default", script)])
         print(f"  {script} median {med:.1f} ms <= {target:.0f} ms: {'met' if med <= target else 'NOT met'}")
     ratio = throughput[("sympy", "default")] / throughput[("sympy", "subprocess")]
-    print(f"  sympy throughput {ratio:.0f}x >= {THROUGHPUT_TARGET:.0f}x: {'met' if ratio >= THROUGHPUT_TARGET else 'NOT met'}")
-    print(f"  every layer active: {'yes' if not boxes['default'].missing else 'no: ' + '; '.join(boxes['default'].missing)}")
+    verdict = "met" if ratio >= THROUGHPUT_TARGET else "NOT met"
+    print(f"  sympy throughput {ratio:.0f}x >= {THROUGHPUT_TARGET:.0f}x: {verdict}")
+    missing = boxes["default"].missing
+    print(f"  every layer active: {'yes' if not missing else 'no: ' + '; '.join(missing)}")
 
 
 if __name__ == "__main__":

@@ -53,8 +53,10 @@ def test_sleeping_program_is_killed_at_the_wall_deadline(box):
 
 
 def test_setsid_daemon_holding_the_pipe_does_not_block_the_harness(box):
-    code = ("import os, time\ntry:\n    pid = os.fork()\nexcept OSError:\n    pid = 1\n"
-            "if pid == 0:\n    os.setsid()\n    time.sleep(30)\nprint('parent done')")
+    code = (
+        "import os, time\ntry:\n    pid = os.fork()\nexcept OSError:\n    pid = 1\n"
+        "if pid == 0:\n    os.setsid()\n    time.sleep(30)\nprint('parent done')"
+    )
     start = time.monotonic()
     r = box.run(code, Limits(timeout_s=5))
     assert r.stdout == "parent done\n"
@@ -102,8 +104,9 @@ def test_random_is_deterministic_unless_the_program_seeds_it(box):
 
 
 def test_numpy_and_sympy_work(box):
-    code = ("import numpy as np, sympy as sp\nx = sp.symbols('x')\n"
-            "print(sp.solve(x**2 - 2, x), int(np.arange(10).sum()))")
+    code = (
+        "import numpy as np, sympy as sp\nx = sp.symbols('x')\nprint(sp.solve(x**2 - 2, x), int(np.arange(10).sum()))"
+    )
     r = box.run(code, FAST)
     assert r.stdout == "[-sqrt(2), sqrt(2)] 45\n", r.stderr
 
@@ -114,14 +117,17 @@ def test_modules_the_server_did_not_preimport_still_import(box):
     from mathcodebench.sandbox.server import PREIMPORT
 
     assert not set(fresh) & set(PREIMPORT)
-    r = box.run("import csv, zlib, sympy.crypto.crypto, numpy.polynomial.hermite\n"
-                "from sympy.stats import Die, P\nprint(P(Die('d', 6) > 4), zlib.crc32(b'x'))", FAST)
+    r = box.run(
+        "import csv, zlib, sympy.crypto.crypto, numpy.polynomial.hermite\n"
+        "from sympy.stats import Die, P\nprint(P(Die('d', 6) > 4), zlib.crc32(b'x'))",
+        FAST,
+    )
     assert r.stdout == "1/3 2363233923\n", r.stderr
 
 
 def test_traceback_has_no_harness_frames(box):
     r = box.run("def f():\n    raise ValueError('bad')\nf()", FAST)
-    assert r.stderr.startswith("Traceback (most recent call last):\n  File \"main.py\", line 3")
+    assert r.stderr.startswith('Traceback (most recent call last):\n  File "main.py", line 3')
     assert "mathcodebench" not in r.stderr and "server.py" not in r.stderr
     assert r.stderr.strip().endswith("ValueError: bad")
 
@@ -133,7 +139,9 @@ def test_servers_started_from_a_thread_outlive_it(box):
     fresh = create_sandbox(box.name if box.name != "subprocess" else "subprocess", workers=2)
     try:
         outputs = []
-        threads = [threading.Thread(target=lambda: outputs.append(fresh.run("print(7)", FAST).stdout)) for _ in range(2)]
+        threads = [
+            threading.Thread(target=lambda: outputs.append(fresh.run("print(7)", FAST).stdout)) for _ in range(2)
+        ]
         for t in threads:
             t.start()
         for t in threads:

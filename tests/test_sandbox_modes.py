@@ -1,6 +1,7 @@
 """Which mode a sandbox request resolves to and why, the isolation record, `sandbox check`, and what happens
 when a fork server dies or stops answering (retried once on a fresh server, then SandboxError)."""
 
+import contextlib
 import json
 import os
 import signal
@@ -65,7 +66,9 @@ def test_unsafe_root_is_explicit_and_says_so():
     box = create_sandbox("unsafe-root", workers=1)
     try:
         assert _uids(box).split() == ["0", "0", "0"]
-        assert "unsafe-root" in box.reason and any(layer.startswith("uid 0 without capabilities") for layer in box.layers)
+        assert "unsafe-root" in box.reason and any(
+            layer.startswith("uid 0 without capabilities") for layer in box.layers
+        )
         assert any(m.startswith("unprivileged uid") for m in box.missing)
         assert box.run(EFFECTIVE, FAST).stdout == "0\n", "no capabilities"
     finally:
@@ -138,8 +141,9 @@ def test_sandbox_check_command():
     if ROOT:
         assert "mode strong" in first and "(bubblewrap jail started)" in first
     assert done.stdout.count("pass ") == len(PROBES) and "FAIL" not in done.stdout
-    failing = subprocess.run([CLI, "sandbox", "check", "--sandbox", "subprocess"], capture_output=True, text=True,
-                             timeout=120, check=False)
+    failing = subprocess.run(
+        [CLI, "sandbox", "check", "--sandbox", "subprocess"], capture_output=True, text=True, timeout=120, check=False
+    )
     assert failing.returncode == 1 and "FAIL" in failing.stdout and "network refused" in failing.stdout
 
 
@@ -160,10 +164,8 @@ def _kill_soon(pids: list[int], after_s: float) -> threading.Thread:
     def kill() -> None:
         time.sleep(after_s)
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     thread = threading.Thread(target=kill)
     thread.start()
@@ -191,10 +193,8 @@ def test_two_failures_in_a_row_are_a_sandbox_error():
     def keep_killing() -> None:  # every server of this sandbox, busy or starting
         while not stop.is_set():
             for pid in _children_running(box.root):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             time.sleep(0.2)
 
     killer = threading.Thread(target=keep_killing)
@@ -246,8 +246,9 @@ def test_a_server_that_stops_answering_is_replaced_and_killed_with_all_it_starte
 def test_exec_prints_json_for_a_hostile_program(tmp_path):
     program = tmp_path / "p.py"
     program.write_text("import os\nos.fork()")
-    done = subprocess.run([CLI, "sandbox", "exec", str(program), "--json"], capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [CLI, "sandbox", "exec", str(program), "--json"], capture_output=True, text=True, timeout=120, check=False
+    )
     result = json.loads(done.stdout)
     assert result["status"] == "error" and "PermissionError" in result["stderr"]
 

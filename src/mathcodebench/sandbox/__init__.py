@@ -39,17 +39,27 @@ def _one_line(text: object) -> str:
 
 
 def _jail(workers: int | None, requested: str) -> ForkServerSandbox:
-    return ForkServerSandbox(workers, name="strict" if requested == "strict" else "strong", requested=requested,
-                             reason="bubblewrap jail started", identity=choose(jailed=True, unsafe_root=False),
-                             jailed=True)
+    return ForkServerSandbox(
+        workers,
+        name="strict" if requested == "strict" else "strong",
+        requested=requested,
+        reason="bubblewrap jail started",
+        identity=choose(jailed=True, unsafe_root=False),
+        jailed=True,
+    )
 
 
 def _host(workers: int | None, requested: str, why: str, unsafe_root: bool = False) -> ForkServerSandbox:
     identity = choose(jailed=False, unsafe_root=unsafe_root)
     slots = workers or os.cpu_count() or 1
-    return ForkServerSandbox(slots, name="unsafe-root" if unsafe_root else "host", requested=requested,
-                             reason=f"{why}: host mode with {identity.describe(slots)}", identity=identity,
-                             jailed=False)
+    return ForkServerSandbox(
+        slots,
+        name="unsafe-root" if unsafe_root else "host",
+        requested=requested,
+        reason=f"{why}: host mode with {identity.describe(slots)}",
+        identity=identity,
+        jailed=False,
+    )
 
 
 def create_sandbox(mode: str = DEFAULT_MODE, workers: int | None = None) -> Sandbox:
@@ -83,5 +93,16 @@ def create_sandbox(mode: str = DEFAULT_MODE, workers: int | None = None) -> Sand
         raise UserError(f"--sandbox {mode}: the sandbox cannot start here: {_one_line(exc)}") from None
 
 
-__all__ = ["DEFAULT_MODE", "MODES", "ExecStatus", "Execution", "Isolation", "Limits", "ProbeResult", "Sandbox",
-           "SandboxError", "SandboxSession", "create_sandbox"]
+__all__ = [
+    "DEFAULT_MODE",
+    "MODES",
+    "ExecStatus",
+    "Execution",
+    "Isolation",
+    "Limits",
+    "ProbeResult",
+    "Sandbox",
+    "SandboxError",
+    "SandboxSession",
+    "create_sandbox",
+]

@@ -14,6 +14,7 @@ itself is refused by the kernel ("no internal processes").
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -53,10 +54,8 @@ def _remove(path: str) -> None:
         except OSError:
             with open(os.path.join(path, "cgroup.procs")) as fh:
                 for pid in fh.read().split():
-                    try:
+                    with contextlib.suppress(ProcessLookupError):
                         os.kill(int(pid), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
             time.sleep(0.01)
 
 
@@ -135,8 +134,9 @@ class ChildCgroup:
 
     def __init__(self, paths: dict[str, str], lane: int, max_tasks: int) -> None:
         here = {controller: os.path.join(path, f"c{lane}") for controller, path in paths.items()}
-        self.join_fds = [os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
-                         for path in here.values()]
+        self.join_fds = [
+            os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC) for path in here.values()
+        ]
         self._pids: int | None = None
         self._cpu: int | None = None
         self._memory: dict[str, int] = {}  # file name -> descriptor; empty without a memory cgroup
@@ -147,10 +147,18 @@ class ChildCgroup:
         if "cpuacct" in here:
             self._cpu = os.open(os.path.join(here["cpuacct"], "cpuacct.usage"), os.O_RDWR | os.O_CLOEXEC)
         if "memory" in here:
-            files = ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "memory.max_usage_in_bytes",
-                     "memory.usage_in_bytes", "memory.oom_control")
-            self._memory = {name: os.open(os.path.join(here["memory"], name), os.O_RDWR | os.O_CLOEXEC)
-                            for name in files if os.path.exists(os.path.join(here["memory"], name))}
+            files = (
+                "memory.limit_in_bytes",
+                "memory.memsw.limit_in_bytes",
+                "memory.max_usage_in_bytes",
+                "memory.usage_in_bytes",
+                "memory.oom_control",
+            )
+            self._memory = {
+                name: os.open(os.path.join(here["memory"], name), os.O_RDWR | os.O_CLOEXEC)
+                for name in files
+                if os.path.exists(os.path.join(here["memory"], name))
+            }
         self._base = 0
         self._oom_kills = self._read_oom_kills()
 
@@ -188,7 +196,9 @@ class ChildCgroup:
             return
         self._base = int(self._read("memory.usage_in_bytes"))
         limit = str(self._base + memory_bytes).encode()
-        limits = [self._memory[n] for n in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes") if n in self._memory]
+        limits = [
+            self._memory[n] for n in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes") if n in self._memory
+        ]
         try:
             for fd in limits:
                 os.pwrite(fd, limit, 0)

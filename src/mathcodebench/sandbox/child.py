@@ -34,8 +34,9 @@ _REQUEST = struct.Struct("=dIIIQ")  # timeout_s, memory_mb, file_size_mb, open_f
 
 def encode_request(code: str, limits: Limits) -> bytes:
     source = code.encode("utf-8", "surrogatepass")
-    return _REQUEST.pack(limits.timeout_s, limits.memory_mb, limits.file_size_mb, limits.open_files,
-                         len(source)) + source
+    return (
+        _REQUEST.pack(limits.timeout_s, limits.memory_mb, limits.file_size_mb, limits.open_files, len(source)) + source
+    )
 
 
 def _read(fd: int, n: int) -> bytes:
@@ -51,8 +52,9 @@ def _read(fd: int, n: int) -> bytes:
 def _receive(fd: int) -> tuple[str, Limits]:
     timeout_s, memory_mb, file_size_mb, open_files, size = _REQUEST.unpack(_read(fd, _REQUEST.size))
     code = _read(fd, size).decode("utf-8", "surrogatepass")
-    return code, Limits.model_construct(timeout_s=timeout_s, memory_mb=memory_mb, file_size_mb=file_size_mb,
-                                        open_files=open_files)
+    return code, Limits.model_construct(
+        timeout_s=timeout_s, memory_mb=memory_mb, file_size_mb=file_size_mb, open_files=open_files
+    )
 
 
 @dataclass(frozen=True)

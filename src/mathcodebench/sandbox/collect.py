@@ -8,6 +8,7 @@ while the child runs (e.g. a disk quota); when it returns True the child is stop
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -39,10 +40,19 @@ def wait4(pid: int) -> tuple[int, int, float]:
     return status, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
-def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int, started: float,
-            watch: Callable[[], bool] | None = None, watch_every_s: float = 0.01,
-            reap: Callable[[int], tuple[int, int, float]] = wait4, pidfd: int | None = None,
-            done_fd: int | None = None) -> Collected:
+def collect(
+    pid: int,
+    stdout_fd: int,
+    stderr_fd: int,
+    timeout_s: float,
+    cap: int,
+    started: float,
+    watch: Callable[[], bool] | None = None,
+    watch_every_s: float = 0.01,
+    reap: Callable[[int], tuple[int, int, float]] = wait4,
+    pidfd: int | None = None,
+    done_fd: int | None = None,
+) -> Collected:
     """Read both pipes until the child exits (or the deadline/cap is hit), then kill it and `reap` it.
 
     A process that is not our child is reaped by its parent, which reports the same three numbers (`reap`); it
@@ -109,10 +119,8 @@ def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int
             if truncated or (not open_fds and (exited_at is not None or done_status is not None)):
                 break
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         if own_child:
             _kill_group(pid)
             os.close(pidfd)
@@ -136,7 +144,5 @@ def collect(pid: int, stdout_fd: int, stderr_fd: int, timeout_s: float, cap: int
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

@@ -8,6 +8,7 @@ cgroups) and the execution is retried there once; a second failure raises `Sandb
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -76,24 +77,43 @@ class _Server:
         if self.scratch is not None:
             os.mkdir(self.scratch, 0o711)  # slot uids must reach their run directories below it
         config = ServerConfig(
-            slot=slot, slots=pool.workers, scratch=self.scratch or SCRATCH, jailed=pool.jailed,
-            identity=pool.identity.kind, disk_quota_mb=pool.scratch_mb,
-            cgroups=inner_cgroups(self.cgroups) if pool.jailed else self.cgroups)
-        command = [os.path.abspath(sys.executable), "-I", "-B", "-m", "mathcodebench.sandbox.server",
-                   config.model_dump_json()]
+            slot=slot,
+            slots=pool.workers,
+            scratch=self.scratch or SCRATCH,
+            jailed=pool.jailed,
+            identity=pool.identity.kind,
+            disk_quota_mb=pool.scratch_mb,
+            cgroups=inner_cgroups(self.cgroups) if pool.jailed else self.cgroups,
+        )
+        command = [
+            os.path.abspath(sys.executable),
+            "-I",
+            "-B",
+            "-m",
+            "mathcodebench.sandbox.server",
+            config.model_dump_json(),
+        ]
         info_r, info_w = os.pipe() if pool.jailed else (-1, -1)
         try:
             prefix = bwrap_prefix(pool.scratch_mb, self.cgroups, info_w) if pool.jailed else []
             self.proc = subprocess.Popen(
-                [*prefix, *command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=child_env(config.scratch), cwd=pool.root or "/", start_new_session=True,
-                pass_fds=(info_w,) if pool.jailed else ())
+                [*prefix, *command],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=child_env(config.scratch),
+                cwd=pool.root or "/",
+                start_new_session=True,
+                pass_fds=(info_w,) if pool.jailed else (),
+            )
         except BaseException:
             for fd in (info_r, info_w):
                 if fd >= 0:
                     os.close(fd)
             raise
-        self.tx, self.rx = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        assert self.proc.stdin is not None and self.proc.stdout is not None and self.proc.stderr is not None
+        self.stdin, self.stdout, self.stderr = self.proc.stdin, self.proc.stdout, self.proc.stderr
+        self.tx, self.rx = self.stdin.fileno(), self.stdout.fileno()
         self._stopped, self._stopping = False, threading.Lock()  # stop() may come from two threads at once
         self.jail: int | None = None  # a pidfd of the jail's init
         try:
@@ -112,9 +132,9 @@ class _Server:
         """One line: what went wrong, with the server's (or bwrap's) last words if it has exited."""
         said = ""
         if self.proc.poll() is not None:
-            os.set_blocking(self.proc.stderr.fileno(), False)
+            os.set_blocking(self.stderr.fileno(), False)
             try:
-                said = (self.proc.stderr.read() or b"").decode("utf-8", "replace").strip()
+                said = (self.stderr.read() or b"").decode("utf-8", "replace").strip()
             except OSError:
                 said = ""
         last = said.splitlines()[-1] if said else f"{type(exc).__name__}: {exc}"
@@ -142,7 +162,7 @@ class _Server:
             if self._stopped:
                 return
             self._stopped = True
-        self.proc.stdin.close()
+        self.stdin.close()
         try:
             self.proc.wait(STOP_GRACE_S)
         except subprocess.TimeoutExpired:
@@ -150,15 +170,12 @@ class _Server:
         if self.jail is not None:
             os.close(self.jail)
             self.jail = None
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            pipe.close()
+        self.stdout.close()
+        self.stderr.close()
         self._pool.cgroup_tree.release(self.cgroups)
         if self.scratch is not None:
-            try:
+            with contextlib.suppress(scratch.CleanupError):  # left for `close`, which removes the whole directory
                 scratch.remove(self.scratch)
-            except scratch.CleanupError:
-                pass  # left for `close`, which removes the whole sandbox directory
-
 
     def _kill(self) -> None:
         if self.jail is not None:
@@ -169,18 +186,26 @@ class _Server:
                 return
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait()
 
 
 class ForkServerSandbox:
     """Runs programs in pre-forked, locked-down children of pre-warmed servers. Thread-safe."""
 
-    def __init__(self, workers: int | None, *, name: str, requested: str, reason: str, identity: Identity,
-                 jailed: bool, scratch_mb: int = 256, cgroups: bool = True) -> None:
+    def __init__(
+        self,
+        workers: int | None,
+        *,
+        name: str,
+        requested: str,
+        reason: str,
+        identity: Identity,
+        jailed: bool,
+        scratch_mb: int = 256,
+        cgroups: bool = True,
+    ) -> None:
         """`cgroups=False` runs without memory and pids cgroups, as on a machine that has none to give."""
         self.name, self.requested, self.reason = name, requested, reason
         self.workers = workers or os.cpu_count() or 1

@@ -79,11 +79,14 @@ def choose(jailed: bool, unsafe_root: bool) -> Identity:
         return Identity("root")
     have = capabilities.effective()
     if have & _NEEDED_TO_SWITCH != _NEEDED_TO_SWITCH:
-        raise NoUnprivilegedUid("this root process lacks CAP_SETUID, CAP_SETGID or CAP_SETPCAP, so programs "
-                                "could only run as uid 0")
+        raise NoUnprivilegedUid(
+            "this root process lacks CAP_SETUID, CAP_SETGID or CAP_SETPCAP, so programs could only run as uid 0"
+        )
     if jailed or all(readable_by_others(p) for p in interpreter_paths()):
         return Identity("slot")  # inside the jail the interpreter's directories are made traversable
     if have & 1 << capabilities.CAP_DAC_READ_SEARCH:
         return Identity("slot+read")
-    raise NoUnprivilegedUid("the Python installation is not readable by other users and this process lacks "
-                            "CAP_DAC_READ_SEARCH, so programs could only run as uid 0")
+    raise NoUnprivilegedUid(
+        "the Python installation is not readable by other users and this process lacks "
+        "CAP_DAC_READ_SEARCH, so programs could only run as uid 0"
+    )

@@ -54,8 +54,23 @@ def bwrap_prefix(scratch_mb: int, cgroups: dict[str, str], info_fd: int) -> list
     package_root = str(Path(__file__).resolve().parents[2])  # the directory holding `mathcodebench`
     interpreter = os.path.realpath(sys.executable)
     binds = sorted({sys.base_prefix, sys.prefix, sys.exec_prefix, package_root, os.path.dirname(interpreter)})
-    args = [bwrap_binary(), "--info-fd", str(info_fd), "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--new-session", "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr", *_mount_symlinks()]
+    args = [
+        bwrap_binary(),
+        "--info-fd",
+        str(info_fd),
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--new-session",
+        "--tmpfs",
+        "/tmp",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        *_mount_symlinks(),
+    ]
     for path in ("/etc/ld.so.cache", "/etc/localtime"):
         if os.path.exists(path):
             args += ["--ro-bind", path, path]
@@ -68,8 +83,18 @@ def bwrap_prefix(scratch_mb: int, cgroups: dict[str, str], info_fd: int) -> list
         args += ["--ro-bind", path, path]
     for controller, inner in inner_cgroups(cgroups).items():
         args += ["--bind", cgroups[controller], inner]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(scratch_mb << 20), "--tmpfs", SCRATCH,
-             "--chdir", SCRATCH]
+    args += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(scratch_mb << 20),
+        "--tmpfs",
+        SCRATCH,
+        "--chdir",
+        SCRATCH,
+    ]
     if os.geteuid() == 0:
         for cap in _CAPS:
             args += ["--cap-add", cap]

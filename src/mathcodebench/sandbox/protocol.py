@@ -16,7 +16,7 @@ MAX_MESSAGE = 64 << 20
 def write_all(fd: int, payload: bytes) -> None:
     view = memoryview(payload)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def send(fd: int, message: dict[str, Any]) -> None:
@@ -48,4 +48,5 @@ def receive(fd: int, timeout_s: float | None = None) -> dict[str, Any]:
     (size,) = _HEADER.unpack(_read_exact(fd, _HEADER.size, deadline))
     if size > MAX_MESSAGE:
         raise ValueError(f"message of {size} bytes exceeds the limit")
-    return json.loads(_read_exact(fd, size, deadline))
+    message: dict[str, Any] = json.loads(_read_exact(fd, size, deadline))
+    return message

@@ -23,6 +23,11 @@ def apply(limits: Limits) -> None:
 def tighten() -> None:
     """Limits a fork-server child gets whatever the request: no locked memory, no real-time or raised scheduling
     priority, no message-queue bytes, no core dumps. Lowering needs no privilege, so any uid can apply them."""
-    for limit in (resource.RLIMIT_MEMLOCK, resource.RLIMIT_RTPRIO, resource.RLIMIT_NICE, resource.RLIMIT_MSGQUEUE,
-                  resource.RLIMIT_CORE):
+    for limit in (
+        resource.RLIMIT_MEMLOCK,
+        resource.RLIMIT_RTPRIO,
+        resource.RLIMIT_NICE,
+        resource.RLIMIT_MSGQUEUE,
+        resource.RLIMIT_CORE,
+    ):
         resource.setrlimit(limit, (0, 0))

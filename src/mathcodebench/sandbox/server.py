@@ -23,6 +23,7 @@ import select
 import stat
 import sys
 import time
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -40,19 +41,67 @@ from .rlimits import MAX_PROCESSES
 from .runner import seed_numpy
 from .zygote import Spawned, Zygote
 
-PREIMPORT = (
-    "math cmath fractions decimal itertools functools collections statistics random re heapq bisect string "
-    "operator numbers datetime calendar copy json typing dataclasses enum time array struct textwrap "
-    "numpy sympy sympy.stats sympy.geometry sympy.combinatorics sympy.ntheory sympy.solvers.diophantine "
-    "sympy.physics.units sympy.logic sympy.sets mpmath"
-).split()
+if TYPE_CHECKING:
+    from .layers.seccomp import CompiledFilter
+
+PREIMPORT = [
+    "math",
+    "cmath",
+    "fractions",
+    "decimal",
+    "itertools",
+    "functools",
+    "collections",
+    "statistics",
+    "random",
+    "re",
+    "heapq",
+    "bisect",
+    "string",
+    "operator",
+    "numbers",
+    "datetime",
+    "calendar",
+    "copy",
+    "json",
+    "typing",
+    "dataclasses",
+    "enum",
+    "time",
+    "array",
+    "struct",
+    "textwrap",
+    "numpy",
+    "sympy",
+    "sympy.stats",
+    "sympy.geometry",
+    "sympy.combinatorics",
+    "sympy.ntheory",
+    "sympy.solvers.diophantine",
+    "sympy.physics.units",
+    "sympy.logic",
+    "sympy.sets",
+    "mpmath",
+]
 READY_TIMEOUT_S = 10.0
 WIPE_TIMEOUT_S = 5.0
 QUOTA_POLL_S = 0.01
 QUOTA_MAX_ENTRIES = 10_000
 QUOTA_MAX_DEPTH = 128
-READ_PATHS = ("/usr", "/lib", "/lib64", "/bin", "/etc/ld.so.cache", "/etc/localtime", "/dev/null", "/dev/zero",
-              "/dev/urandom", "/proc/cpuinfo", "/proc/meminfo", "/sys/devices/system/cpu")
+READ_PATHS = (
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/bin",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/dev/null",
+    "/dev/zero",
+    "/dev/urandom",
+    "/proc/cpuinfo",
+    "/proc/meminfo",
+    "/sys/devices/system/cpu",
+)
 
 
 class ServerConfig(BaseModel):
@@ -99,26 +148,36 @@ class Server:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         identity = Identity(config.identity)
-        self.layers = [("fork server: children forked from a zygote that never sees a program, each confined "
-                        "before its program arrives"),
-                       "session, empty stdin, output capped per stream",
-                       "rlimits: cpu, address space, file size, open files, processes; no core, memlock, rt-priority"]
+        self.layers = [
+            (
+                "fork server: children forked from a zygote that never sees a program, each confined "
+                "before its program arrives"
+            ),
+            "session, empty stdin, output capped per stream",
+            "rlimits: cpu, address space, file size, open files, processes; no core, memlock, rt-priority",
+        ]
         self.missing: list[str] = []
         quota = f"{config.disk_quota_mb} MB"
         if config.jailed:
-            self.layers += [f"bubblewrap jail: {NAMESPACES}; read-only minimal filesystem",
-                            f"scratch on a {quota} tmpfs (total disk quota; gone with the jail)"]
+            self.layers += [
+                f"bubblewrap jail: {NAMESPACES}; read-only minimal filesystem",
+                f"scratch on a {quota} tmpfs (total disk quota; gone with the jail)",
+            ]
         else:
-            self.layers.append(f"disk quota {quota} and {QUOTA_MAX_ENTRIES} entries, measured every "
-                               f"{QUOTA_POLL_S * 1000:.0f} ms (run directory and files held open)")
-            self.missing.append("bubblewrap jail (host mode): programs see the host's processes and filesystem, "
-                                "as far as seccomp and Landlock let them")
+            self.layers.append(
+                f"disk quota {quota} and {QUOTA_MAX_ENTRIES} entries, measured every "
+                f"{QUOTA_POLL_S * 1000:.0f} ms (run directory and files held open)"
+            )
+            self.missing.append(
+                "bubblewrap jail (host mode): programs see the host's processes and filesystem, "
+                "as far as seccomp and Landlock let them"
+            )
         self.layers.append(identity.describe(config.slots))
         if identity.kind == "root":
             self.missing.append("unprivileged uid (waived with --sandbox unsafe-root)")
         self.workdirs = [os.path.join(config.scratch, f"run{lane}") for lane in range(LANES)]
         uids = [identity.uid(config.slot, lane) for lane in range(LANES)]
-        for workdir, uid in zip(self.workdirs, uids):
+        for workdir, uid in zip(self.workdirs, uids, strict=True):
             os.mkdir(workdir, 0o700)
             if uid is not None:
                 os.chown(workdir, uid, uid)
@@ -127,18 +186,26 @@ class Server:
         rulesets = self._landlock()
         seccomp = self._seccomp(allow_memfd=self.cgroups[0] is not None and self.cgroups[0].bounds_memory)
         self.confinements = [
-            child.Confinement(workdir=self.workdirs[n], uid=uids[n], keep_capabilities=identity.keep_capabilities(),
-                              drop_capabilities=identity.kind == "root", ruleset_fd=rulesets[n], seccomp=seccomp,
-                              cgroup=self.cgroups[n])
-            for n in range(LANES)]
+            child.Confinement(
+                workdir=self.workdirs[n],
+                uid=uids[n],
+                keep_capabilities=identity.keep_capabilities(),
+                drop_capabilities=identity.kind == "root",
+                ruleset_fd=rulesets[n],
+                seccomp=seccomp,
+                cgroup=self.cgroups[n],
+            )
+            for n in range(LANES)
+        ]
 
     def _cgroups(self, identity: Identity) -> list[ChildCgroup | None]:
         if not self.config.cgroups:
             if identity.kind == "root":
                 self.missing.append("task bound for uid 0 (no pids cgroup: RLIMIT_NPROC does not bind root)")
             return [None] * LANES
-        cgroups: list[ChildCgroup | None] = [ChildCgroup(self.config.cgroups, lane, MAX_PROCESSES)
-                                             for lane in range(LANES)]
+        cgroups: list[ChildCgroup | None] = [
+            ChildCgroup(self.config.cgroups, lane, MAX_PROCESSES) for lane in range(LANES)
+        ]
         if "memory" in self.config.cgroups:
             self.layers.append("memory cgroup per child: anonymous, memfd, tmpfs and shm pages; true peak")
         if "cpuacct" in self.config.cgroups:
@@ -161,7 +228,7 @@ class Server:
         self.missing += [f"landlock: {feature}" for feature in landlock.missing_features(abi)]
         return [fd for fd, _ in built]
 
-    def _seccomp(self, allow_memfd: bool):
+    def _seccomp(self, allow_memfd: bool) -> CompiledFilter | None:
         try:
             from .layers.seccomp import LAST_REVIEWED, CompiledFilter
 
@@ -169,10 +236,13 @@ class Server:
         except (ImportError, OSError, RuntimeError) as exc:
             self.missing.append(f"seccomp ({exc})")
             return None
-        self.layers.append("seccomp: no new processes or programs, no sockets (a connected unix pair only), no "
-                           "SysV IPC or mqueues, no metadata changes, no inotify/fanotify/dnotify, no calls on other "
-                           "processes, no namespaces or mounts" + ("" if allow_memfd else ", no memfd") +
-                           f"; syscalls newer than {LAST_REVIEWED} fail")
+        self.layers.append(
+            "seccomp: no new processes or programs, no sockets (a connected unix pair only), no "
+            "SysV IPC or mqueues, no metadata changes, no inotify/fanotify/dnotify, no calls on other "
+            "processes, no namespaces or mounts"
+            + ("" if allow_memfd else ", no memfd")
+            + f"; syscalls newer than {LAST_REVIEWED} fail"
+        )
         return compiled
 
     def start(self) -> None:
@@ -215,7 +285,7 @@ class Server:
         done = self.zygote.reap(pid)
         return done.status, done.maxrss_kb, done.cpu_s
 
-    def handle(self, request: dict) -> dict:
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one program; return the reply (an "error" reply: this server must end)."""
         limits = Limits.model_validate(request["limits"])
         c = self._ready_child()
@@ -238,9 +308,19 @@ class Server:
         watch = None if self.config.jailed else (lambda: self._over_quota(c.pid, workdir))
         early = cgroup is not None and cgroup.measures
         try:
-            got = collect(c.pid, c.stdout, c.stderr, limits.timeout_s, limits.output_bytes, started,
-                          watch=watch, watch_every_s=QUOTA_POLL_S, reap=self._reap, pidfd=c.pidfd,
-                          done_fd=c.done if early else None)
+            got = collect(
+                c.pid,
+                c.stdout,
+                c.stderr,
+                limits.timeout_s,
+                limits.output_bytes,
+                started,
+                watch=watch,
+                watch_every_s=QUOTA_POLL_S,
+                reap=self._reap,
+                pidfd=c.pidfd,
+                done_fd=c.done if early else None,
+            )
         finally:
             c.close()
         self.unfinished = (c, got.reaped)
@@ -248,18 +328,29 @@ class Server:
         cpu_s = cgroup.cpu_s() if cgroup is not None else None
         stderr = got.stderr.decode("utf-8", "replace")
         if os.waitstatus_to_exitcode(got.wait_status) == child.SETUP_FAILED and stderr.startswith(
-                "sandbox setup failed"):
+            "sandbox setup failed"
+        ):
             return {"error": stderr.strip()}
         status, exit_code, sig = classify(got, stderr, oom_killed)
         if got.stopped:
             status = ExecStatus.ERROR
-            stderr += (f"OSError: [Errno 28] No space left on device: the sandbox's disk quota "
-                       f"({self.config.disk_quota_mb} MB, {QUOTA_MAX_ENTRIES} entries) is used up\n")
+            stderr += (
+                f"OSError: [Errno 28] No space left on device: the sandbox's disk quota "
+                f"({self.config.disk_quota_mb} MB, {QUOTA_MAX_ENTRIES} entries) is used up\n"
+            )
         if peak is None:
             peak = max(0.0, (got.rusage_maxrss_kb - c.rss_kb) / 1024)
-        return {"status": status.value, "exit_code": exit_code, "signal": sig,
-                "stdout": got.stdout.decode("utf-8", "replace"), "stderr": stderr, "truncated": got.truncated,
-                "wall_s": got.wall_s, "cpu_s": got.cpu_s if cpu_s is None else cpu_s, "peak_memory_mb": peak}
+        return {
+            "status": status.value,
+            "exit_code": exit_code,
+            "signal": sig,
+            "stdout": got.stdout.decode("utf-8", "replace"),
+            "stderr": stderr,
+            "truncated": got.truncated,
+            "wall_s": got.wall_s,
+            "cpu_s": got.cpu_s if cpu_s is None else cpu_s,
+            "peak_memory_mb": peak,
+        }
 
     def finish(self, previous: tuple[Spawned, bool] | None) -> None:
         """Reap (if the reply went out before it exited) and check the child of an earlier program, and wipe
@@ -280,6 +371,7 @@ class Server:
             return True
         return measured[0] + _deleted_open_files(pid, os.stat(workdir).st_dev) > self.quota_bytes
 
+
 def main() -> None:
     import gc
 
@@ -295,8 +387,9 @@ def main() -> None:
     seed_numpy()
     gc.freeze()  # children share the pre-imported heap copy-on-write
     server.start()
-    protocol.send(tx, {"ready": True, "layers": server.layers, "missing": server.missing,
-                       "missing_modules": missing_modules})
+    protocol.send(
+        tx, {"ready": True, "layers": server.layers, "missing": server.missing, "missing_modules": missing_modules}
+    )
     try:
         while True:
             try:

@@ -37,10 +37,11 @@ def child_env(home: str) -> dict[str, str]:
 
 
 class SubprocessSandbox:
-    name = requested = "subprocess"
-    reason = "subprocess mode requested (a comparison baseline, not isolation)"
-    layers = ["fresh-interpreter", "rlimits", "session", "scratch-dir", "clean-env"]
-    missing = ["uid", "netns", "landlock", "seccomp"]
+    def __init__(self) -> None:
+        self.name = self.requested = "subprocess"
+        self.reason = "subprocess mode requested (a comparison baseline, not isolation)"
+        self.layers = ["fresh-interpreter", "rlimits", "session", "scratch-dir", "clean-env"]
+        self.missing = ["uid", "netns", "landlock", "seccomp"]
 
     def run(self, code: str, limits: Limits) -> Execution:
         scratch = tempfile.mkdtemp(prefix="mcb-")
@@ -58,10 +59,15 @@ class SubprocessSandbox:
                 start_new_session=True,
                 preexec_fn=lambda: rlimits.apply(limits),
             )
+            assert proc.stdout is not None and proc.stderr is not None  # both are pipes
             try:
                 got = collect(
-                    proc.pid, proc.stdout.fileno(), proc.stderr.fileno(),
-                    limits.timeout_s, limits.output_bytes, started,
+                    proc.pid,
+                    proc.stdout.fileno(),
+                    proc.stderr.fileno(),
+                    limits.timeout_s,
+                    limits.output_bytes,
+                    started,
                 )
             finally:
                 proc.returncode = -1  # reaped by collect(); stop Popen from waiting again

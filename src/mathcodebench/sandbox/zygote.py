@@ -9,6 +9,7 @@ and reaps its children, reporting each exit status and rusage to the server.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -95,10 +96,8 @@ def _serve(sock: socket.socket, confinements: Sequence[child.Confinement], serve
                     wanted = b""
                 if not wanted:  # the server is done (or gone): end every child, and leave no zombie behind
                     for pidfd, pid in children.items():
-                        try:
+                        with contextlib.suppress(ProcessLookupError):
                             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-                        except ProcessLookupError:
-                            pass
                         os.waitpid(pid, 0)
                     os._exit(0)
                 for lane in wanted:
@@ -168,8 +167,6 @@ class Zygote:
         """Kill a child that will not run a program; its exit report is dropped when it comes."""
         if self._exits.pop(spawned.pid, None) is None:
             self._abandoned.add(spawned.pid)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(spawned.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         spawned.close()

@@ -22,4 +22,3 @@ def check(result: int, what: str) -> int:
 
 def prctl(option: int, arg2: int | ctypes.c_void_p = 0) -> None:
     check(libc.prctl(option, arg2, 0, 0, 0), f"prctl({option})")
-

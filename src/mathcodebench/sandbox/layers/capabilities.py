@@ -34,7 +34,7 @@ def effective() -> int:
     header = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_Data * 2)()
     check(libc.capget(ctypes.byref(header), ctypes.byref(data)), "capget")
-    return data[0].effective | data[1].effective << 32
+    return int(data[0].effective | data[1].effective << 32)
 
 
 def _capset(mask: int) -> None:

@@ -22,13 +22,19 @@ _SCOPE_ALL = 0b11  # abstract unix sockets + signals
 
 
 # What each ABI adds, as reported in the layer list (a feature the kernel lacks is reported missing).
-FEATURES = (("read-only system and interpreter, write only the run directory", 1), ("truncate", 3),
-            ("no tcp bind or connect", 4), ("device ioctls", 5), ("signals and abstract unix sockets scoped", 6))
+FEATURES = (
+    ("read-only system and interpreter, write only the run directory", 1),
+    ("truncate", 3),
+    ("no tcp bind or connect", 4),
+    ("device ioctls", 5),
+    ("signals and abstract unix sockets scoped", 6),
+)
 
 
 def missing_features(abi: int) -> list[str]:
-    return [f"{feature} (needs Landlock ABI {since}, this kernel has {abi})" for feature, since in FEATURES
-            if abi < since]
+    return [
+        f"{feature} (needs Landlock ABI {since}, this kernel has {abi})" for feature, since in FEATURES if abi < since
+    ]
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -43,7 +49,7 @@ class _PathBeneath(ctypes.Structure):
 def abi_version() -> int:
     """0 when the kernel has no Landlock."""
     version = libc.syscall(_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION))
-    return max(version, 0)
+    return max(int(version), 0)
 
 
 def _fs_all(abi: int) -> int:
@@ -59,8 +65,10 @@ def build_ruleset(read_paths: list[str], write_paths: list[str]) -> tuple[int, l
     fs_all = _fs_all(abi)
     attr = _RulesetAttr(fs_all, _NET_ALL if abi >= 4 else 0, _SCOPE_ALL if abi >= 6 else 0)
     size = 24 if abi >= 6 else 16 if abi >= 4 else 8
-    fd = check(libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)),
-               "landlock_create_ruleset")
+    fd = check(
+        libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)),
+        "landlock_create_ruleset",
+    )
     file_rights = _EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE | _IOCTL_DEV
     for paths, access in ((read_paths, _READ), (write_paths, fs_all)):
         for path in paths:

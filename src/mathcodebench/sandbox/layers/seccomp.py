@@ -17,6 +17,7 @@ import errno
 import os
 import socket
 import struct
+from typing import Any
 
 from ._libc import (
     PR_SET_NO_NEW_PRIVS,
@@ -29,29 +30,57 @@ from ._libc import (
 
 # Syscall numbers from 424 on are the same on every architecture; 469 is file_setattr (Linux 6.17).
 LAST_REVIEWED = 469
-_UNIFIED = {"fchmodat2": 452, "statmount": 457, "listmount": 458, "setxattrat": 463, "removexattrat": 466,
-            "open_tree_attr": 467, "file_setattr": 469}
+_UNIFIED = {
+    "fchmodat2": 452,
+    "statmount": 457,
+    "listmount": 458,
+    "setxattrat": 463,
+    "removexattrat": 466,
+    "open_tree_attr": 467,
+    "file_setattr": 469,
+}
 
 PROCESSES = "fork vfork execve execveat"
-OTHER_PROCESSES = ("ptrace process_vm_readv process_vm_writev kcmp pidfd_open pidfd_getfd pidfd_send_signal "
-                   "process_madvise process_mrelease migrate_pages move_pages get_robust_list perf_event_open")
-NAMESPACES = ("mount umount2 pivot_root chroot unshare setns open_tree move_mount fsopen fsconfig fsmount fspick "
-              "mount_setattr statmount listmount open_tree_attr")
-IPC = ("shmget shmat shmdt shmctl msgget msgsnd msgrcv msgctl semget semop semtimedop semctl mq_open mq_unlink "
-       "mq_timedsend mq_timedreceive mq_notify mq_getsetattr")
-METADATA = ("chmod fchmod fchmodat fchmodat2 chown fchown lchown fchownat utime utimes futimesat utimensat setxattr "
-            "lsetxattr fsetxattr removexattr lremovexattr fremovexattr setxattrat removexattrat file_setattr")
+OTHER_PROCESSES = (
+    "ptrace process_vm_readv process_vm_writev kcmp pidfd_open pidfd_getfd pidfd_send_signal "
+    "process_madvise process_mrelease migrate_pages move_pages get_robust_list perf_event_open"
+)
+NAMESPACES = (
+    "mount umount2 pivot_root chroot unshare setns open_tree move_mount fsopen fsconfig fsmount fspick "
+    "mount_setattr statmount listmount open_tree_attr"
+)
+IPC = (
+    "shmget shmat shmdt shmctl msgget msgsnd msgrcv msgctl semget semop semtimedop semctl mq_open mq_unlink "
+    "mq_timedsend mq_timedreceive mq_notify mq_getsetattr"
+)
+METADATA = (
+    "chmod fchmod fchmodat fchmodat2 chown fchown lchown fchownat utime utimes futimesat utimensat setxattr "
+    "lsetxattr fsetxattr removexattr lremovexattr fremovexattr setxattrat removexattrat file_setattr"
+)
 NOTIFY = "inotify_init inotify_init1 inotify_add_watch fanotify_init fanotify_mark"
 NETWORK = "connect bind listen accept accept4"
-KERNEL = ("bpf userfaultfd io_uring_setup io_uring_enter io_uring_register keyctl add_key request_key init_module "
-          "finit_module delete_module kexec_load kexec_file_load reboot swapon swapoff settimeofday clock_settime "
-          "clock_adjtime adjtimex acct quotactl quotactl_fd syslog iopl ioperm uselib vhangup memfd_secret "
-          "name_to_handle_at open_by_handle_at")
+KERNEL = (
+    "bpf userfaultfd io_uring_setup io_uring_enter io_uring_register keyctl add_key request_key init_module "
+    "finit_module delete_module kexec_load kexec_file_load reboot swapon swapoff settimeofday clock_settime "
+    "clock_adjtime adjtimex acct quotactl quotactl_fd syslog iopl ioperm uselib vhangup memfd_secret "
+    "name_to_handle_at open_by_handle_at"
+)
 DENIED = " ".join((PROCESSES, OTHER_PROCESSES, NAMESPACES, IPC, METADATA, NOTIFY, NETWORK, KERNEL)).split()
 
 # Calls that name a process: allowed on the caller itself (pid 0) only.
-PID_FIRST_ARG = ("prlimit64 sched_setaffinity sched_getaffinity sched_setparam sched_getparam sched_setscheduler "
-                 "sched_getscheduler sched_setattr sched_getattr sched_rr_get_interval setpgid").split()
+PID_FIRST_ARG = [
+    "prlimit64",
+    "sched_setaffinity",
+    "sched_getaffinity",
+    "sched_setparam",
+    "sched_getparam",
+    "sched_setscheduler",
+    "sched_getscheduler",
+    "sched_setattr",
+    "sched_getattr",
+    "sched_rr_get_interval",
+    "setpgid",
+]
 # (which, who) calls: allowed for "this process" only; (PRIO_USER, 0) would reach every process of the uid.
 WHICH_WHO = {"setpriority": 0, "getpriority": 0, "ioprio_set": 1, "ioprio_get": 1}  # PRIO_PROCESS, IOPRIO_WHO_PROCESS
 
@@ -72,17 +101,19 @@ def _unknown_syscalls_prefix(arch: int) -> bytes:
     """Four BPF instructions run before libseccomp's program: on the native architecture, a syscall number above
     LAST_REVIEWED (including x32 numbers) returns ENOSYS; everything else falls through to the filter."""
     ins = struct.Struct("=HBBI")
-    return b"".join((
-        ins.pack(_BPF_LD_W_ABS, 0, 0, 4),  # A = seccomp_data.arch
-        ins.pack(_BPF_JEQ_K, 0, 3, arch),  # not native: on to libseccomp (which rejects foreign architectures)
-        ins.pack(_BPF_LD_W_ABS, 0, 0, 0),  # A = seccomp_data.nr
-        ins.pack(_BPF_JGT_K, 0, 1, LAST_REVIEWED),
-        ins.pack(_BPF_RET_K, 0, 0, _SECCOMP_RET_ERRNO | errno.ENOSYS),
-    ))
+    return b"".join(
+        (
+            ins.pack(_BPF_LD_W_ABS, 0, 0, 4),  # A = seccomp_data.arch
+            ins.pack(_BPF_JEQ_K, 0, 3, arch),  # not native: on to libseccomp (which rejects foreign architectures)
+            ins.pack(_BPF_LD_W_ABS, 0, 0, 0),  # A = seccomp_data.nr
+            ins.pack(_BPF_JGT_K, 0, 1, LAST_REVIEWED),
+            ins.pack(_BPF_RET_K, 0, 0, _SECCOMP_RET_ERRNO | errno.ENOSYS),
+        )
+    )
 
 
-def _syscall(sc, name: str) -> int:
-    number = _UNIFIED.get(name, None)
+def _syscall(sc: Any, name: str) -> int:  # sc: the pyseccomp module (untyped)
+    number = _UNIFIED.get(name)
     if number is None:
         number = sc.resolve_syscall(sc.Arch.NATIVE, name)
     if number < 0:
