@@ -172,7 +172,8 @@ def level_trend(summaries: list[Summary], width: float, styles: dict[str, Look])
         look = styles[s.label]
         levels = [lvl for lvl in LEVELS if lvl in s.by_level]
         acc = [100 * s.by_level[lvl].accuracy for lvl in levels]
-        lines = ax.plot(levels, acc, marker=look.marker, linestyle=look.line, color=look.colour)
+        # clip_on=False: markers at 0 and 100 % drawn whole
+        lines = ax.plot(levels, acc, marker=look.marker, linestyle=look.line, color=look.colour, clip_on=False)
         _tag(lines, look, "line")
         band = ax.fill_between(
             levels,
@@ -202,7 +203,13 @@ def capped_curve(summaries: list[Summary], width: float, styles: dict[str, Look]
             (right, [c.unsolved_rate for c in s.capped], "unsolved"),
         ):
             lines = ax.plot(
-                ks, [100 * v for v in values], marker=look.marker, linestyle=look.line, color=look.colour, markersize=4
+                ks,
+                [100 * v for v in values],
+                marker=look.marker,
+                linestyle=look.line,
+                color=look.colour,
+                markersize=4,
+                clip_on=False,  # markers at 0 or 100 % drawn whole
             )
             _tag(lines, look, what)
     for ax, title in ((left, "accuracy %"), (right, "unsolved %")):
