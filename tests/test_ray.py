@@ -367,3 +367,11 @@ def test_without_an_address_a_local_ray_instance_is_started_for_the_run(tmp_path
     assert r.returncode == 0, r.stderr
     ((_, outcome, isolation, _),) = sessions(db)
     assert outcome == "finished" and len(isolation["nodes"]) == 1
+
+
+def test_an_address_nothing_answers_at_is_one_line_in_seconds(tmp_path, servers):
+    db = tmp_path / "run.sqlite"
+    r = run(command(servers[0], db, "--executor", "ray", "--ray-address", "127.0.0.1:9"), servers[1], timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "nothing answers at 127.0.0.1:9" in r.stderr and "ray start --head" in r.stderr
+    assert not db.exists()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from collections import deque
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -49,6 +50,7 @@ FORWARDED = tuple(
     )
 )
 START_S = 600.0  # a node's sandbox and models must be up within this
+REACH_S = 5.0  # a cluster address must accept a connection within this
 WAIT_S = 1.0  # the driver wakes this often while waiting (Ctrl-C is seen at once)
 
 
@@ -66,6 +68,7 @@ def connect(ray: ModuleType, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     target = address or os.environ.get("RAY_ADDRESS") or "local"
+    reachable(target)
     local = {"include_dashboard": False} if target == "local" else {}
     try:
         ray.init(address=target, logging_level=logging.WARNING, log_to_driver=False, **local)
@@ -74,6 +77,20 @@ def connect(ray: ModuleType, address: str | None) -> bool:
             f"--executor ray: cannot join the Ray cluster at {target}: {' '.join(str(exc).split())}"
         ) from None
     return True
+
+
+def reachable(address: str) -> None:
+    """A cluster address that nothing answers at is one line in seconds (Ray itself keeps retrying for minutes)."""
+    host, sep, port = address.rpartition("://")[2].rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "local", "auto": Ray resolves those itself
+    try:
+        socket.create_connection((host, int(port)), timeout=REACH_S).close()
+    except OSError as exc:
+        raise UserError(
+            f"--executor ray: nothing answers at {address} ({exc.strerror or type(exc).__name__}); "
+            "start the head node with 'ray start --head' or check --ray-address"
+        ) from None
 
 
 def portable(settings: Settings, model: ChatModel, judge: ChatModel | None) -> Models:
