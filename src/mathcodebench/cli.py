@@ -121,6 +121,12 @@ def _execute(session: api.Run) -> RunStatus:
     finals = store.grades(FINAL)
     label = session.settings.model + (" (tbt)" if session.settings.regeneration == "tbt" else "")
     console.print(f"Run database: {store.path}", highlight=False, soft_wrap=True)
+    record = store.record()
+    isolation = (record.sessions[-1].isolation if record.sessions else None) or record.isolation or {}
+    unsafe = isolation.get("mode") == "unsafe-root"
+    (err_console if unsafe else console).print(
+        f"{'[bold red]' if unsafe else ''}Sandbox: mode {isolation.get('mode')} ({isolation.get('reason', '')})"
+        f"{'[/]' if unsafe else ''}", highlight=False, soft_wrap=True)
     with session, RunProgress(console, label, total, len(finals), sum(g.correct for g in finals.values())) as shown:
         try:
             return session.execute(shown)
