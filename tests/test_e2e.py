@@ -221,7 +221,8 @@ def test_a_version_1_database_is_migrated_and_a_newer_one_refused(db, tmp_path):
         "CREATE TABLE v1 AS SELECT problem_id, grader, attempt, correct, status, method, answer, detail, created_at, "
         "score FROM grades; DROP TABLE grades; ALTER TABLE v1 RENAME TO grades; DROP TABLE votes;"
         "ALTER TABLE run DROP COLUMN recorded; ALTER TABLE run DROP COLUMN isolation;"
-        "ALTER TABLE run DROP COLUMN status_detail; DROP TABLE sessions; PRAGMA user_version = 1;")
+        "ALTER TABLE run DROP COLUMN status_detail; DROP TABLE endpoints; DROP TABLE sessions;"
+        "PRAGMA user_version = 1;")
     conn.execute("UPDATE run SET config = ?", (json.dumps(V2_CONFIG),))
     conn.commit()
     conn.close()
