@@ -348,11 +348,11 @@ def study(
 
     current: list[RunProgress] = []
 
-    def on_model(spec: str, db: Path, total: int, done: int, correct: int) -> None:
-        console.print(f"{spec}: {db}", highlight=False)
+    def on_model(name: str, db: Path, total: int, done: int, correct: int) -> None:
+        console.print(f"{name}: {db}", highlight=False)
         if current:
             current.pop().__exit__(None, None, None)
-        current.append(RunProgress(console, spec, total, done, correct).__enter__())
+        current.append(RunProgress(console, name, total, done, correct).__enter__())
 
     def on_problem(*result: Any) -> None:
         current[-1](*result)

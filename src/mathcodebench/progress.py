@@ -1,6 +1,6 @@
 """What a person watching a run sees: per model, problems (or samples, with --samples) done of all, correct so
 far, attempts and tokens per second, and an estimate of the time left. A terminal gets a live line; anything else (CI, a log file, nohup)
-gets one plain line every `EVERY` problems and at the end, never nothing for hours."""
+gets one plain line every `EVERY` problems (every tenth of a small run) and at the end, never nothing for hours."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class RunProgress:
         self.tokens += sum(a.completion_tokens for a in done.attempts)
         if self.live is not None:
             self.live.update(self._task, completed=self.done, stats=self.stats())
-        elif (self.done - self.start_done) % EVERY == 0:
+        elif (self.done - self.start_done) % max(1, min(EVERY, self.total // 10)) == 0:
             self.console.print(self.line(), highlight=False, soft_wrap=True)
 
     def stats(self) -> str:

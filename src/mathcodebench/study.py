@@ -21,6 +21,7 @@ model gets its own run database in the study's directory, and a study can be re-
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -63,7 +64,8 @@ def load_study(path: Path) -> tuple[list[tuple[Settings, Path]], str]:
         if key not in NAMES and key not in STUDY_KEYS:
             raise UserError(f"{path}: [study].{key}: unknown setting")
     shared = {k: v for k, v in study.items() if k not in STUDY_KEYS}
-    name, directory = str(study.get("name", "study")), path.parent / str(study.get("directory", "runs"))
+    name = str(study.get("name", "study"))
+    directory = Path(os.path.normpath(path.parent / str(study.get("directory", "runs"))))
     runs = []
     for i, entry in enumerate(models):
         if not isinstance(entry, dict):
@@ -108,8 +110,8 @@ def run_study(path: Path, on_model: Callable[[str, Path, int, int, int], None] |
     """Run (or resume) every model of the study in turn; return each run database and how it ended.
 
     Every model and judge still needed is checked before the first problem of the first model, so a study
-    left overnight fails at once, not after hours. `on_model(spec, db, problems, already_finished, correct)` is
-    called before each model that still has work.
+    left overnight fails at once, not after hours. `on_model(run name, db, samples, already_finished, correct)`
+    is called before each run that still has work.
     """
     runs, text = load_study(path)
     models: dict[str, ChatModel] = {}
@@ -135,7 +137,7 @@ def run_study(path: Path, on_model: Callable[[str, Path, int, int, int], None] |
         with run:
             finals = run.store.grades(FINAL)
             if on_model:
-                on_model(settings.model, db, len(run.store.problems()) * settings.samples, len(finals),
+                on_model(db.stem, db, len(run.store.problems()) * settings.samples, len(finals),
                          sum(g.correct for g in finals.values()))
             results.append((db, run.execute(on_problem)))
     return results
