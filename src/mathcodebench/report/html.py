@@ -13,7 +13,7 @@ from ..store import RunData
 from . import plots, tables
 from .ablation import number
 from .console import domain_gap
-from .summary import Summary
+from .summary import unit_label, unsolved_units
 
 UNSOLVED_SHOWN = 60  # per run; the viewer shows them all
 
@@ -32,14 +32,13 @@ def _last_line(attempt: Attempt) -> str:
     return lines[-1][:200] if lines else ""
 
 
-def _unsolved(data: RunData, summary: Summary) -> list[dict[str, object]]:
+def _unsolved(data: RunData) -> list[dict[str, object]]:
     problems = {p.id: p for p in data.problems}
-    attempts = data.attempts
-    return [{"problem": problems[pid],
+    return [{"problem": problems[unit[0]], "label": unit_label(unit, data.samples),
              "attempts": [{"number": a.number, "status": a.status.value, "error": a.error_type or "",
                            "detail": _last_line(a) if a.status != AttemptStatus.NO_CODE else a.response[:120]}
-                          for a in attempts.get(pid, [])]}
-            for pid in summary.unsolved[:UNSOLVED_SHOWN]]
+                          for a in data.tried(unit)]}
+            for unit in unsolved_units(data)[:UNSOLVED_SHOWN]]
 
 
 def render_html(runs: list[RunData]) -> str:
@@ -51,7 +50,7 @@ def render_html(runs: list[RunData]) -> str:
     figures = plots.html_figures(summaries)
     return _environment().get_template("report.html.j2").render(
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        runs=[{"summary": s, "record": data.record, "gap": domain_gap(s), "unsolved": _unsolved(data, s)}
+        runs=[{"summary": s, "record": data.record, "gap": domain_gap(s), "unsolved": _unsolved(data)}
               for s, data in zip(summaries, runs, strict=True)],
         ranked=ranked, pairs=built.pairs, ablations=built.ablations, paper=tables.paper_table(built),
         statuses=statuses, figures=figures,
