@@ -1,11 +1,12 @@
 """A pre-forked child: it confines itself completely while the previous program still runs, says it is ready,
-then waits for its one program.
+then waits for its one program, or for a session (the blocks of one solution, run in one `__main__`).
 
 Order matters: the cgroups are joined and the uid dropped while the child is still privileged; PDEATHSIG is
 set after the uid change (a credential change clears it); Landlock and seccomp come last (seccomp denies what
 the steps before need). Request-dependent rlimits are applied after the program arrives and before any of it
-runs: lowering a limit needs no privilege. A child that cannot confine itself says why and exits before it
-could receive any code.
+runs: lowering a limit needs no privilege. A session's child gets every limit but the CPU time one: that limit
+is cumulative, so the server bounds each block's CPU time itself (`block.py`). A child that cannot confine
+itself says why and exits before it could receive any code.
 """
 
 from __future__ import annotations
@@ -21,40 +22,33 @@ from .base import Limits
 from .cgroups import ChildCgroup
 from .layers import capabilities, landlock
 from .layers._libc import PR_SET_PDEATHSIG, prctl
-from .runner import run_program
+from .runner import read_exact, run_program, run_session
 
 if TYPE_CHECKING:
     from .layers.seccomp import CompiledFilter
 
 READY = b"R"
 SETUP_FAILED = 121  # exit status of a child that could not confine itself
-# A program as the server hands it over: its limits, then its UTF-8 source (no JSON, no validation here).
-_REQUEST = struct.Struct("=dIIIQ")  # timeout_s, memory_mb, file_size_mb, open_files, source length
+# A program as the server hands it over: its limits, then its UTF-8 source (no JSON, no validation here). A
+# session's request has no source: its blocks follow on the same pipe (`runner.encode_block`).
+_REQUEST = struct.Struct("=dIIIQ?")  # timeout_s, memory_mb, file_size_mb, open_files, source length, session
 
 
-def encode_request(code: str, limits: Limits) -> bytes:
+def encode_request(code: str, limits: Limits, session: bool = False) -> bytes:
     source = code.encode("utf-8", "surrogatepass")
     return (
-        _REQUEST.pack(limits.timeout_s, limits.memory_mb, limits.file_size_mb, limits.open_files, len(source)) + source
+        _REQUEST.pack(limits.timeout_s, limits.memory_mb, limits.file_size_mb, limits.open_files, len(source), session)
+        + source
     )
 
 
-def _read(fd: int, n: int) -> bytes:
-    data = bytearray()
-    while len(data) < n:
-        chunk = os.read(fd, n - len(data))
-        if not chunk:
-            raise EOFError("the server closed the request pipe")
-        data += chunk
-    return bytes(data)
-
-
-def _receive(fd: int) -> tuple[str, Limits]:
-    timeout_s, memory_mb, file_size_mb, open_files, size = _REQUEST.unpack(_read(fd, _REQUEST.size))
-    code = _read(fd, size).decode("utf-8", "surrogatepass")
-    return code, Limits.model_construct(
+def _receive(fd: int) -> tuple[str, Limits, bool]:
+    timeout_s, memory_mb, file_size_mb, open_files, size, session = _REQUEST.unpack(read_exact(fd, _REQUEST.size))
+    code = read_exact(fd, size).decode("utf-8", "surrogatepass")
+    limits = Limits.model_construct(
         timeout_s=timeout_s, memory_mb=memory_mb, file_size_mb=file_size_mb, open_files=open_files
     )
+    return code, limits, session
 
 
 @dataclass(frozen=True)
@@ -72,8 +66,8 @@ class Confinement:
 
 @dataclass(frozen=True)
 class Pipes:
-    """The child's ends: program output, the request it waits for, where it says it is ready, and where its
-    program's end is announced (`runner.run_program`)."""
+    """The child's ends: program output, the request it waits for, where it says it is ready (and, in a
+    session, where each block's end is announced) and where its program's end is announced (`runner`)."""
 
     stdout: int
     stderr: int
@@ -126,19 +120,22 @@ def main(c: Confinement, pipes: Pipes, parent: int) -> NoReturn:
     try:
         _confine(c, pipes, parent)
         os.write(pipes.status, READY)
-        os.close(pipes.status)
     except BaseException as exc:  # never run user code half-isolated
         try:
             os.write(pipes.status, f"sandbox setup failed: {exc!r}".encode()[:4000])
         finally:
             os._exit(SETUP_FAILED)
     try:
-        code, limits = _receive(pipes.request)
-        os.close(pipes.request)
-        rlimits.apply(limits)
+        code, limits, session = _receive(pipes.request)
+        if not session:
+            os.close(pipes.request)
+            os.close(pipes.status)
+        rlimits.apply(limits, cpu=not session)
     except EOFError:
         os._exit(0)  # the server went away, or retired this child unused
     except BaseException as exc:
         os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
         os._exit(SETUP_FAILED)
+    if session:
+        run_session(pipes.request, pipes.status, done_fd=pipes.done)
     run_program(code, done_fd=pipes.done)

@@ -6,7 +6,7 @@ import os
 import signal
 
 from .base import ExecStatus
-from .collect import Collected
+from .collect import OVER_CPU, Collected
 
 
 def classify(c: Collected, stderr_text: str, oom_killed: bool = False) -> tuple[ExecStatus, int | None, int | None]:
@@ -15,7 +15,7 @@ def classify(c: Collected, stderr_text: str, oom_killed: bool = False) -> tuple[
     exit_code, sig = (code, None) if code >= 0 else (None, -code)
     if c.truncated:
         return ExecStatus.OUTPUT_LIMIT, exit_code, sig
-    if c.timed_out or sig == signal.SIGXCPU:
+    if c.timed_out or c.stopped == OVER_CPU or sig == signal.SIGXCPU:
         return ExecStatus.TIMEOUT, exit_code, sig
     if exit_code == 0:
         return ExecStatus.OK, exit_code, sig

@@ -17,13 +17,16 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from . import protocol, scratch, selftest
-from .base import Execution, Isolation, Limits, SandboxError
+from .base import Execution, Isolation, Limits, SandboxError, SandboxSession
 from .cgroups import CgroupTree
 from .identity import Identity
 from .jail import SCRATCH, bwrap_prefix, inner_cgroups
 from .server import ServerConfig
+from .session import HeldSession
 from .subproc import child_env
 
 # A server that does not answer this long after the program's own deadline is presumed wedged (it may first
@@ -31,6 +34,7 @@ from .subproc import child_env
 SERVER_GRACE_S = 15.0
 START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 2.0
+T = TypeVar("T")
 
 
 class ServerFailure(Exception):
@@ -140,18 +144,40 @@ class _Server:
         last = said.splitlines()[-1] if said else f"{type(exc).__name__}: {exc}"
         return f"sandbox server {self.slot} {what}: {last}"
 
-    def run(self, code: str, limits: Limits) -> Execution:
+    def _call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        if self._stopped:
+            raise ServerFailure(f"sandbox server {self.slot} was stopped")
         try:
-            protocol.send(self.tx, {"code": code, "limits": limits.model_dump()})
-            reply = protocol.receive(self.rx, timeout_s=limits.timeout_s + SERVER_GRACE_S)
+            protocol.send(self.tx, request)
+            reply = protocol.receive(self.rx, timeout_s=timeout_s + SERVER_GRACE_S)
         except (OSError, EOFError, ValueError) as exc:  # TimeoutError is an OSError
             raise ServerFailure(self._why(exc, "failed")) from None
         if "error" in reply:
             raise ServerFailure(f"sandbox server {self.slot}: {reply['error']}")
+        return reply
+
+    def _execution(self, reply: dict[str, Any]) -> Execution:
         try:
             return Execution(**reply, layers=self._pool.layers)
         except (TypeError, ValueError) as exc:
             raise ServerFailure(f"sandbox server {self.slot} broke the protocol: {exc}") from None
+
+    def run(self, code: str, limits: Limits) -> Execution:
+        return self._execution(self._call({"code": code, "limits": limits.model_dump()}, limits.timeout_s))
+
+    def open_session(self, limits: Limits) -> None:
+        self._call({"open": limits.model_dump()}, limits.timeout_s)
+
+    def block(self, code: str, limits: Limits) -> tuple[Execution, bool]:
+        """One block of the open session: (its execution, whether it ended the session)."""
+        reply = self._call({"block": code}, limits.timeout_s)
+        ended = reply.pop("ended", None)
+        if not isinstance(ended, bool):
+            raise ServerFailure(f"sandbox server {self.slot} broke the protocol: no session state in its reply")
+        return self._execution(reply), ended
+
+    def close_session(self) -> None:
+        self._call({"close": True}, 0.0)
 
     def stop(self) -> None:
         """End the server and free its slot. First by closing its input: it exits once its zygote has killed and
@@ -275,7 +301,8 @@ class ForkServerSandbox:
             self._live.discard(server)
         self._free(server.slot)
 
-    def run(self, code: str, limits: Limits) -> Execution:
+    def _twice(self, use: Callable[[_Server], T]) -> tuple[_Server, T]:
+        """`use` a server; where it fails, once more on a fresh one; then SandboxError. The server stays taken."""
         failures = []
         for _ in range(2):
             try:
@@ -284,14 +311,21 @@ class ForkServerSandbox:
                 failures.append(str(exc))
                 continue
             try:
-                result = server.run(code, limits)
+                return server, use(server)
             except ServerFailure as exc:
                 failures.append(str(exc))
                 self._discard(server)
-                continue
-            self._idle.put(server)
-            return result
         raise SandboxError(" / ".join(failures))
+
+    def run(self, code: str, limits: Limits) -> Execution:
+        server, result = self._twice(lambda s: s.run(code, limits))
+        self._idle.put(server)
+        return result
+
+    def session(self, limits: Limits) -> SandboxSession:
+        """A child held for a solution's blocks; its server serves nothing else until the session is closed."""
+        server, _ = self._twice(lambda s: s.open_session(limits))
+        return _Session(self, server, limits)
 
     def isolation(self) -> Isolation:
         return selftest.isolation(self)
@@ -317,3 +351,30 @@ class ForkServerSandbox:
                 scratch.remove(self.root)
             except scratch.CleanupError as exc:
                 print(f"mathcodebench: could not remove the sandbox directory: {exc}", file=sys.stderr)
+
+
+class _Session(HeldSession):
+    """A session on one fork server, held from the pool until closed."""
+
+    def __init__(self, pool: ForkServerSandbox, server: _Server, limits: Limits) -> None:
+        super().__init__(pool.layers)
+        self._pool, self._server, self._limits = pool, server, limits
+
+    def _block(self, code: str) -> tuple[Execution, bool]:
+        try:
+            return self._server.block(code, self._limits)
+        except ServerFailure as exc:
+            self._pool._discard(self._server)
+            raise SandboxError(f"{exc} (a session is not replayed: its state was in that server)") from None
+
+    def _release(self) -> None:
+        """The server kills the child (if a block has not ended it), reaps it and wipes its run directory before
+        it answers; a server that fails at that is replaced."""
+        if self._lost is not None:
+            return  # its server was discarded with it
+        try:
+            self._server.close_session()
+        except ServerFailure:
+            self._pool._discard(self._server)  # and with it the child
+            return
+        self._pool._idle.put(self._server)

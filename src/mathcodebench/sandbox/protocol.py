@@ -13,10 +13,17 @@ _HEADER = struct.Struct(">I")
 MAX_MESSAGE = 64 << 20
 
 
-def write_all(fd: int, payload: bytes) -> None:
+def write_all(fd: int, payload: bytes, deadline: float | None = None) -> None:
+    """Write all of `payload`; with a `deadline` (`fd` non-blocking), TimeoutError when the reader does not take
+    it all in time."""
     view = memoryview(payload)
     while view:
-        view = view[os.write(fd, view) :]
+        if deadline is not None and not _ready(fd, select.POLLOUT, deadline):
+            raise TimeoutError("the peer did not take the message in time")
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            continue
 
 
 def send(fd: int, message: dict[str, Any]) -> None:
@@ -24,16 +31,16 @@ def send(fd: int, message: dict[str, Any]) -> None:
     write_all(fd, _HEADER.pack(len(data)) + data)
 
 
-def _readable(fd: int, deadline: float) -> bool:
+def _ready(fd: int, events: int, deadline: float) -> bool:
     poller = select.poll()  # not select(): a harness may hold descriptors above FD_SETSIZE
-    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    poller.register(fd, events | select.POLLHUP | select.POLLERR)
     return bool(poller.poll(max(0.0, deadline - time.monotonic()) * 1000))
 
 
 def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
     chunks = bytearray()
     while len(chunks) < n:
-        if deadline is not None and not _readable(fd, deadline):
+        if deadline is not None and not _ready(fd, select.POLLIN, deadline):
             raise TimeoutError("the peer did not answer in time")
         chunk = os.read(fd, n - len(chunks))
         if not chunk:

@@ -9,10 +9,18 @@ from .base import Limits
 MAX_PROCESSES = 64  # per uid; root ignores it, which is why fork is also denied by seccomp
 
 
-def apply(limits: Limits) -> None:
+def cpu_seconds(limits: Limits) -> int:
+    """The CPU time a program (or one block of a session) may use: its time limit, rounded up."""
+    return int(limits.timeout_s) + 1
+
+
+def apply(limits: Limits, cpu: bool = True) -> None:
+    """Every limit of `limits`; `cpu=False` for a session's child, whose CPU time is bounded per block instead
+    (RLIMIT_CPU counts the whole life of a process)."""
     mb = 1 << 20
-    cpu = int(limits.timeout_s) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    if cpu:
+        seconds = cpu_seconds(limits)
+        resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * mb, limits.file_size_mb * mb))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))

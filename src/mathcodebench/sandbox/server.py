@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import stat
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -31,14 +33,15 @@ from pydantic import BaseModel
 # longer be able to read the package's files.
 from . import child, protocol, scratch
 from .base import ExecStatus, Limits
+from .block import Held, ends_session, proc_cpu_s, proc_peak_kb, run_block, signaller
 from .cgroups import ChildCgroup
 from .classify import classify
-from .collect import collect
+from .collect import OVER_QUOTA, Collected, collect
 from .identity import LANES, Identity, interpreter_paths
 from .jail import NAMESPACES
 from .layers import landlock
 from .rlimits import MAX_PROCESSES
-from .runner import seed_numpy
+from .runner import SESSION_READY, seed_numpy
 from .zygote import Spawned, Zygote
 
 if TYPE_CHECKING:
@@ -102,6 +105,10 @@ READ_PATHS = (
     "/proc/meminfo",
     "/sys/devices/system/cpu",
 )
+
+
+# A child whose run is over and whose run directory is yet to be wiped, and whether it has been reaped.
+Finished = tuple[Spawned, bool] | None
 
 
 class ServerConfig(BaseModel):
@@ -249,7 +256,8 @@ class Server:
         """Fork the zygote (nothing of any program is in memory yet) and ask it for the first child."""
         self.zygote = Zygote(self.confinements)
         self.lane = 0  # the pre-forked child's
-        self.unfinished: tuple[Spawned, bool] | None = None  # the last program's child, and whether it is reaped
+        self.unfinished: Finished = None  # the last program's child (or an ended session's), and whether reaped
+        self.session: tuple[Spawned, Held, Limits] | None = None  # the child held for an open session
         self.zygote.spawn(self.lane)
 
     @staticmethod
@@ -285,27 +293,50 @@ class Server:
         done = self.zygote.reap(pid)
         return done.status, done.maxrss_kb, done.cpu_s
 
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Run one program; return the reply (an "error" reply: this server must end)."""
-        limits = Limits.model_validate(request["limits"])
-        c = self._ready_child()
-        if isinstance(c, str):
-            return {"error": c}
+    def handle(self, request: dict[str, Any]) -> tuple[dict[str, Any], Finished]:
+        """Answer one request (a program, or a session's opening, block or end): the reply (an "error" reply: this
+        server must end), and the earlier child to `finish` once the reply is out."""
+        if "block" in request:
+            return self._block(request["block"]), None
+        previous, self.unfinished = self.unfinished, None
+        if "code" in request:
+            return self._program(request["code"], Limits.model_validate(request["limits"])), previous
+        if "open" in request:
+            return self._open(Limits.model_validate(request["open"])), previous
+        return self._close(previous), None
+
+    def _handover(self, c: Spawned, payload: bytes, limits: Limits) -> float | str:
+        """Arm the child's cgroups, hand it `payload` and have the next child confine itself meanwhile: when the
+        payload was handed over (the child may act on it from then on), or why it was not."""
         cgroup = self.cgroups[c.lane]
         if cgroup is not None:
             cgroup.arm(limits.memory_mb << 20)
-        started = time.monotonic()  # the program may run as soon as it is written
+        started = time.monotonic()
         try:
-            protocol.write_all(c.request, child.encode_request(request["code"], limits))
+            protocol.write_all(c.request, payload)
         except OSError as exc:
             self.zygote.abandon(c)
-            return {"error": f"the pre-forked child did not take its program: {exc}"}
+            return f"the pre-forked child did not take its request: {exc}"
+        self.lane = (c.lane + 1) % LANES  # finished after the previous reply
+        self.zygote.spawn(self.lane)  # the next child confines itself while this one runs
+        return started
+
+    def _quota_watch(self, c: Spawned) -> Callable[[], str | None] | None:
+        if self.config.jailed:
+            return None  # the jail's tmpfs is the quota
+        workdir = self.workdirs[c.lane]
+        return lambda: OVER_QUOTA if self._over_quota(c.pid, workdir) else None
+
+    def _program(self, code: str, limits: Limits) -> dict[str, Any]:
+        c = self._ready_child()
+        if isinstance(c, str):
+            return {"error": c}
+        started = self._handover(c, child.encode_request(code, limits), limits)
+        if isinstance(started, str):
+            return {"error": started}
         os.close(c.request)
         c.request = -1
-        self.lane = (c.lane + 1) % LANES  # finished after the previous reply
-        self.zygote.spawn(self.lane)  # the next child confines itself while this program runs
-        workdir = self.workdirs[c.lane]
-        watch = None if self.config.jailed else (lambda: self._over_quota(c.pid, workdir))
+        cgroup = self.cgroups[c.lane]
         early = cgroup is not None and cgroup.measures
         try:
             got = collect(
@@ -315,31 +346,48 @@ class Server:
                 limits.timeout_s,
                 limits.output_bytes,
                 started,
-                watch=watch,
+                watch=self._quota_watch(c),
                 watch_every_s=QUOTA_POLL_S,
                 reap=self._reap,
                 pidfd=c.pidfd,
                 done_fd=c.done if early else None,
             )
+            failed = self._setup_failure(c, got)
         finally:
             c.close()
         self.unfinished = (c, got.reaped)
+        if failed is not None:
+            return {"error": failed}
+        return self._reply(got, c, cgroup.cpu_s() if cgroup is not None else None)
+
+    @staticmethod
+    def _setup_failure(c: Spawned, got: Collected) -> str | None:
+        """Why the child could not start its program, if it says so: on its status pipe, which a program never
+        holds (so no program can pass for a failing sandbox)."""
+        if not got.reaped or os.waitstatus_to_exitcode(got.wait_status) != child.SETUP_FAILED:
+            return None
+        os.set_blocking(c.status, False)
+        try:
+            said = os.read(c.status, 4096).decode("utf-8", "replace")
+        except OSError:
+            return None
+        return said if said.startswith("sandbox setup failed") else None
+
+    def _reply(self, got: Collected, c: Spawned, cpu_s: float | None, peak_kb: int | None = None) -> dict[str, Any]:
+        """The execution's account; CPU and peak from the child's cgroups where it has them, else `cpu_s` and
+        `peak_kb` (the child's peak resident set) where given, else its rusage."""
+        cgroup = self.cgroups[c.lane]
         peak, oom_killed = cgroup.outcome() if cgroup is not None else (None, False)
-        cpu_s = cgroup.cpu_s() if cgroup is not None else None
         stderr = got.stderr.decode("utf-8", "replace")
-        if os.waitstatus_to_exitcode(got.wait_status) == child.SETUP_FAILED and stderr.startswith(
-            "sandbox setup failed"
-        ):
-            return {"error": stderr.strip()}
         status, exit_code, sig = classify(got, stderr, oom_killed)
-        if got.stopped:
+        if got.stopped == OVER_QUOTA:
             status = ExecStatus.ERROR
             stderr += (
                 f"OSError: [Errno 28] No space left on device: the sandbox's disk quota "
                 f"({self.config.disk_quota_mb} MB, {QUOTA_MAX_ENTRIES} entries) is used up\n"
             )
         if peak is None:
-            peak = max(0.0, (got.rusage_maxrss_kb - c.rss_kb) / 1024)
+            peak = max(0.0, ((peak_kb or got.rusage_maxrss_kb) - c.rss_kb) / 1024)
         return {
             "status": status.value,
             "exit_code": exit_code,
@@ -352,7 +400,68 @@ class Server:
             "peak_memory_mb": peak,
         }
 
-    def finish(self, previous: tuple[Spawned, bool] | None) -> None:
+    def _open(self, limits: Limits) -> dict[str, Any]:
+        """Hold the pre-forked child for a session: it gets the limits, then blocks one at a time."""
+        if self.session is not None:
+            return {"error": "a session is already open"}
+        c = self._ready_child()
+        if isinstance(c, str):
+            return {"error": c}
+        handed = self._handover(c, child.encode_request("", limits, session=True), limits)
+        if isinstance(handed, str):
+            return {"error": handed}
+        ready, _, _ = select.select([c.status], [], [], READY_TIMEOUT_S)
+        said = os.read(c.status, 4096) if ready else b""
+        if said != SESSION_READY:
+            self.zygote.abandon(c)
+            return {"error": f"the session's child did not start: {said.decode('utf-8', 'replace') or 'no answer'}"}
+        os.set_blocking(c.request, False)
+        deliver = signaller(lambda sig: signal.pidfd_send_signal(c.pidfd, sig))
+        held = Held(c.pid, c.pidfd, c.stdout, c.stderr, c.request, c.status, c.done, deliver, self._reap)
+        self.session = (c, held, limits)
+        return {"opened": True}
+
+    def _block(self, code: str) -> dict[str, Any]:
+        if self.session is None:
+            return {"error": "no session is open"}
+        c, held, limits = self.session
+        cgroup = self.cgroups[c.lane]
+
+        def measured() -> float | None:  # the cpuacct cgroup's count outlives the child; /proc's does not
+            counted = cgroup.cpu_s() if cgroup is not None else None
+            return proc_cpu_s(held) if counted is None else counted
+
+        got, cpu_s = run_block(held, code, limits, measured, self._quota_watch(c))
+        reply = self._reply(got, c, cpu_s, None if got.block_status is None else proc_peak_kb(held))
+        reply["ended"] = ends_session(got, ExecStatus(reply["status"]))
+        if reply["ended"]:
+            self._end_session(got.reaped)
+        return reply
+
+    def _close(self, ended: Finished) -> dict[str, Any]:
+        """End the session: its child (`ended`, if a block ended it) is reaped and its run directory wiped before
+        the reply, so nothing of it is left once the session's close() returns."""
+        if self.session is not None:
+            self._end_session(reaped=False)
+            ended, self.unfinished = self.unfinished, None
+        try:
+            self.finish(ended)
+        except scratch.CleanupError as exc:
+            return {"error": str(exc)}
+        return {"closed": True}
+
+    def _end_session(self, reaped: bool) -> None:
+        """Kill the session's child (if it still lives); it is reaped and its run directory wiped when the session
+        is closed."""
+        assert self.session is not None
+        c, held, _ = self.session
+        if not reaped:
+            held.signal(signal.SIGKILL)
+        c.close()
+        self.unfinished = (c, reaped)
+        self.session = None
+
+    def finish(self, previous: Finished) -> None:
         """Reap (if the reply went out before it exited) and check the child of an earlier program, and wipe
         its run directory. CleanupError when either fails: the server must end."""
         if previous is None:
@@ -396,8 +505,7 @@ def main() -> None:
                 request = protocol.receive(rx)
             except EOFError:
                 return
-            previous = server.unfinished
-            reply = server.handle(request)
+            reply, previous = server.handle(request)
             protocol.send(tx, reply)  # before any cleanup: the harness has its result now
             if "error" in reply:
                 sys.exit(f"sandbox server {config.slot}: {reply['error']}")
