@@ -4,6 +4,7 @@ the real model is exercised in test_embedded.py."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -105,11 +106,18 @@ def single(by_unit: dict[tuple[str, int], V]) -> dict[str, V]:
 
 
 def read(db: Path) -> RunData:
-    store = RunStore.read(db)
+    return RunStore.snapshot(db)
+
+
+def stored_attempts(db: Path) -> int:
+    """Attempts in a run database that another process may be writing (0 while it does not exist yet)."""
+    if not db.exists():  # connecting would create the file, and the run must find no file there
+        return 0
     try:
-        return store.load()
-    finally:
-        store.close()
+        return int(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1).execute(
+            "SELECT count(*) FROM attempts").fetchone()[0])
+    except sqlite3.Error:
+        return 0
 
 
 def run_to_end(settings: Settings, db: Path, model: ChatModel, judge: ChatModel | None = None,
@@ -131,4 +139,4 @@ def db(tmp_path: Path) -> Path:
 
 
 __all__ = ["BROKEN", "ForcedFirst", "ModelError", "ScriptedModel", "check_regenerated_from_failure", "fenced", "read",
-           "run_to_end", "single"]
+           "run_to_end", "single", "stored_attempts"]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+from conftest import stored_attempts
 from servers import OllamaStandIn
 
 
@@ -37,16 +38,6 @@ def contents(db):
     return attempts, grades
 
 
-def count(db):
-    if not db.exists():  # connecting would create the file, and the run must find no file there
-        return 0
-    try:
-        return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1).execute(
-            "SELECT count(*) FROM attempts").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 def test_resume_after_kill_9_at_many_points(tmp_path):
     server = OllamaStandIn(reply=reply, latency_s=0.1)
     try:
@@ -60,7 +51,7 @@ def test_resume_after_kill_9_at_many_points(tmp_path):
             proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                     start_new_session=True)
             deadline = time.monotonic() + 120
-            while count(killed) < point and proc.poll() is None and time.monotonic() < deadline:
+            while stored_attempts(killed) < point and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert proc.poll() is None, f"the run ended before attempt {point} could be interrupted"
             os.killpg(proc.pid, signal.SIGKILL)  # the harness, its sandbox servers and its grader, at once

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from conftest import fenced, read
+from conftest import fenced, read, stored_attempts
 from servers import FaultyServer, OllamaStandIn
 
 from mathcodebench.report import summarize
@@ -35,14 +35,14 @@ def compatible(url, db, *extra):
 
 
 def test_a_second_writer_is_refused_at_once_and_kill_9_leaves_no_stale_lock(tmp_path):
-    server = OllamaStandIn(reply=RIGHT, latency_s=0.3)
+    server = OllamaStandIn(reply=RIGHT, latency_s=1.0)  # 30 problems: 30 s, time for the races below
     db = tmp_path / "run.sqlite"
     try:
         first = subprocess.Popen([sys.executable, "-m", "mathcodebench.cli", "run", "--model", "ollama/llama3.1:8b",
                                   "--base-url", server.url, "--limit", "30", "--db", str(db)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 120
-        while not (db.exists() and _attempts(db) >= 2) and time.monotonic() < deadline:
+        while not (db.exists() and stored_attempts(db) >= 2) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert first.poll() is None, "the first run ended before the test could race it"
         second = cli("run", "--resume", str(db), "--concurrency", "4")
@@ -51,7 +51,7 @@ def test_a_second_writer_is_refused_at_once_and_kill_9_leaves_no_stale_lock(tmp_
         assert "report, view or export" in message
         report = cli("report", str(db), "--json")  # readers are never locked out
         assert report.returncode == 0 and json.loads(report.stdout)["model"] == "ollama/llama3.1:8b"
-        assert _attempts(db) == len({(r[0], r[1]) for r in _rows(db)})  # nothing doubled meanwhile
+        assert stored_attempts(db) == len({(r[0], r[1]) for r in _rows(db)})  # nothing doubled meanwhile
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
         asked = len(server.requests)
@@ -69,14 +69,6 @@ def test_a_second_writer_is_refused_at_once_and_kill_9_leaves_no_stale_lock(tmp_
 def _rows(db):
     return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1).execute(
         "SELECT problem_id, number FROM attempts").fetchall()
-
-
-def _attempts(db):
-    try:
-        return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1).execute(
-            "SELECT count(*) FROM attempts").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 def test_the_refused_writer_made_no_model_request(tmp_path):

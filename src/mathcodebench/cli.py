@@ -105,7 +105,7 @@ def run(given: dict[str, Any], db: DbOpt = None, resume: ResumeOpt = None, html:
         data = session.store.load()
         _describe_selection(len(data.problems), data.record.dataset)
     status = _execute(session)
-    data = _read(session.store.path)
+    data = RunStore.snapshot(session.store.path)
     built = report_input([data])
     render(built.summaries[0], console)
     _paper(built)
@@ -162,7 +162,7 @@ def ablate(given: dict[str, Any],
         else:
             session = api.start(settings, db, check=preflight, command="ablate")
         status = _execute(session)
-        done.append(_read(db))
+        done.append(RunStore.snapshot(db))
         _end(status, done[-1])
     found = ablation(done[0], done[1])
     if found is None:
@@ -217,14 +217,6 @@ def datasets_show(given: dict[str, Any],
     _describe_selection(len(chosen.problems), chosen.info)
 
 
-def _read(db: Path) -> RunData:
-    store = RunStore.read(db)
-    try:
-        return store.load()
-    finally:
-        store.close()
-
-
 @app.command()
 def report(
     dbs: Annotated[list[Path], typer.Argument(help="Run databases written by 'mathcodebench run' or 'study'.")],
@@ -237,7 +229,7 @@ def report(
 ) -> None:
     """Print accuracy per subject and level, attempts used and unsolved problems; several runs side by side;
     the paper's published figures beside ours. Works while a run is being written (it only reads)."""
-    built = report_input([_read(db) for db in dbs])
+    built = report_input([RunStore.snapshot(db) for db in dbs])
     summaries, pairs = built.summaries, built.pairs
     if as_json:
         payload = [s.model_dump(mode="json") for s in summaries]
@@ -330,7 +322,7 @@ def export_run(
 
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    for path in export(_read(db), out or db.parent, fmt):
+    for path in export(RunStore.snapshot(db), out or db.parent, fmt):
         console.print(str(path), highlight=False, soft_wrap=True)
 
 
@@ -362,7 +354,7 @@ def study(
     finally:
         while current:
             current.pop().__exit__(None, None, None)
-    built = report_input([_read(db) for db, _ in results])
+    built = report_input([RunStore.snapshot(db) for db, _ in results])
     runs = built.runs
     render_comparison(built.summaries, built.pairs, console)
     for shown in (setup_table(built), statuses_table(built), graders_table(built)):  # sandbox, retries, graders
@@ -507,7 +499,7 @@ def regrade(given: dict[str, Any],
             preflight: PreflightOpt = True) -> None:
     """Grade a stored run again (another mode or judge) without calling the solving model."""
     status = api.regrade(db, given, check=preflight)
-    data = _read(db)
+    data = RunStore.snapshot(db)
     render(summarize(data), console)
     _end(status, data)
 

@@ -127,6 +127,15 @@ class RunStore:
         conn.row_factory = sqlite3.Row
         return cls(conn, path)
 
+    @classmethod
+    def snapshot(cls, path: Path) -> RunData:
+        """Everything a report needs of the run at `path`, read once, read-only."""
+        store = cls.read(path)
+        try:
+            return store.load()
+        finally:
+            store.close()
+
     @_locked
     def close(self, outcome: str | None = None, detail: str = "") -> None:
         """Close the file; a writer logs how its session ended and releases the run."""
