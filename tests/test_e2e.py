@@ -238,3 +238,17 @@ def test_a_version_1_database_is_migrated_and_a_newer_one_refused(db, tmp_path):
     conn.close()
     r = cli("report", str(db))
     assert r.returncode == 2 and "schema version 99" in r.stderr and "newer mathcodebench" in r.stderr
+
+
+def test_setup_names_a_llama_cpp_build_that_crashes_on_this_cpu(monkeypatch):
+    """A crashing build cannot be reproduced here (the project builds llama.cpp without the kernels that crash),
+    so the probe's process result is the one thing stood in for."""
+    from mathcodebench import cli
+    from mathcodebench.errors import UserError
+
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, -11, "", ""))
+    with pytest.raises(UserError, match="crashes on this CPU \\(SIGSEGV on the first generation\\).*make clean setup"):
+        cli._generates("embedded")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "x\nModelError: no"))
+    with pytest.raises(UserError, match="does not generate: ModelError: no"):
+        cli._generates("embedded")

@@ -575,7 +575,25 @@ def setup(
     if model not in SPECS:
         raise UserError(f"--model {model!r} is not an embedded model (available: {', '.join(SPECS)})")
     path = ensure_weights(SPECS[model])
-    console.print(f"Embedded model ready: {path} ({path.stat().st_size:,} bytes, sha256 verified)")
+    _generates(model)
+    console.print(f"Embedded model ready: {path} ({path.stat().st_size:,} bytes, sha256 verified, generates)")
+
+
+def _generates(spec: str) -> None:
+    """Load the model and generate one token in a separate process: a llama.cpp build that cannot run on this
+    CPU (e.g. kernels a VM does not let it use) dies there with a signal, and is named here, not in a run."""
+    import signal
+    import subprocess
+
+    probe = f"from mathcodebench.models import create_model; create_model({spec!r}).check()"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600)
+    if done.returncode < 0:
+        raise UserError(f"llama-cpp-python crashes on this CPU ({signal.Signals(-done.returncode).name} on the first "
+                        "generation): rebuild it with this project's flags (make clean setup), which leave out "
+                        "the AMX kernels that crash in virtual machines")
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"the embedded model {spec} does not generate: {last[:300]}")
 
 
 def main() -> None:
