@@ -38,17 +38,28 @@ MATH_OUT = "{641: 1, 6700417: 1} [-sqrt(2), sqrt(2)] 45 4/3\n"
 MODES = ["default", "host", "unsafe-root"] if ROOT else ["default", "host"]
 
 
-def _inner(box) -> int:
-    """A process inside the server's namespaces (the server, its zygote or a child): /proc/PID/root is the
-    filesystem it sees, /proc/PID/ns/ipc its IPC namespace."""
+def _servers(box) -> list[int]:
+    """The sandbox's server processes (inside their namespaces): /proc/PID/root is the filesystem a server sees,
+    /proc/PID/ns/ipc its IPC namespace. Their zygotes and children, forked without exec, share their command
+    line: a server is one whose parent does not."""
+    found = {}
     for pid in box.processes():
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError):
             continue
         if argv[:1] == [os.path.abspath(sys.executable).encode()] and b"mathcodebench.sandbox.server" in argv:
-            return pid
-    raise AssertionError("no sandbox server process")
+            found[pid] = parent
+    return sorted(pid for pid, parent in found.items() if parent not in found)
+
+
+def _inner(box) -> int:
+    """A server process of a one-server sandbox."""
+    servers = _servers(box)
+    if not servers:
+        raise AssertionError("no sandbox server process")
+    return servers[0]
 
 
 def _sysv_objects(pid: int) -> list[str]:
@@ -79,9 +90,8 @@ def _sysv_objects(pid: int) -> list[str]:
 
 
 def _scratch_roots(box) -> list[Path]:
-    if box.jailed:
-        inner = Path(f"/proc/{_inner(box)}/root")
-        return [inner / "scratch", inner / "tmp"]
+    if box.jailed:  # every server has its own
+        return [Path(f"/proc/{pid}/root") / top for pid in _servers(box) for top in ("scratch", "tmp")]
     return [Path(box.root)]
 
 

@@ -41,9 +41,19 @@ class Execution(BaseModel):
 
 class SandboxSession(Protocol):
     """One child held for a sequence of code blocks that share their state (tool-integrated reasoning): a later
-    block sees the variables of earlier ones. Each block has the limits the session was opened with; a block
-    that ends the child (a time or memory limit, a crash, an exit) ends the session, and later blocks report
-    that. Output is per block. Raises SandboxError for infrastructure failures, like `Sandbox.run`."""
+    block sees the variables, imports and files of earlier ones; `random` is seeded once, when it opens.
+
+    Each block gets the session's time limit (wall clock, and as much CPU time as a program), its own output
+    (capped per stream), wall and CPU time; memory (the limit, and the peak reported) is the child's, for the
+    whole session. Between blocks the child is stopped: nothing it started runs while no block does. An
+    uncaught exception is an `error` block (its traceback names "block<n>.py") and the session goes on; any
+    other status but `ok` (a time, memory or output limit, a crash, a kill), or SystemExit, ends the child, and
+    every later block returns an `error` Execution saying that the session ended (it did not run).
+
+    Infrastructure failures raise SandboxError: opening is retried once on a fresh server like `Sandbox.run`, but
+    a block never is (the session's state was in the child that is lost), so that block and every later one
+    raise. `close` ends the child and leaves nothing of it behind (processes, files) by the time it returns; it
+    may be called twice, and after the child died."""
 
     def run(self, code: str) -> Execution: ...
 

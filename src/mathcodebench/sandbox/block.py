@@ -72,7 +72,10 @@ def proc_peak_kb(held: Held) -> int | None:
 
     def read() -> float:
         with open(f"/proc/{held.pid}/status") as fh:
-            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        raise ValueError("no VmHWM: the child is exiting")
 
     peak = _while_alive(held, read)
     return None if peak is None else int(peak)
