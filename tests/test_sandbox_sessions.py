@@ -370,8 +370,13 @@ def test_a_server_that_dies_mid_session_fails_that_block_and_every_later_one(box
     fork_servers_only(box)
     s = box.session(LIMITS)
     ok(s, "x = 1")
-    held = _descendants([s._server.proc.pid])  # the session's server and all it started
-    killer = threading.Timer(0.3, lambda: [os.kill(pid, signal.SIGKILL) for pid in held if _pid_alive(pid)])
+
+    def kill() -> None:  # the session's server and all it started, listed as they are now
+        for pid in _descendants([s._server.proc.pid]):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Timer(0.3, kill)
     killer.start()
     with pytest.raises(SandboxError, match="not replayed"):
         s.run("import time\ntime.sleep(3)\nprint(x)")
@@ -412,3 +417,16 @@ def test_closing_the_sandbox_fails_an_open_session():
     s.close()
     with pytest.raises(SandboxError, match="closed"):
         box.session(LIMITS)
+
+
+@pytest.mark.parametrize("mode", ["strict", "unsafe-root"] if os.geteuid() == 0 else ["strict"])
+def test_every_fork_server_mode_has_sessions(mode):
+    box = create_sandbox(mode, workers=1)
+    try:
+        with opened(box) as s:
+            ok(s, "import os\nuid = os.getuid()\nvalue = 41")
+            assert s.run("value += undefined").status == ExecStatus.ERROR
+            assert ok(s, "print(value + 1, uid == 0)") == f"42 {mode == 'unsafe-root'}\n"
+            all_refused(s.run(outcomes("fork: os.fork()\nwrite outside: open('/tmp/mcb-session-escape', 'w')")))
+    finally:
+        box.close()
