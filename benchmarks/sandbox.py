@@ -1,5 +1,5 @@
 """Sandbox latency, CPU and throughput: the default mode (the jail where it starts) and the host fallback, against
-a fresh interpreter per run (`subprocess`).
+a fresh interpreter per run (`subprocess`); and what a block costs in a session (tool-integrated reasoning).
 
 Latency: the modes and scripts are interleaved in a shuffled round-robin, so machine noise hits all alike; each
 cell also gives the harness's own CPU per execution (what the calling process spends; the servers and programs
@@ -83,6 +83,21 @@ def main() -> None:
                 harness_cpu[(mode, script)].append((time.thread_time() - cpu) * 1000)
                 if result.status != ExecStatus.OK:
                     raise SystemExit(f"{mode}/{script} failed: {result.status} {result.stderr[-200:]}")
+        blocks: dict[tuple[str, str], list[float]] = {key: [] for key in latency}
+        sessions = {mode: box.session(LIMITS) for mode, box in boxes.items()}
+        try:  # a tool-integrated-reasoning block: the same scripts in a session held for them
+            for _ in range(args.runs):
+                order = list(blocks)
+                rng.shuffle(order)
+                for mode, script in order:
+                    start = time.perf_counter()
+                    result = sessions[mode].run(SCRIPTS[script])
+                    blocks[(mode, script)].append((time.perf_counter() - start) * 1000)
+                    if result.status != ExecStatus.OK:
+                        raise SystemExit(f"{mode}/{script} block failed: {result.status} {result.stderr[-200:]}")
+        finally:
+            for session in sessions.values():
+                session.close()
         throughput: dict[tuple[str, str], float] = {}
         sandbox_cpu: dict[tuple[str, str], float] = {}
         for script in ("sympy", "realistic"):
@@ -121,6 +136,14 @@ def main() -> None:
                 f"{script:<10} {mode:<11} {med:>10.1f} {percentile(values, 0.95):>8.1f} {base / med:>26.1f} "
                 f"{statistics.mean(harness_cpu[(mode, script)]):>19.2f}"
             )
+    print(f"\nSession blocks (one session per mode, the scripts run {args.runs} times each in it, interleaved):")
+    print(f"{'script':<10} {'mode':<11} {'median ms':>10} {'p95 ms':>8} {'x faster than a program':>24}")
+    for script in SCRIPTS:
+        for mode in MODES:
+            values = blocks[(mode, script)]
+            med = statistics.median(values)
+            program = statistics.median(latency[(mode, script)])
+            print(f"{script:<10} {mode:<11} {med:>10.2f} {percentile(values, 0.95):>8.2f} {program / med:>24.1f}")
     print(f"\nThroughput, {cores} concurrent callers, {args.throughput_runs} runs each:")
     print(f"{'script':<10} {'mode':<11} {'runs/s':>8} {'x subprocess':>13} {'all cpu ms/run':>15}")
     for (script, mode), rate in throughput.items():

@@ -22,7 +22,7 @@ from .base import Limits
 from .cgroups import ChildCgroup
 from .layers import capabilities, landlock
 from .layers._libc import PR_SET_PDEATHSIG, prctl
-from .runner import read_exact, run_program, run_session
+from .runner import prepare, read_exact, run_program, run_session
 
 if TYPE_CHECKING:
     from .layers.seccomp import CompiledFilter
@@ -119,6 +119,7 @@ def main(c: Confinement, pipes: Pipes, parent: int) -> NoReturn:
     """The child's whole life after fork (from `parent`, the zygote). Never returns."""
     try:
         _confine(c, pipes, parent)
+        main = prepare()
         os.write(pipes.status, READY)
     except BaseException as exc:  # never run user code half-isolated
         try:
@@ -137,5 +138,5 @@ def main(c: Confinement, pipes: Pipes, parent: int) -> NoReturn:
         os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
         os._exit(SETUP_FAILED)
     if session:
-        run_session(pipes.request, pipes.status, done_fd=pipes.done)
-    run_program(code, done_fd=pipes.done)
+        run_session(pipes.request, pipes.status, main, done_fd=pipes.done)
+    run_program(code, main, done_fd=pipes.done)
