@@ -24,7 +24,7 @@ import pytest
 
 from mathcodebench.sandbox import ExecStatus, Limits, create_sandbox
 from mathcodebench.sandbox.forkserver import ForkServerSandbox
-from mathcodebench.sandbox.identity import choose
+from mathcodebench.sandbox.identity import LANES, choose
 from mathcodebench.sandbox.rlimits import MAX_PROCESSES
 
 LIMITS = Limits(timeout_s=5, memory_mb=1024)
@@ -112,12 +112,16 @@ def _files_left(box) -> list[str]:
 def box(request):
     sandbox = create_sandbox(request.param, workers=1)
     sandbox.run("print(0)", LIMITS)
-    # the server, its zygote and the pre-forked child (and in the jail bwrap and its init), once the last
-    # program's child has exited
-    sandbox.expected_processes = 3 + 2 * sandbox.jailed
+    sandbox.expected_processes = per_server(sandbox)
     sandbox.ipc = _sysv_objects(_inner(sandbox))
     yield sandbox
     sandbox.close()
+
+
+def per_server(box) -> int:
+    """The processes of one idle server: itself, a zygote per lane and the pre-forked child (in the jail also bwrap
+    and its init), once the last program's child has exited."""
+    return 2 + LANES + 2 * box.jailed
 
 
 def _settled(box) -> int:
@@ -129,7 +133,9 @@ def _settled(box) -> int:
 
 
 def run(box, code, limits=LIMITS):
-    """Run a hostile program, then normal ones; assert nothing of the first is left anywhere."""
+    """Run a hostile program, then normal ones; assert nothing of the first is left anywhere and that it ended no
+    server (no zygote of it was killed, no cleanup failed)."""
+    servers = _servers(box)
     result = box.run(code, limits)
     for _ in range(2):  # a child is reaped, and its run directory wiped, after the reply that follows its own
         follow_up = box.run(MATH, LIMITS)
@@ -137,6 +143,7 @@ def run(box, code, limits=LIMITS):
     assert _settled(box) == box.expected_processes, "a process outlived its run"
     assert _sysv_objects(_inner(box)) == box.ipc, "an IPC object outlived its run"
     assert _files_left(box) == [], "a file outlived its run"
+    assert _servers(box) == servers, "the program ended its server"
     return result
 
 

@@ -23,6 +23,7 @@ from mathcodebench.sandbox import (
     forkserver,
     jail,
 )
+from mathcodebench.sandbox.identity import LANES
 from mathcodebench.sandbox.layers import capabilities
 from mathcodebench.sandbox.selftest import PROBES
 
@@ -266,8 +267,8 @@ def test_close_while_a_program_runs_stops_every_server():
     thread = threading.Thread(target=busy)
     thread.start()
     time.sleep(1.0)
-    processes = box.processes()  # the server, its zygote, the sleeping child and the next
-    assert len(processes) == 4
+    processes = box.processes()  # the server, its zygotes (one per lane), the sleeping child and the next
+    assert len(processes) == 2 + LANES + 1
     box.close()
     thread.join(10)
     assert not thread.is_alive() and isinstance(outcome[0], SandboxError)

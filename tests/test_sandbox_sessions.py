@@ -18,7 +18,16 @@ from mathcodebench.sandbox import ExecStatus, Limits, SandboxError, create_sandb
 from mathcodebench.sandbox.block import run_block
 from mathcodebench.sandbox.collect import OVER_CPU
 from mathcodebench.sandbox.forkserver import ForkServerSandbox, _descendants
-from test_sandbox_attacks import MATH, MATH_OUT, _files_left, _servers, _sysv_objects, all_refused, outcomes
+from test_sandbox_attacks import (
+    MATH,
+    MATH_OUT,
+    _files_left,
+    _servers,
+    _sysv_objects,
+    all_refused,
+    outcomes,
+    per_server,
+)
 
 LIMITS = Limits(timeout_s=5, memory_mb=1024)
 ENDED = "SessionEnded: "
@@ -66,7 +75,7 @@ def nothing_left(box):
     ipc = {pid: _sysv_objects(pid) for pid in _servers(box)} if forks(box) else {}
     yield seen
     if forks(box):
-        expected = len(box._live) * (3 + 2 * box.jailed)  # server, zygote, pre-forked child (jail: bwrap, init)
+        expected = len(box._live) * per_server(box)
         deadline = time.monotonic() + 5
         while len(box.processes()) != expected and time.monotonic() < deadline:
             time.sleep(0.01)

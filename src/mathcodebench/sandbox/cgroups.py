@@ -3,13 +3,14 @@
 Why: RLIMIT_AS bounds mapped memory only (not memfd, tmpfs or shm pages written without a mapping), and
 RLIMIT_NPROC does not bind uid 0. A memory cgroup charges every page a child allocates, gives its true peak
 and OOM-kills only inside it; a pids cgroup bounds its threads whatever its uid; cpuacct gives its exact CPU
-time before it has finished exiting (so the server can answer as soon as the program is done).
+time before it has finished exiting (so the server can answer as soon as the program is done). A lane's zygote
+lives in the lane's cgroups, so its children are born there (no migration per child).
 
 Layout, below this process's own cgroup in each hierarchy (so every limit set above it still applies):
 `mcb-<pid>-<n>/<server label>/c0 .. c<LANES-1>`, one per lane. The harness creates and removes the
-directories (`CgroupTree`); a server opens its lanes' files (`ChildCgroup`) and a child joins its own before it
-drops privileges. cgroup v2 is not used: enabling controllers for children of a cgroup that holds the harness
-itself is refused by the kernel ("no internal processes").
+directories (`CgroupTree`); a server opens its lanes' files (`ChildCgroup`) and each lane's zygote joins them.
+cgroup v2 is not used: enabling controllers for children of a cgroup that holds the harness itself is refused by
+the kernel ("no internal processes").
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .identity import LANES
 
 CONTROLLERS = ("memory", "pids", "cpuacct")
 _LANES = tuple(f"c{lane}" for lane in range(LANES))
+ZYGOTES = 1  # a lane's zygote lives in its cgroups (`zygote.py`): one task that is not a child's
 _counter = itertools.count()
 
 
@@ -142,7 +144,7 @@ class ChildCgroup:
         self._memory: dict[str, int] = {}  # file name -> descriptor; empty without a memory cgroup
         if "pids" in here:
             with open(os.path.join(here["pids"], "pids.max"), "w") as fh:
-                fh.write(str(max_tasks))
+                fh.write(str(max_tasks + ZYGOTES))
             self._pids = os.open(os.path.join(here["pids"], "pids.current"), os.O_RDONLY | os.O_CLOEXEC)
         if "cpuacct" in here:
             self._cpu = os.open(os.path.join(here["cpuacct"], "cpuacct.usage"), os.O_RDWR | os.O_CLOEXEC)
@@ -172,7 +174,7 @@ class ChildCgroup:
         return bool(self._memory) and self._cpu is not None
 
     def join(self) -> None:
-        """In the child, before it drops privileges: move this process into its cgroups."""
+        """In the lane's zygote, once: move this process into the lane's cgroups, where its children are born."""
         for fd in self.join_fds:
             os.write(fd, b"0")
 
@@ -221,5 +223,5 @@ class ChildCgroup:
         return max(0.0, peak), killed
 
     def tasks(self) -> int:
-        """Tasks still in the pids cgroup (0 once the child is reaped); -1 without one."""
-        return int(os.pread(self._pids, 64, 0)) if self._pids is not None else -1
+        """Tasks of children still in the pids cgroup (0 once the child is reaped); -1 without one."""
+        return int(os.pread(self._pids, 64, 0)) - ZYGOTES if self._pids is not None else -1

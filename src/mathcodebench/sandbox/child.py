@@ -1,12 +1,14 @@
 """A pre-forked child: it confines itself completely while the previous program still runs, says it is ready,
 then waits for its one program, or for a session (the blocks of one solution, run in one `__main__`).
 
-Order matters: the cgroups are joined and the uid dropped while the child is still privileged; PDEATHSIG is
-set after the uid change (a credential change clears it); Landlock and seccomp come last (seccomp denies what
-the steps before need). Request-dependent rlimits are applied after the program arrives and before any of it
-runs: lowering a limit needs no privilege. A session's child gets every limit but the CPU time one: that limit
-is cumulative, so the server bounds each block's CPU time itself (`block.py`). A child that cannot confine
-itself says why and exits before it could receive any code.
+Order matters: the child is born in its lane's cgroups (its zygote lives there) and there makes itself the first
+task the memory cgroup kills (the zygote counts there too), while still privileged, so that the program cannot
+undo it; then the uid is dropped; PDEATHSIG is set after the uid change (a credential change clears it);
+Landlock and seccomp come last (seccomp denies what the steps before need). Request-dependent rlimits are
+applied after the program arrives and before any of it runs: lowering a limit needs no privilege. A session's
+child gets every limit but the CPU time one: that limit is cumulative, so the server bounds each block's CPU
+time itself (`block.py`). A child that cannot confine itself says why and exits before it could receive any
+code.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from .layers.seccomp import CompiledFilter
 
 READY = b"R"
+OOM_FIRST = 1000  # oom_score_adj: whatever else is in the memory cgroup, this child is killed first
 SETUP_FAILED = 121  # exit status of a child that could not confine itself
 # A program as the server hands it over: its limits, then its UTF-8 source (no JSON, no validation here). A
 # session's request has no source: its blocks follow on the same pipe (`runner.encode_block`).
@@ -91,13 +94,11 @@ def _confine(c: Confinement, pipes: Pipes, parent: int) -> None:
     os.dup2(devnull, 0)
     os.dup2(pipes.stdout, 1)
     os.dup2(pipes.stderr, 2)
-    join = c.cgroup.join_fds if c.cgroup else []
     ruleset = [] if c.ruleset_fd is None else [c.ruleset_fd]
-    close_all_but({0, 1, 2, pipes.request, pipes.status, pipes.done, *ruleset, *join})
-    if c.cgroup:
-        c.cgroup.join()
-        for fd in join:
-            os.close(fd)
+    close_all_but({0, 1, 2, pipes.request, pipes.status, pipes.done, *ruleset})
+    if c.cgroup is not None:
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write(str(OOM_FIRST))
     os.chdir(c.workdir)
     os.environ["HOME"] = os.environ["TMPDIR"] = c.workdir
     rlimits.tighten()

@@ -1,7 +1,7 @@
 """The fork server: a separate, single-threaded process that holds nothing of the harness.
 
-It pre-imports the usual math modules and builds every isolation layer once, then forks its zygote (the
-pristine process every child is forked from: `zygote.py`). It always holds one pre-forked child that has
+It pre-imports the usual math modules and builds every isolation layer once, then forks its zygotes (one per lane,
+the pristine processes every child is forked from: `zygote.py`). It always holds one pre-forked child that has
 already confined itself (`child.py`), so a request costs handing over the code, running it and collecting the
 result. Right after the handover it asks for the next child, which confines itself while the program runs.
 
@@ -157,7 +157,7 @@ class Server:
         identity = Identity(config.identity)
         self.layers = [
             (
-                "fork server: children forked from a zygote that never sees a program, each confined "
+                "fork server: children forked from zygotes that never see a program, each confined "
                 "before its program arrives"
             ),
             "session, empty stdin, output capped per stream",
@@ -253,12 +253,12 @@ class Server:
         return compiled
 
     def start(self) -> None:
-        """Fork the zygote (nothing of any program is in memory yet) and ask it for the first child."""
-        self.zygote = Zygote(self.confinements)
+        """Fork the zygotes (nothing of any program is in memory yet) and ask the first for a child."""
+        self.zygotes = [Zygote(self.confinements[lane], lane) for lane in range(LANES)]
         self.lane = 0  # the pre-forked child's
         self.unfinished: Finished = None  # the last program's child (or an ended session's), and whether reaped
         self.session: tuple[Spawned, Held, Limits] | None = None  # the child held for an open session
-        self.zygote.spawn(self.lane)
+        self.zygotes[self.lane].spawn()
 
     @staticmethod
     def _ready(c: Spawned) -> str | None:
@@ -277,21 +277,18 @@ class Server:
 
     def _ready_child(self) -> Spawned | str:
         """The pre-forked child, or a fresh one if it is not usable; a string says why neither is."""
-        c = self.zygote.take(self.lane)
+        zygote = self.zygotes[self.lane]
+        c = zygote.take()
         why = self._ready(c)
         if why is not None:
-            self.zygote.abandon(c)
-            self.zygote.spawn(self.lane)
-            c = self.zygote.take(self.lane)
+            zygote.abandon(c)
+            zygote.spawn()
+            c = zygote.take()
             why = self._ready(c)
             if why is not None:
-                self.zygote.abandon(c)
+                zygote.abandon(c)
                 return why
         return c
-
-    def _reap(self, pid: int) -> tuple[int, int, float]:
-        done = self.zygote.reap(pid)
-        return done.status, done.maxrss_kb, done.cpu_s
 
     def handle(self, request: dict[str, Any]) -> tuple[dict[str, Any], Finished]:
         """Answer one request (a program, or a session's opening, block or end): the reply (an "error" reply: this
@@ -315,10 +312,10 @@ class Server:
         try:
             protocol.write_all(c.request, payload)
         except OSError as exc:
-            self.zygote.abandon(c)
+            self.zygotes[c.lane].abandon(c)
             return f"the pre-forked child did not take its request: {exc}"
         self.lane = (c.lane + 1) % LANES  # finished after the previous reply
-        self.zygote.spawn(self.lane)  # the next child confines itself while this one runs
+        self.zygotes[self.lane].spawn()  # the next child confines itself while this one runs
         return started
 
     def _quota_watch(self, c: Spawned) -> Callable[[], str | None] | None:
@@ -348,7 +345,7 @@ class Server:
                 started,
                 watch=self._quota_watch(c),
                 watch_every_s=QUOTA_POLL_S,
-                reap=self._reap,
+                reap=self.zygotes[c.lane].reap,
                 pidfd=c.pidfd,
                 done_fd=c.done if early else None,
             )
@@ -413,11 +410,11 @@ class Server:
         ready, _, _ = select.select([c.status], [], [], READY_TIMEOUT_S)
         said = os.read(c.status, 4096) if ready else b""
         if said != SESSION_READY:
-            self.zygote.abandon(c)
+            self.zygotes[c.lane].abandon(c)
             return {"error": f"the session's child did not start: {said.decode('utf-8', 'replace') or 'no answer'}"}
         os.set_blocking(c.request, False)
         deliver = signaller(lambda sig: signal.pidfd_send_signal(c.pidfd, sig))
-        held = Held(c.pid, c.pidfd, c.stdout, c.stderr, c.request, c.status, c.done, deliver, self._reap)
+        held = Held(c.pid, c.pidfd, c.stdout, c.stderr, c.request, c.status, c.done, deliver, self.zygotes[c.lane].reap)
         self.session = (c, held, limits)
         return {"opened": True}
 
@@ -468,7 +465,7 @@ class Server:
             return
         c, reaped = previous
         if not reaped:
-            self.zygote.reap(c.pid)
+            self.zygotes[c.lane].reap(c.pid)
         cgroup = self.cgroups[c.lane]
         if cgroup is not None and cgroup.tasks() > 0:
             raise scratch.CleanupError("a task outlived its program")  # cannot happen without fork
@@ -514,7 +511,8 @@ def main() -> None:
             except scratch.CleanupError as exc:
                 sys.exit(f"sandbox server {config.slot}: {exc}")
     finally:
-        server.zygote.close()
+        for zygote in server.zygotes:
+            zygote.close()
 
 
 if __name__ == "__main__":

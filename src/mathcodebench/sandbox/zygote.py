@@ -1,10 +1,16 @@
-"""The zygote: the process every child is forked from, which never sees a program or its output.
+"""The zygotes: the processes every child is forked from, which never see a program or its output.
 
 A child is a copy of the memory it was forked from. The server relays programs and their output, so a child
 forked from it could find the previous program's code (reachable objects) or output (freed memory) there: a
-channel from one run to the next. The zygote is forked from the server before any request, and afterwards only
-hears "fork a child for lane n": it creates the child's pipes, forks, hands the server its ends (SCM_RIGHTS)
-and reaps its children, reporting each exit status and rusage to the server.
+channel from one run to the next. The zygotes are forked from the server before any request, one per lane, and
+afterwards only hear "fork a child": a zygote creates the child's pipes, forks, hands the server its ends
+(SCM_RIGHTS) and reaps its children, reporting each exit status and rusage to the server.
+
+Each zygote lives in its lane's cgroups (a memory, a pids and a cpuacct cgroup), so a child is born in them:
+moving a process into a cgroup v1 (what a child did itself before) waits for an RCU grace period, several ms
+and at times tens of ms on a loaded machine, while forks and exits across the machine wait with it. A zygote
+keeps the server's privileges and never drops them (its children do, `child.py`), it counts as one task of its
+lane's pids cgroup, and its children make themselves the memory cgroup's first choice when it must kill.
 """
 
 from __future__ import annotations
@@ -15,16 +21,16 @@ import select
 import signal
 import socket
 import struct
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
 from . import child
 from .layers._libc import PR_SET_PDEATHSIG, prctl
 
-_CHILD = struct.Struct("=ciiq")  # b"c", pid, lane, RSS (kB) at fork
+_CHILD = struct.Struct("=ciq")  # b"c", pid, RSS (kB) at fork
 _PIPES = 5  # stdout, stderr, request, status, done
 _EXIT = struct.Struct("=ciiqd")  # b"x", pid, wait status, ru_maxrss (kB), cpu seconds
+_SPAWN = b"s"
 
 
 @dataclass
@@ -61,29 +67,29 @@ def _rss_kb() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def _fork_child(sock: socket.socket, confinements: Sequence[child.Confinement], lane: int) -> int:
+def _fork_child(sock: socket.socket, confinement: child.Confinement) -> int:
     (out_r, out_w), (err_r, err_w), (req_r, req_w), (st_r, st_w), (done_r, done_w) = (os.pipe() for _ in range(_PIPES))
     rss = _rss_kb()
     zygote = os.getpid()
     pid = os.fork()
     if pid == 0:
         sock.close()
-        child.main(confinements[lane], child.Pipes(out_w, err_w, req_r, st_w, done_w), zygote)
+        child.main(confinement, child.Pipes(out_w, err_w, req_r, st_w, done_w), zygote)
     servers = [out_r, err_r, req_w, st_r, done_r]  # the order of Spawned's fields
-    socket.send_fds(sock, [_CHILD.pack(b"c", pid, lane, rss)], servers)
+    socket.send_fds(sock, [_CHILD.pack(b"c", pid, rss)], servers)
     for fd in (*servers, out_w, err_w, req_r, st_w, done_w):
         os.close(fd)
     return pid
 
 
-def _serve(sock: socket.socket, confinements: Sequence[child.Confinement], server_pid: int) -> NoReturn:
+def _serve(sock: socket.socket, confinement: child.Confinement, server_pid: int) -> NoReturn:
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != server_pid:
         os._exit(0)
-    keep = {sock.fileno()}
-    for c in confinements:  # what children inherit; nothing else (not the server's pipes to the harness)
-        keep |= {fd for fd in (c.ruleset_fd, *(c.cgroup.join_fds if c.cgroup else ())) if fd is not None}
-    child.close_all_but({0, 1, 2, *keep})
+    if confinement.cgroup is not None:
+        confinement.cgroup.join()  # once: every child is born in the lane's cgroups
+    keep = {sock.fileno(), *([] if confinement.ruleset_fd is None else [confinement.ruleset_fd])}
+    child.close_all_but({0, 1, 2, *keep})  # what children inherit; nothing else (not the server's pipes)
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
     children: dict[int, int] = {}  # pidfd -> pid
@@ -100,8 +106,8 @@ def _serve(sock: socket.socket, confinements: Sequence[child.Confinement], serve
                             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
                         os.waitpid(pid, 0)
                     os._exit(0)
-                for lane in wanted:
-                    pid = _fork_child(sock, confinements, lane)
+                for _ in wanted:
+                    pid = _fork_child(sock, confinement)
                     pidfd = os.pidfd_open(pid)
                     children[pidfd] = pid
                     poller.register(pidfd, select.POLLIN)
@@ -114,32 +120,34 @@ def _serve(sock: socket.socket, confinements: Sequence[child.Confinement], serve
 
 
 class Zygote:
-    """Server side. Children arrive (and exits are reported) asynchronously; both are kept until asked for."""
+    """Server side, one per lane. Children arrive (and exits are reported) asynchronously; both are kept until
+    asked for."""
 
-    def __init__(self, confinements: Sequence[child.Confinement]) -> None:
+    def __init__(self, confinement: child.Confinement, lane: int) -> None:
+        self.lane = lane
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         server_pid = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:
             self._sock.close()
-            _serve(theirs, confinements, server_pid)
+            _serve(theirs, confinement, server_pid)
         theirs.close()
-        self._children: dict[int, Spawned] = {}  # lane -> child not yet taken
+        self._children: list[Spawned] = []  # not yet taken
         self._exits: dict[int, Exit] = {}
         self._abandoned: set[int] = set()
 
-    def spawn(self, lane: int) -> None:
-        """Ask for a child for `lane`; it confines itself while the server goes on."""
-        self._sock.send(bytes([lane]))
+    def spawn(self) -> None:
+        """Ask for a child; it confines itself while the server goes on."""
+        self._sock.send(_SPAWN)
 
     def _read(self) -> None:
         message, fds, _, _ = socket.recv_fds(self._sock, 64, _PIPES)
         if not message:
             raise EOFError("the zygote exited")
         if message[:1] == b"c":
-            _, pid, lane, rss = _CHILD.unpack(message)
+            _, pid, rss = _CHILD.unpack(message)
             stdout, stderr, request, status, done = fds
-            self._children[lane] = Spawned(pid, lane, stdout, stderr, request, status, done, rss)
+            self._children.append(Spawned(pid, self.lane, stdout, stderr, request, status, done, rss))
             return
         _, pid, status, maxrss, cpu = _EXIT.unpack(message)
         if pid in self._abandoned:
@@ -147,16 +155,18 @@ class Zygote:
         else:
             self._exits[pid] = Exit(status, maxrss, cpu)
 
-    def take(self, lane: int) -> Spawned:
-        while lane not in self._children:
+    def take(self) -> Spawned:
+        while not self._children:
             self._read()
-        return self._children.pop(lane)
+        return self._children.pop(0)
 
-    def reap(self, pid: int) -> Exit:
-        """Wait for the zygote's report of `pid`'s exit (the caller has killed it)."""
+    def reap(self, pid: int) -> tuple[int, int, float]:
+        """Wait for the zygote's report of `pid`'s exit (the caller has killed it): (wait status, ru_maxrss in kB,
+        cpu seconds), as `collect` wants them."""
         while pid not in self._exits:
             self._read()
-        return self._exits.pop(pid)
+        done = self._exits.pop(pid)
+        return done.status, done.maxrss_kb, done.cpu_s
 
     def close(self) -> None:
         """End the zygote (it ends its children first) and reap it."""
