@@ -58,6 +58,7 @@ bench: setup
 	$(BIN)/python benchmarks/sandbox.py
 	$(BIN)/python benchmarks/grading.py
 	$(BIN)/python benchmarks/harness_overhead.py
+	$(BIN)/python benchmarks/embedded_speed.py
 	$(BIN)/python benchmarks/distributed.py
 	$(BIN)/python benchmarks/judge_calibration.py $(if $(JUDGE_LIMIT),--limit $(JUDGE_LIMIT))
 

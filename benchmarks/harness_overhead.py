@@ -1,10 +1,9 @@
-"""Harness overhead: how close a run gets to pure model latency, and the embedded model's speed in a run.
+"""Harness overhead: how close a run gets to pure model latency (the embedded model's speed in a run is measured
+by benchmarks/embedded_speed.py).
 
-1. A local OpenAI-compatible stand-in (its own process) answers every request after a fixed latency L. A run of N problems
-   (7 subjects x 5 levels x 27, one attempt each, the real sandbox and symbolic grader) at concurrency C is
-   timed against the ideal N * L / C.
-2. The embedded model's generation speed inside a run (tokens/s from the stored attempts) against raw
-   llama-cpp-python on the same prompts, measured side by side in this process.
+A local OpenAI-compatible stand-in (its own process) answers every request after a fixed latency L. A run of N problems
+(7 subjects x 5 levels x 27, one attempt each, the real sandbox and symbolic grader) at concurrency C is timed against
+the ideal N * L / C.
 
     python benchmarks/harness_overhead.py [--latency 0.2] [--concurrency 32] [--per-cell 27]
 """
@@ -15,7 +14,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import sys
 import tempfile
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,8 +21,6 @@ from pathlib import Path
 
 from mathcodebench import api
 from mathcodebench.data import LEVELS, SUBJECTS, Selection
-from mathcodebench.models import GenerationParams
-from mathcodebench.solve.prompts import first_messages
 
 REPLY = json.dumps({"choices": [{"index": 0, "finish_reason": "stop",
                                  "message": {"role": "assistant", "content": "```python\nprint(2)\n```"}}],
@@ -89,31 +85,11 @@ def overhead(latency: float, concurrency: int, per_cell: int, work: Path) -> tup
     return n, wall, n * latency / concurrency, sum(a.exec_s for a in attempts) / len(attempts)
 
 
-def embedded_speed(work: Path, problems: int) -> tuple[float, float]:
-    """(tokens/s inside a run, tokens/s of raw llama-cpp-python on the same prompts)."""
-    config = api.RunConfig(selection=Selection(limit=problems), attempts=1, max_tokens=256)
-    store, model, chosen = api.start_run(config, work / "embedded.sqlite")
-    model.generate(first_messages(chosen.problems[-1]), GenerationParams(max_tokens=8))  # load and warm up first
-    api.execute(store, model, config)
-    attempts = [a for tried in store.attempts().values() for a in tried]
-    in_run = sum(a.completion_tokens for a in attempts) / sum(a.gen_s for a in attempts)
-    llm = model._load()  # the same loaded weights and settings, called directly
-    tokens = seconds = 0.0
-    for problem in chosen.problems:
-        start = time.perf_counter()
-        out = llm.create_chat_completion(messages=[m.model_dump() for m in first_messages(problem)],
-                                         temperature=0.0, max_tokens=256, seed=0)
-        seconds += time.perf_counter() - start
-        tokens += out["usage"]["completion_tokens"]
-    return in_run, tokens / seconds
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, nargs="+", default=[0.2, 1.0])
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--per-cell", type=int, default=27)
-    parser.add_argument("--embedded-problems", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -127,10 +103,6 @@ def main() -> None:
         print(f"sandbox floor = problems x sandbox ms/run / {cores} cores: what executing the programs alone takes "
               "here. Grading, the HTTP client and the stand-in server share the same cores; when their sum nears "
               "the ideal, the run is CPU-bound rather than latency-bound.")
-        sys.stdout.flush()
-        in_run, raw = embedded_speed(work, args.embedded_problems)
-        print(f"\nembedded model, {args.embedded_problems} problems: {in_run:.1f} tokens/s in a run, "
-              f"{raw:.1f} tokens/s raw llama-cpp-python, ratio {in_run / raw:.2f}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def create_model(spec: str, base_url: str | Sequence[str] | None = None, max_ret
     request's duration (default: the backend's own); `chat_template` (a built-in name or a Jinja file) lets a
     server model continue raw text."""
     if spec in embedded.SPECS:
-        return embedded.EmbeddedModel(spec)
+        return embedded.EmbeddedModel(spec, concurrency=concurrency)  # sequences decoded together
     provider, sep, name = spec.partition("/")
     options: dict[str, Any] = {  # unset ones keep the backend's own default
         "max_retries": max_retries, **({"concurrency": concurrency} if concurrency else {}),
