@@ -13,7 +13,8 @@ from mathcodebench.models import GenerationParams, Message, create_model
 from mathcodebench.models.weights import QWEN_CODER_05B, ensure_weights
 from mathcodebench.data import Problem
 from mathcodebench.sandbox import create_sandbox
-from mathcodebench.solve import AttemptStatus, SolvePolicy, solve
+from mathcodebench.solve import AttemptStatus, SolvePolicy, load_prompt, solve
+from mathcodebench.solve.prompts import METHOD_PROMPTS
 from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced, run_to_end, single
 
 pytestmark = pytest.mark.model
@@ -95,3 +96,28 @@ def test_tbt_regenerates_a_forced_failure_from_its_failing_line_at_token_level(m
     offset = attempts[0].response.index("print(a * 7 // b)")
     # The token the failed line began with is excluded at the failure point.
     assert not attempts[1].response[offset:].startswith("print(a * 7 // b)")
+
+
+def test_generation_ends_at_a_stop_string_which_the_text_leaves_out(model):
+    """The same greedy reply with and without stop strings: with them it is the reply up to the first one."""
+    messages = [Message(role="user", content="Write a Python program in a ```python block that prints 2 + 3.")]
+    whole = model.generate(messages, GenerationParams(max_tokens=120)).text
+    fence = whole.index("```", whole.index("```python") + 3)  # the block's closing fence
+    stopped = model.generate(messages, GenerationParams(max_tokens=120, stop=["```\n", "```output"]))
+    assert stopped.text == whole[:fence] and stopped.finish_reason == "stop"
+    assert stopped.completion_tokens < len(model.engine.tokenize(whole, bos=False, special=False))
+
+
+def test_tool_integrated_reasoning_on_the_embedded_model_runs_its_blocks(model):
+    """A real tir attempt: every turn that ended at a closed python block had that block executed in the session."""
+    problem = Problem(id="t/2", subject="Algebra", level=1, problem="What is 6 times 7?", answer="42")
+    policy = SolvePolicy(attempts=1, method="tir", prompt=load_prompt(METHOD_PROMPTS["tir"]), params=GenerationParams(max_tokens=300))
+    sandbox = create_sandbox("default")
+    try:
+        (attempt,) = solve(problem, model, sandbox, policy)
+    finally:
+        sandbox.close()
+    ran = [turn for turn in attempt.turns if turn.code is not None]
+    assert ran, attempt.response
+    for turn in ran:
+        assert turn.text.endswith("```\n") and turn.status is not None and turn.exec_s > 0

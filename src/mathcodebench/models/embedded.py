@@ -90,7 +90,7 @@ class EmbeddedModel:
         banned = self._first_tokens(engine, tokens, prompt, avoid) if avoid else frozenset()
         result = engine.submit(Request(tokens, params, banned))
         return Completion(
-            text=engine.detokenize(result.tokens),
+            text=_before_stop(engine.detokenize(result.tokens), params.stop),
             finish_reason=result.finish_reason,
             prompt_tokens=len(tokens),
             completion_tokens=len(result.tokens),
@@ -119,3 +119,9 @@ class EmbeddedModel:
             "eval_chunk": str(CHUNK),
             "decode_slots": str(min(self.default_concurrency, MAX_SLOTS)),
         }
+
+
+def _before_stop(text: str, stops: list[str]) -> str:
+    """The text up to the first stop string, which is not part of it (as the OpenAI API returns it)."""
+    cuts = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return text[: min(cuts)] if cuts else text

@@ -13,7 +13,8 @@ benchmarks/embedded_speed.py):
 - Every request samples with its own seeded sampler chain.
 
 A background thread owns the context: it admits waiting requests into free slots (evaluating their prompts),
-then decodes one token for every active request in one forward pass, until each stops.
+then decodes one token for every active request in one forward pass, until each stops: at the end-of-generation
+token, its token budget, or as soon as its text contains one of its stop strings (`GenerationParams.stop`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .prefix_cache import CHUNK, Snapshots, chunks, reusable
 N_CTX = 4096  # tokens per request (prompt and response)
 MAX_SLOTS = 8  # sequences decoded together at most; more concurrent requests wait for a free slot
 SNAPSHOT_BYTES = 256 << 20  # saved prefix states kept in memory
+STOP_MARGIN = 8  # tokens looked back beyond a stop string's length in bytes
 # llama-cpp-python's sampling defaults, kept so that sampled responses mean what they meant before.
 TOP_K, MIN_P = 40, 0.05
 
@@ -63,7 +65,7 @@ class Request:
 @dataclass(frozen=True)
 class Result:
     tokens: list[int]  # generated, without the end-of-generation token
-    finish_reason: str  # "stop" or "length"
+    finish_reason: str  # "stop" (end of generation or a stop string) or "length"
     reused: int  # prompt tokens taken from the prefix cache rather than evaluated
     seconds: float  # from submission to the last token, waiting for a slot included
     logits_sha256: str | None = None  # with Request.digest
@@ -78,6 +80,7 @@ class Stats:
     generated_tokens: int = 0
     steps: int = 0  # forward passes while decoding
     rows: int = 0  # tokens decoded in those passes (rows / steps: the mean batch)
+    widest: int = 0  # the most tokens decoded in one pass
 
 
 @dataclass
@@ -241,6 +244,7 @@ class Engine:
         )
         self.stats.steps += 1
         self.stats.rows += len(active)
+        self.stats.widest = max(self.stats.widest, len(active))
         for row, job in enumerate(active):
             if job.digest is not None:
                 self._hash_logits(job, row)
@@ -253,11 +257,23 @@ class Engine:
             return
         job.generated.append(token)
         self.stats.generated_tokens += 1
-        if (
+        if self._stopped(job):
+            self._finish(job, "stop")
+        elif (
             len(job.generated) >= max(1, job.request.params.max_tokens)
             or len(job.request.tokens) + len(job.generated) >= N_CTX
         ):
             self._finish(job, "length")
+
+    def _stopped(self, job: _Job) -> bool:
+        """Whether the latest token completed a stop string. Checked every token, so a stop string can only have
+        completed within the latest token; the tail is long enough to hold it (a token is at least one byte, but for
+        special tokens, hence the margin), and bytes are searched so a split UTF-8 character cannot hide one."""
+        stops = [s.encode() for s in job.request.params.stop]
+        if not stops:
+            return False
+        tail: bytes = self.model.detokenize(job.generated[-(max(map(len, stops)) + STOP_MARGIN) :])
+        return any(s in tail for s in stops)
 
     def _finish(self, job: _Job, reason: str = "", error: ModelError | None = None) -> None:
         if job.sampler is not None:
