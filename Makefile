@@ -10,7 +10,7 @@ NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DCMAKE_C_FLAGS="$(NO_AMX)" -DCMAKE_CXX_FLAGS="$(NO_AMX)"
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: setup browser latex demo demo-full test bench clean
+.PHONY: setup browser latex demo demo-full lint test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,7 +47,13 @@ latex:
 	      poppler-utils >/dev/null; } || \
 	  echo "TeX Live could not be installed: the LaTeX compile tests will be skipped"
 
-test: setup browser latex
+# Static checks (configured in pyproject.toml): ruff's lint rules and format, mypy --strict on the package.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint browser latex
 	$(BIN)/python -m pytest
 
 # The judge calibration judges a fixed sample of the labelled corpus (the whole corpus takes hours on 2 cores;

@@ -47,7 +47,7 @@ class MathVerifyDirect:
     def grade(self, output: str, reference: str, problem: str = "") -> Grade:
         try:
             ok = verify(parse(f"${reference}$"), parse(output), timeout_seconds=10)
-        except Exception:  # noqa: BLE001 - a crash counts as a "no"
+        except Exception:
             ok = False
         return Grade(correct=bool(ok), status="ok", method="math-verify", answer=output)
 
@@ -100,10 +100,12 @@ def main() -> None:
     args = parser.parse_args()
     references = [json.loads(line)["answer"] for line in args.data.read_text().splitlines()][: args.limit]
     equivalent, perturbed = renderings(references)
-    sets = {"corpus (labelled)": corpus_pairs(),
-            "MATH reference vs itself": [Pair(answer=r, reference=r, label=True) for r in references],
-            "MATH reference vs Python print": equivalent,
-            "MATH reference vs wrong print": perturbed}
+    sets = {
+        "corpus (labelled)": corpus_pairs(),
+        "MATH reference vs itself": [Pair(answer=r, reference=r, label=True) for r in references],
+        "MATH reference vs Python print": equivalent,
+        "MATH reference vs wrong print": perturbed,
+    }
     print(f"{len(references)} MATH references; {len(equivalent)} with a Python rendering")
 
     results: dict[tuple[str, str], LabelledResult] = {}
@@ -117,12 +119,16 @@ def main() -> None:
     print(f"{'pairs':<32} {'n':>6}  {'grader':<12} {'agreement %':>11} {'answers/s':>10} {'timeouts':>9}")
     for (label, name), result in results.items():
         timeouts = sum(g.grade.status == "timeout" for g in result.graded) if name != "math-verify" else "n/a"
-        print(f"{label:<32} {len(result.graded):>6}  {name:<12} {100 * result.table.rate:>11.2f} "
-              f"{result.answers_per_s:>10.1f} {timeouts:>9}")
+        print(
+            f"{label:<32} {len(result.graded):>6}  {name:<12} {100 * result.table.rate:>11.2f} "
+            f"{result.answers_per_s:>10.1f} {timeouts:>9}"
+        )
     for label in sets:
         ours_r, theirs_r = results[label, "symbolic"], results[label, "math-verify"]
-        print(f"{label}: symbolic / math-verify speed {ours_r.answers_per_s / theirs_r.answers_per_s:.2f}x, "
-              f"agreement {100 * (ours_r.table.rate - theirs_r.table.rate):+.2f} points")
+        print(
+            f"{label}: symbolic / math-verify speed {ours_r.answers_per_s / theirs_r.answers_per_s:.2f}x, "
+            f"agreement {100 * (ours_r.table.rate - theirs_r.table.rate):+.2f} points"
+        )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,18 @@ from pathlib import Path
 from mathcodebench import api
 from mathcodebench.data import LEVELS, SUBJECTS, Selection
 
-REPLY = json.dumps({"choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": "```python\nprint(2)\n```"}}],
-                    "usage": {"prompt_tokens": 50, "completion_tokens": 8}}).encode()
+REPLY = json.dumps(
+    {
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "```python\nprint(2)\n```"},
+            }
+        ],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 8},
+    }
+).encode()
 
 
 def serve(latency: float, port_pipe) -> None:
@@ -64,16 +73,32 @@ def synthetic_dataset(directory: Path, per_cell: int) -> Path:
         for subject in SUBJECTS:
             for level in LEVELS:
                 for i in range(per_cell):
-                    out.write(json.dumps({"id": f"{subject}/{level}/{i}", "subject": subject, "level": level,
-                                          "problem": f"What is 1 + 1? ({subject} {level} {i})", "answer": "2"}) + "\n")
+                    out.write(
+                        json.dumps(
+                            {
+                                "id": f"{subject}/{level}/{i}",
+                                "subject": subject,
+                                "level": level,
+                                "problem": f"What is 1 + 1? ({subject} {level} {i})",
+                                "answer": "2",
+                            }
+                        )
+                        + "\n"
+                    )
     return path
 
 
 def overhead(latency: float, concurrency: int, per_cell: int, work: Path) -> tuple[int, float, float, float]:
     server, url = stand_in(latency)
     data = synthetic_dataset(work, per_cell)
-    config = api.RunConfig(model="openai-compatible/stand-in", base_url=url, dataset=str(data),
-                           selection=Selection(), attempts=1, concurrency=concurrency)
+    config = api.RunConfig(
+        model="openai-compatible/stand-in",
+        base_url=url,
+        dataset=str(data),
+        selection=Selection(),
+        attempts=1,
+        concurrency=concurrency,
+    )
     store, model, chosen = api.start_run(config, work / f"overhead-{latency}-{concurrency}.sqlite")
     start = time.perf_counter()
     api.execute(store, model, config)
@@ -94,15 +119,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         cores = os.cpu_count() or 1
-        print(f"{'latency L':>9} {'C':>4} {'problems':>9} {'ideal s':>8} {'wall s':>8} {'wall/ideal':>11} "
-              f"{'sandbox ms/run':>15} {'sandbox floor s':>16}")
+        print(
+            f"{'latency L':>9} {'C':>4} {'problems':>9} {'ideal s':>8} {'wall s':>8} {'wall/ideal':>11} "
+            f"{'sandbox ms/run':>15} {'sandbox floor s':>16}"
+        )
         for latency in args.latency:
             n, wall, ideal, exec_s = overhead(latency, args.concurrency, args.per_cell, work)
-            print(f"{latency:>9.2f} {args.concurrency:>4} {n:>9} {ideal:>8.1f} {wall:>8.1f} {wall / ideal:>11.2f} "
-                  f"{1000 * exec_s:>15.1f} {n * exec_s / cores:>16.1f}")
-        print(f"sandbox floor = problems x sandbox ms/run / {cores} cores: what executing the programs alone takes "
-              "here. Grading, the HTTP client and the stand-in server share the same cores; when their sum nears "
-              "the ideal, the run is CPU-bound rather than latency-bound.")
+            print(
+                f"{latency:>9.2f} {args.concurrency:>4} {n:>9} {ideal:>8.1f} {wall:>8.1f} {wall / ideal:>11.2f} "
+                f"{1000 * exec_s:>15.1f} {n * exec_s / cores:>16.1f}"
+            )
+        print(
+            f"sandbox floor = problems x sandbox ms/run / {cores} cores: what executing the programs alone takes "
+            "here. Grading, the HTTP client and the stand-in server share the same cores; when their sum nears "
+            "the ideal, the run is CPU-bound rather than latency-bound."
+        )
 
 
 if __name__ == "__main__":

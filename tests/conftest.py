@@ -61,8 +61,15 @@ class ScriptedModel:
         if isinstance(response, BaseException):
             raise response
         assert isinstance(response, str)
-        return Completion(text=response, finish_reason="stop", prompt_tokens=10, completion_tokens=len(response) // 4,
-                          latency_s=0.001, model=self.spec, params=params)
+        return Completion(
+            text=response,
+            finish_reason="stop",
+            prompt_tokens=10,
+            completion_tokens=len(response) // 4,
+            latency_s=0.001,
+            model=self.spec,
+            params=params,
+        )
 
     def check(self) -> None:
         """Preflight: a scripted model is always there."""
@@ -82,8 +89,15 @@ class ForcedFirst:
         return getattr(self._model, name)
 
     def generate(self, messages: list[Message], params: GenerationParams) -> Completion:
-        return Completion(text=self._response, finish_reason="stop", prompt_tokens=1, completion_tokens=1,
-                          latency_s=0.0, model=self._model.spec, params=params)  # type: ignore[attr-defined]
+        return Completion(
+            text=self._response,
+            finish_reason="stop",
+            prompt_tokens=1,
+            completion_tokens=1,
+            latency_s=0.0,
+            model=self._model.spec,
+            params=params,
+        )  # type: ignore[attr-defined]
 
 
 BROKEN = "a = 6\nb = 0\nprint(a * 7 // b)"  # fails on line 3 with ZeroDivisionError
@@ -114,14 +128,22 @@ def stored_attempts(db: Path) -> int:
     if not db.exists():  # connecting would create the file, and the run must find no file there
         return 0
     try:
-        return int(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1).execute(
-            "SELECT count(*) FROM attempts").fetchone()[0])
+        return int(
+            sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+            .execute("SELECT count(*) FROM attempts")
+            .fetchone()[0]
+        )
     except sqlite3.Error:
         return 0
 
 
-def run_to_end(settings: Settings, db: Path, model: ChatModel, judge: ChatModel | None = None,
-               on_problem: api.OnProblem | None = None) -> RunData:
+def run_to_end(
+    settings: Settings,
+    db: Path,
+    model: ChatModel,
+    judge: ChatModel | None = None,
+    on_problem: api.OnProblem | None = None,
+) -> RunData:
     """Start a run with the given (scripted) models, execute it, close it, and read back what it stored."""
     with api.start(settings, db, model=model, judge=judge, check=False) as run:
         run.execute(on_problem)
@@ -138,5 +160,15 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "run.sqlite"
 
 
-__all__ = ["BROKEN", "ForcedFirst", "ModelError", "ScriptedModel", "check_regenerated_from_failure", "fenced", "read",
-           "run_to_end", "single", "stored_attempts"]
+__all__ = [
+    "BROKEN",
+    "ForcedFirst",
+    "ModelError",
+    "ScriptedModel",
+    "check_regenerated_from_failure",
+    "fenced",
+    "read",
+    "run_to_end",
+    "single",
+    "stored_attempts",
+]

@@ -54,8 +54,13 @@ class _Handler(BaseHTTPRequestHandler):
 class OllamaStandIn(_Server):
     """Answers every prompt with `reply`, split into streamed chunks of a few characters."""
 
-    def __init__(self, reply="```python\nprint(42)\n```", models=("llama3.1:8b",), latency_s: float = 0.0,
-                 raw_reply: str = " 23)\n```") -> None:
+    def __init__(
+        self,
+        reply="```python\nprint(42)\n```",
+        models=("llama3.1:8b",),
+        latency_s: float = 0.0,
+        raw_reply: str = " 23)\n```",
+    ) -> None:
         self.reply = reply  # a string, or a function of the request body
         self.raw_reply = raw_reply  # what /api/generate with raw=true continues a prompt with
         self.models = models
@@ -78,14 +83,28 @@ class OllamaStandIn(_Server):
                 text = self.owner.reply(body) if callable(self.owner.reply) else self.owner.reply
                 if self.path == "/api/generate" and body.get("raw"):
                     text = self.owner.raw_reply
-                chunks = [text[i:i + 4] for i in range(0, len(text), 4)]
+                chunks = [text[i : i + 4] for i in range(0, len(text), 4)]
                 key = "message" if self.path == "/api/chat" else "response"
-                lines = [{"model": body["model"], "done": False,
-                          key: {"role": "assistant", "content": c} if key == "message" else c} for c in chunks]
-                lines.append({"model": body["model"], "done": True, "done_reason": "stop",
-                              "prompt_eval_count": 12, "eval_count": len(chunks), "eval_duration": 1_000_000,
-                              "total_duration": 2_000_000, key: {"role": "assistant", "content": ""}
-                              if key == "message" else ""})
+                lines = [
+                    {
+                        "model": body["model"],
+                        "done": False,
+                        key: {"role": "assistant", "content": c} if key == "message" else c,
+                    }
+                    for c in chunks
+                ]
+                lines.append(
+                    {
+                        "model": body["model"],
+                        "done": True,
+                        "done_reason": "stop",
+                        "prompt_eval_count": 12,
+                        "eval_count": len(chunks),
+                        "eval_duration": 1_000_000,
+                        "total_duration": 2_000_000,
+                        key: {"role": "assistant", "content": ""} if key == "message" else "",
+                    }
+                )
                 if body.get("stream", True):
                     payload = "".join(json.dumps(line) + "\n" for line in lines).encode()
                     self._send(200, payload, "application/x-ndjson")
@@ -97,10 +116,15 @@ class OllamaStandIn(_Server):
 
 
 def chat_reply(text: str, model: str = "m") -> bytes:
-    return json.dumps({"id": "x", "object": "chat.completion", "model": model,
-                       "choices": [{"index": 0, "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": text}}],
-                       "usage": {"prompt_tokens": 5, "completion_tokens": 3}}).encode()
+    return json.dumps(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 3},
+        }
+    ).encode()
 
 
 class FaultyServer(_Server):

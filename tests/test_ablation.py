@@ -5,12 +5,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BROKEN, ScriptedModel, fenced, read, run_to_end
-from servers import OllamaStandIn
 
+from conftest import BROKEN, ScriptedModel, fenced, read, run_to_end
 from mathcodebench.models import Capabilities, Completion, GenerationParams, Message
 from mathcodebench.report import ablation, find_ablations
 from mathcodebench.settings import Settings
+from servers import OllamaStandIn
 
 A, B, C = "What is the value of $3x + 7$", "slope of the line", "For what values of $x$"
 
@@ -29,8 +29,15 @@ class PrefixScripted(ScriptedModel):
 
     def complete(self, prompt: str, params: GenerationParams, avoid: str | None = None) -> Completion:
         text = next(v for k, v in self.continuations.items() if k in prompt)
-        return Completion(text=text, finish_reason="stop", prompt_tokens=1, completion_tokens=len(text) // 4,
-                          latency_s=0.002, model=self.spec, params=params)
+        return Completion(
+            text=text,
+            finish_reason="stop",
+            prompt_tokens=1,
+            completion_tokens=len(text) // 4,
+            latency_s=0.002,
+            model=self.spec,
+            params=params,
+        )
 
     def count_tokens(self, text: str) -> int | None:
         return len(text) // 4
@@ -55,10 +62,18 @@ def test_ablation_numbers_match_a_hand_count(tmp_path):
     assert (rows["unsolved"].full, rows["unsolved"].tbt) == pytest.approx((100 / 3, 0.0))
     assert rows["attempts per problem"].full == rows["attempts per problem"].tbt == pytest.approx(5 / 3)
     responses = [fenced("print(22)"), fenced(BROKEN)] * 1
-    full_tokens = sum(len(r) // 4 for r in responses) + len(fenced(BROKEN)) // 4 + len(fenced(BROKEN)) // 4 \
+    full_tokens = (
+        sum(len(r) // 4 for r in responses)
+        + len(fenced(BROKEN)) // 4
+        + len(fenced(BROKEN)) // 4
         + len(fenced("print((1, 4))")) // 4
-    tbt_tokens = sum(len(r) // 4 for r in responses) + len(fenced(BROKEN)) // 4 \
-        + len("print('2/3')\n```") // 4 + len("print((1, 4))\n```") // 4
+    )
+    tbt_tokens = (
+        sum(len(r) // 4 for r in responses)
+        + len(fenced(BROKEN)) // 4
+        + len("print('2/3')\n```") // 4
+        + len("print((1, 4))\n```") // 4
+    )
     tokens = rows["tokens generated"]
     assert (tokens.full, tokens.tbt) == (full_tokens, tbt_tokens)
     assert tokens.relative == pytest.approx((tbt_tokens - full_tokens) / full_tokens)
@@ -72,9 +87,24 @@ def test_ablation_numbers_match_a_hand_count(tmp_path):
 def test_ablate_command_runs_both_strategies_and_resumes(tmp_path):
     server = OllamaStandIn(reply=fenced(BROKEN), raw_reply="print(42)\n```")
     try:
-        command = [sys.executable, "-m", "mathcodebench.cli", "ablate", "--model", "ollama/llama3.1:8b",
-                   "--base-url", server.url, "--chat-template", "llama3", "--limit", "3", "--attempts", "2",
-                   "--dir", str(tmp_path)]
+        command = [
+            sys.executable,
+            "-m",
+            "mathcodebench.cli",
+            "ablate",
+            "--model",
+            "ollama/llama3.1:8b",
+            "--base-url",
+            server.url,
+            "--chat-template",
+            "llama3",
+            "--limit",
+            "3",
+            "--attempts",
+            "2",
+            "--dir",
+            str(tmp_path),
+        ]
         out = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr
         assert "full vs tbt regeneration on 3 shared problems" in out.stdout
@@ -87,8 +117,9 @@ def test_ablate_command_runs_both_strategies_and_resumes(tmp_path):
         requests = len(server.requests)
         again = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert again.returncode == 0 and len(server.requests) == requests  # finished runs are not redone
-        wrong = subprocess.run(command[:-2] + ["--attempts", "3", "--dir", str(tmp_path)], capture_output=True,
-                               text=True, timeout=300)
+        wrong = subprocess.run(
+            [*command[:-2], "--attempts", "3", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=300
+        )
         assert wrong.returncode == 2 and "--attempts 3 (stored: 2)" in wrong.stderr, wrong.stderr
     finally:
         server.stop()

@@ -10,9 +10,8 @@ import time
 
 import httpx
 import pytest
-from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced, read, run_to_end, single
-from servers import FaultyServer, OllamaStandIn
 
+from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced, read, run_to_end, single
 from mathcodebench import api
 from mathcodebench.data import Problem
 from mathcodebench.errors import Incomplete
@@ -24,6 +23,7 @@ from mathcodebench.report import summarize
 from mathcodebench.sandbox import create_sandbox
 from mathcodebench.settings import Settings
 from mathcodebench.solve import AttemptStatus, SolvePolicy, solve
+from servers import FaultyServer, OllamaStandIn
 
 HELLO = [Message(role="user", content="Write a Python program that prints 17 * 23.")]
 PARAMS = GenerationParams(max_tokens=40)
@@ -35,16 +35,35 @@ def fast(spec: str, url: str, **kw) -> OpenAICompatibleModel:
 
 # -- a real OpenAI-compatible server ---------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def llama_server():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(ensure_weights()),
-                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--logits_all", "true",
-                             "--model_alias", "qwen-coder"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(ensure_weights()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "1024",
+            "--logits_all",
+            "true",
+            "--model_alias",
+            "qwen-coder",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/v1"
     try:
         for _ in range(240):
@@ -74,8 +93,7 @@ def test_chat_against_llama_cpp_server(llama_server):
 @pytest.mark.model
 def test_prefix_continuation_and_logprobs_against_llama_cpp_server(llama_server):
     model = create_model("openai-compatible/qwen-coder", llama_server)
-    prefix = ("<|im_start|>user\nPrint 17 times 23 in Python.<|im_end|>\n<|im_start|>assistant\n"
-              "```python\nresult = 17 *")
+    prefix = "<|im_start|>user\nPrint 17 times 23 in Python.<|im_end|>\n<|im_start|>assistant\n```python\nresult = 17 *"
     completion = model.complete(prefix, GenerationParams(max_tokens=12, temperature=0), logprobs=3)
     assert completion.text.strip() and "23" in completion.text
     assert completion.logprobs and all(lp.logprob <= 0 for lp in completion.logprobs)
@@ -99,6 +117,7 @@ def test_tbt_through_the_llama_cpp_server(llama_server):
 
 
 # -- the Ollama protocol ----------------------------------------------------------------------------
+
 
 def test_ollama_chat_streaming_and_raw_generate():
     server = OllamaStandIn()
@@ -126,8 +145,9 @@ def test_tbt_through_ollama_raw_generate():
         problem = Problem(id="t/1", subject="Algebra", level=1, problem="What is 6 times 7?", answer="42")
         sandbox = create_sandbox("default")
         try:
-            attempts = solve(problem, ForcedFirst(model, fenced(BROKEN)), sandbox,
-                             SolvePolicy(attempts=2, regeneration="tbt"))
+            attempts = solve(
+                problem, ForcedFirst(model, fenced(BROKEN)), sandbox, SolvePolicy(attempts=2, regeneration="tbt")
+            )
         finally:
             sandbox.close()
         first, second = attempts
@@ -149,6 +169,7 @@ def test_ollama_host_from_the_environment(monkeypatch):
 
 # -- faults -----------------------------------------------------------------------------------------
 
+
 def test_429_with_retry_after_is_honoured():
     server = FaultyServer([("status", 429, [("Retry-After", "1")])])
     try:
@@ -159,12 +180,15 @@ def test_429_with_retry_after_is_honoured():
         server.stop()
 
 
-@pytest.mark.parametrize("faults", [
-    [("status", 500, []), ("status", 503, [])],
-    [("slow", 1.5)],
-    [("drop",)],
-    [("malformed",), ("malformed",)],
-])
+@pytest.mark.parametrize(
+    "faults",
+    [
+        [("status", 500, []), ("status", 503, [])],
+        [("slow", 1.5)],
+        [("drop",)],
+        [("malformed",), ("malformed",)],
+    ],
+)
 def test_transient_faults_are_retried(faults):
     server = FaultyServer(faults)
     try:
@@ -174,8 +198,10 @@ def test_transient_faults_are_retried(faults):
         server.stop()
 
 
-@pytest.mark.parametrize("status,message", [(401, "authentication failed"), (403, "authentication failed"),
-                                            (404, "unknown model or endpoint")])
+@pytest.mark.parametrize(
+    "status,message",
+    [(401, "authentication failed"), (403, "authentication failed"), (404, "unknown model or endpoint")],
+)
 def test_fatal_statuses_stop_at_once(status, message):
     server = FaultyServer([("status", status, [])] * 10)
     try:
@@ -268,8 +294,10 @@ def test_a_dead_server_stops_the_run_resumably_instead_of_burning_every_attempt(
     server = FaultyServer([("status", 503, [])] * 100, reply=fenced("print(22)"))
     model = fast("openai-compatible/m", server.url, max_retries=0)
     settings = Settings(model="openai-compatible/m", limit=20, attempts=3, concurrency=1)
-    with pytest.raises(Incomplete, match=f"failed {api.OUTAGE_FAILURES} times in a row .*--resume"), \
-            api.start(settings, db, model=model, check=False) as run:
+    with (
+        pytest.raises(Incomplete, match=f"failed {api.OUTAGE_FAILURES} times in a row .*--resume"),
+        api.start(settings, db, model=model, check=False) as run,
+    ):
         run.execute()
     data = read(db)
     stored = [a for tried in data.attempts.values() for a in tried]

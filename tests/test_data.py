@@ -14,8 +14,15 @@ from mathcodebench.data import LEVELS, SUBJECTS, Selection, canonical_subject, l
 from mathcodebench.data.boxed import last_boxed
 from mathcodebench.errors import UserError
 
-SUBJECT_DIRS = ["algebra", "counting_and_probability", "geometry", "intermediate_algebra", "number_theory",
-                "prealgebra", "precalculus"]
+SUBJECT_DIRS = [
+    "algebra",
+    "counting_and_probability",
+    "geometry",
+    "intermediate_algebra",
+    "number_theory",
+    "prealgebra",
+    "precalculus",
+]
 
 
 def math_rows(n_per_cell: int = 3) -> list[dict]:
@@ -25,25 +32,35 @@ def math_rows(n_per_cell: int = 3) -> list[dict]:
         for level in LEVELS:
             for i in range(n_per_cell):
                 value = s * 100 + level * 10 + i
-                rows.append({"problem": f"{subject} L{level} #{i}: what is {value}?", "level": f"Level {level}",
-                             "type": subject, "solution": f"It is $\\boxed{{{value}}}$."})
+                rows.append(
+                    {
+                        "problem": f"{subject} L{level} #{i}: what is {value}?",
+                        "level": f"Level {level}",
+                        "type": subject,
+                        "solution": f"It is $\\boxed{{{value}}}$.",
+                    }
+                )
     return rows
 
 
 # -- answer extraction -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("solution,answer", [
-    (r"so $\boxed{5}$.", "5"),
-    (r"$\boxed{\frac{1}{2}}$", r"\frac{1}{2}"),
-    (r"$\boxed{\left\{ 1, 2 \right\}}$ and \{", r"\left\{ 1, 2 \right\}"),
-    (r"first $\boxed{1}$, corrected: $\boxed{2}$", "2"),
-    (r"$\fbox{7}$", "7"),
-    (r"$\boxed{\text{(B)}}$", r"\text{(B)}"),
-    (r"\text{we box it: } \boxed{\text{yes}}", r"\text{yes}"),
-    (r"$\boxed 2$ dollars", "2"),
-    (r"$\boxed{a_{n+1}^{2}}$", r"a_{n+1}^{2}"),
-    (r"$\boxed{\{1,2\}}$", r"\{1,2\}"),
-])
+
+@pytest.mark.parametrize(
+    "solution,answer",
+    [
+        (r"so $\boxed{5}$.", "5"),
+        (r"$\boxed{\frac{1}{2}}$", r"\frac{1}{2}"),
+        (r"$\boxed{\left\{ 1, 2 \right\}}$ and \{", r"\left\{ 1, 2 \right\}"),
+        (r"first $\boxed{1}$, corrected: $\boxed{2}$", "2"),
+        (r"$\fbox{7}$", "7"),
+        (r"$\boxed{\text{(B)}}$", r"\text{(B)}"),
+        (r"\text{we box it: } \boxed{\text{yes}}", r"\text{yes}"),
+        (r"$\boxed 2$ dollars", "2"),
+        (r"$\boxed{a_{n+1}^{2}}$", r"a_{n+1}^{2}"),
+        (r"$\boxed{\{1,2\}}$", r"\{1,2\}"),
+    ],
+)
 def test_last_boxed(solution, answer):
     assert last_boxed(solution) == answer
 
@@ -54,6 +71,7 @@ def test_no_boxed_answer(solution):
 
 
 # -- sources ---------------------------------------------------------------------------------------
+
 
 def test_sample_covers_every_subject_and_level():
     problems = load("sample").problems
@@ -128,14 +146,28 @@ def test_hub_sources_from_an_offline_cache(tmp_path):
         files[f"{subject_dir}/train-00000-of-00001.parquet"] = _parquet_bytes(mine, tmp_path)
     cache = tmp_path / "hub"
     _hub_cache(cache, "EleutherAI/hendrycks_math", files)
-    m500 = [{"unique_id": f"test/algebra/{i}.json", "subject": "Algebra", "level": 1, "problem": f"p{i}",
-             "solution": "s", "answer": str(i)} for i in range(3)]
+    m500 = [
+        {
+            "unique_id": f"test/algebra/{i}.json",
+            "subject": "Algebra",
+            "level": 1,
+            "problem": f"p{i}",
+            "solution": "s",
+            "answer": str(i),
+        }
+        for i in range(3)
+    ]
     _hub_cache(cache, "HuggingFaceH4/MATH-500", {"test.jsonl": "\n".join(map(json.dumps, m500)).encode()})
     env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
 
     def show(*args):
-        return subprocess.run([sys.executable, "-m", "mathcodebench.cli", "datasets", "show", *args], env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "mathcodebench.cli", "datasets", "show", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     r = show("math")
     assert r.returncode == 0, r.stderr
@@ -145,12 +177,17 @@ def test_hub_sources_from_an_offline_cache(tmp_path):
     assert r.returncode == 0 and "35 problems" in r.stdout, r.stderr
     r = show("math500")
     assert r.returncode == 0 and "3 problems from hf:HuggingFaceH4/MATH-500" in r.stdout, r.stderr
-    missing = subprocess.run([sys.executable, "-m", "mathcodebench.cli", "datasets", "show", "math"],
-                             env={**env, "HF_HUB_CACHE": str(tmp_path / "empty")}, capture_output=True, text=True)
+    missing = subprocess.run(
+        [sys.executable, "-m", "mathcodebench.cli", "datasets", "show", "math"],
+        env={**env, "HF_HUB_CACHE": str(tmp_path / "empty")},
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 2 and "not in the local Hugging Face cache" in missing.stderr
 
 
 # -- sampling --------------------------------------------------------------------------------------
+
 
 def _problems(tmp_path, rows):
     path = tmp_path / "d.jsonl"
@@ -173,10 +210,20 @@ def test_stratified_sampling_is_per_cell_and_independent_of_file_order(tmp_path)
 
 
 def test_short_cell_is_an_error_naming_the_cell_unless_allowed(tmp_path):
-    rows = [r for r in math_rows(3) if not (r["type"] == "Number Theory" and r["level"] == "Level 1" and
-                                            r["problem"].endswith(("#1: what is 410?", "#2: what is 411?")))]
-    rows = [r for r in rows if r["problem"] not in {"Number Theory L1 #1: what is 411?",
-                                                    "Number Theory L1 #2: what is 412?"}]
+    rows = [
+        r
+        for r in math_rows(3)
+        if not (
+            r["type"] == "Number Theory"
+            and r["level"] == "Level 1"
+            and r["problem"].endswith(("#1: what is 410?", "#2: what is 411?"))
+        )
+    ]
+    rows = [
+        r
+        for r in rows
+        if r["problem"] not in {"Number Theory L1 #1: what is 411?", "Number Theory L1 #2: what is 412?"}
+    ]
     problems = _problems(tmp_path, rows)
     with pytest.raises(UserError, match=r"cell Number Theory / Level 1 has 1 problems, fewer than --per-cell 2"):
         select(problems, Selection(per_cell=2))
@@ -200,18 +247,21 @@ def test_filters(tmp_path):
 GOOD = {"id": "a", "subject": "algebra", "level": 2, "problem": "1+1?", "answer": "2"}
 
 
-@pytest.mark.parametrize("rows,message", [
-    ([GOOD, "{not json"], r"d.jsonl:2: not valid JSON"),
-    ([{k: v for k, v in GOOD.items() if k != "answer"}], r"d.jsonl:1: missing field 'answer'"),
-    ([{k: v for k, v in GOOD.items() if k != "problem"}], r"d.jsonl:1: missing field 'problem'"),
-    ([{k: v for k, v in GOOD.items() if k != "subject"}], r"d.jsonl:1: missing field 'subject'"),
-    ([{**GOOD, "subject": "Astrology"}], r"d.jsonl:1: unknown subject 'Astrology'"),
-    ([{**GOOD, "level": 7}], r"d.jsonl:1: level 7 is out of range"),
-    ([{**GOOD, "level": "hard"}], r"d.jsonl:1: level 'hard' is not a number"),
-    ([GOOD, GOOD], r"d.jsonl:2: duplicate id 'a' \(first at .*d.jsonl:1\)"),
-    (["[1, 2]"], r"d.jsonl:1: expected a JSON object"),
-    ([], r"no problems found"),
-])
+@pytest.mark.parametrize(
+    "rows,message",
+    [
+        ([GOOD, "{not json"], r"d.jsonl:2: not valid JSON"),
+        ([{k: v for k, v in GOOD.items() if k != "answer"}], r"d.jsonl:1: missing field 'answer'"),
+        ([{k: v for k, v in GOOD.items() if k != "problem"}], r"d.jsonl:1: missing field 'problem'"),
+        ([{k: v for k, v in GOOD.items() if k != "subject"}], r"d.jsonl:1: missing field 'subject'"),
+        ([{**GOOD, "subject": "Astrology"}], r"d.jsonl:1: unknown subject 'Astrology'"),
+        ([{**GOOD, "level": 7}], r"d.jsonl:1: level 7 is out of range"),
+        ([{**GOOD, "level": "hard"}], r"d.jsonl:1: level 'hard' is not a number"),
+        ([GOOD, GOOD], r"d.jsonl:2: duplicate id 'a' \(first at .*d.jsonl:1\)"),
+        (["[1, 2]"], r"d.jsonl:1: expected a JSON object"),
+        ([], r"no problems found"),
+    ],
+)
 def test_bad_dataset_lines_are_reported_with_their_place(tmp_path, rows, message):
     path = tmp_path / "d.jsonl"
     path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
@@ -220,11 +270,11 @@ def test_bad_dataset_lines_are_reported_with_their_place(tmp_path, rows, message
 
 
 def test_missing_or_unsupported_dataset(tmp_path):
-    with pytest.raises(UserError, match="dataset not found: /nope.jsonl"):
+    with pytest.raises(UserError, match=r"dataset not found: /nope\.jsonl"):
         load("/nope.jsonl")
     (tmp_path / "d.csv").write_text("x")
     with pytest.raises(UserError, match="unsupported dataset file"):
         load(str(tmp_path / "d.csv"))
     (tmp_path / "bad.parquet").write_text("not parquet")
-    with pytest.raises(UserError, match="cannot read .* as Parquet"):
+    with pytest.raises(UserError, match=r"cannot read .* as Parquet"):
         load(str(tmp_path / "bad.parquet"))

@@ -6,16 +6,18 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ScriptedModel, fenced, read, run_to_end, single
 
+from conftest import ScriptedModel, fenced, read, run_to_end, single
 from mathcodebench import api
 from mathcodebench.report import summarize
 from mathcodebench.settings import Settings
 
 SCRIPT = {
     "What is the value of $3x + 7$": [fenced("print(3 * 5 + 7)")],  # right at once
-    "slope of the line": [fenced("print((6 - 2) / (7 - 1) + )"), fenced("from fractions import Fraction\n"
-                                                                           "print(Fraction(6 - 2, 7 - 1))")],
+    "slope of the line": [
+        fenced("print((6 - 2) / (7 - 1) + )"),
+        fenced("from fractions import Fraction\nprint(Fraction(6 - 2, 7 - 1))"),
+    ],
     "For what values of $x$": [fenced("print(undefined_name)"), fenced("print('(1, 4)')")],
     "Expand the product": [fenced("print('2*x**2 + 5*x - 12')")],  # wrong answer: not retried
     "Find the domain": [fenced("raise SystemExit(1)")],  # never answers: unsolved
@@ -24,8 +26,9 @@ CONFIG = Settings(model="scripted", limit=5, attempts=3)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mathcodebench.cli", *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mathcodebench.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_scripted_run_is_stored_attempt_by_attempt_and_reported(db):
@@ -42,8 +45,11 @@ def test_scripted_run_is_stored_attempt_by_attempt_and_reported(db):
     assert "NameError" in attempts["sample/algebra/3"][0].feedback
     grades = single(data.grader("symbolic"))
     assert {pid: g.correct for pid, g in grades.items()} == {
-        "sample/algebra/1": True, "sample/algebra/2": True, "sample/algebra/3": True,
-        "sample/algebra/4": False, "sample/algebra/5": False,
+        "sample/algebra/1": True,
+        "sample/algebra/2": True,
+        "sample/algebra/3": True,
+        "sample/algebra/4": False,
+        "sample/algebra/5": False,
     }
     assert grades["sample/algebra/5"].status == "no_answer"
 
@@ -142,7 +148,9 @@ def test_concurrent_run_stores_the_same_as_a_sequential_one(tmp_path):
         db = tmp_path / f"c{concurrency}.sqlite"
         config = CONFIG.model_copy(update={"concurrency": concurrency})
         seen: list[str] = []
-        data = run_to_end(config, db, ScriptedModel(SCRIPT), on_problem=lambda done, seen=seen: seen.append(done.problem.id))
+        data = run_to_end(
+            config, db, ScriptedModel(SCRIPT), on_problem=lambda done, seen=seen: seen.append(done.problem.id)
+        )
         assert sorted(seen) == sorted(p.id for p in data.problems)
         results.append(_stored(db))
     assert results[0] == results[1]
@@ -167,8 +175,12 @@ def test_interrupt_in_a_worker_thread_resumes_cleanly(db):
         assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) <= config.attempts
     data = read(db)
     assert len([g for g in grades if g[1] == "final"]) == 5 and data.record.status == "finished"
-    asked_again = {key for key in fresh.calls for pid in finished_before if key in
-                   next(p.problem for p in data.problems if p.id == pid)}
+    asked_again = {
+        key
+        for key in fresh.calls
+        for pid in finished_before
+        if key in next(p.problem for p in data.problems if p.id == pid)
+    }
     assert not asked_again, asked_again
 
 
@@ -199,15 +211,41 @@ def test_export(db, tmp_path, fmt):
 
 # What RunConfig.model_dump() stored in schema versions 1 and 2 (nested selection and grading).
 V2_CONFIG = {
-    "model": "scripted", "base_url": None, "concurrency": None, "dataset": "sample",
-    "selection": {"per_cell": None, "seed": 0, "subjects": None, "levels": None, "ids": None, "limit": 5,
-                  "allow_short_cells": False},
-    "attempts": 3, "feedback": "error", "unsafe": "report", "regeneration": "full", "chat_template": None,
-    "temperature": 0.0, "retry_temperature": 0.7, "max_tokens": 512, "seed": 0, "timeout_s": 10.0,
-    "memory_mb": 2048, "sandbox": CONFIG.sandbox,
-    "grading": {"mode": "symbolic", "judge": None, "rel_tol": 1e-6, "deadline_s": 10.0,
-                "judge_prompt_version": "judge-v1", "judge_rubric": "the rubric"},
-    "prompt_version": "solve-v1", "study": None,
+    "model": "scripted",
+    "base_url": None,
+    "concurrency": None,
+    "dataset": "sample",
+    "selection": {
+        "per_cell": None,
+        "seed": 0,
+        "subjects": None,
+        "levels": None,
+        "ids": None,
+        "limit": 5,
+        "allow_short_cells": False,
+    },
+    "attempts": 3,
+    "feedback": "error",
+    "unsafe": "report",
+    "regeneration": "full",
+    "chat_template": None,
+    "temperature": 0.0,
+    "retry_temperature": 0.7,
+    "max_tokens": 512,
+    "seed": 0,
+    "timeout_s": 10.0,
+    "memory_mb": 2048,
+    "sandbox": CONFIG.sandbox,
+    "grading": {
+        "mode": "symbolic",
+        "judge": None,
+        "rel_tol": 1e-6,
+        "deadline_s": 10.0,
+        "judge_prompt_version": "judge-v1",
+        "judge_rubric": "the rubric",
+    },
+    "prompt_version": "solve-v1",
+    "study": None,
 }
 
 
@@ -222,7 +260,8 @@ def test_a_version_1_database_is_migrated_and_a_newer_one_refused(db, tmp_path):
         "score FROM grades; DROP TABLE grades; ALTER TABLE v1 RENAME TO grades; DROP TABLE votes;"
         "ALTER TABLE run DROP COLUMN recorded; ALTER TABLE run DROP COLUMN isolation;"
         "ALTER TABLE run DROP COLUMN status_detail; DROP TABLE endpoints; DROP TABLE sessions;"
-        "PRAGMA user_version = 1;")
+        "PRAGMA user_version = 1;"
+    )
     conn.execute("UPDATE run SET config = ?", (json.dumps(V2_CONFIG),))
     conn.commit()
     conn.close()
@@ -247,7 +286,7 @@ def test_setup_names_a_llama_cpp_build_that_crashes_on_this_cpu(monkeypatch):
     from mathcodebench.errors import UserError
 
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, -11, "", ""))
-    with pytest.raises(UserError, match="crashes on this CPU \\(SIGSEGV on the first generation\\).*make clean setup"):
+    with pytest.raises(UserError, match=r"crashes on this CPU \(SIGSEGV on the first generation\).*make clean setup"):
         cli._generates("embedded")
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, "", "x\nModelError: no"))
     with pytest.raises(UserError, match="does not generate: ModelError: no"):

@@ -7,15 +7,14 @@ import hashlib
 
 import pytest
 
-from mathcodebench.settings import Settings
-from mathcodebench.grading import FINAL
+from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced, run_to_end, single
+from mathcodebench.data import Problem
 from mathcodebench.models import GenerationParams, Message, create_model
 from mathcodebench.models.weights import QWEN_CODER_05B, ensure_weights
-from mathcodebench.data import Problem
 from mathcodebench.sandbox import create_sandbox
+from mathcodebench.settings import Settings
 from mathcodebench.solve import AttemptStatus, SolvePolicy, load_prompt, solve
 from mathcodebench.solve.prompts import METHOD_PROMPTS
-from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced, run_to_end, single
 
 pytestmark = pytest.mark.model
 
@@ -47,8 +46,13 @@ def test_a_generation_does_not_depend_on_what_the_model_computed_before(model):
     messages = [Message(role="user", content="Write a Python program that prints 2 + 3.")]
     params = GenerationParams(max_tokens=40, temperature=0.7, seed=3)
     first = model.generate(messages, params).text
-    model.generate([Message(role="system", content="You are a strict grader."),
-                    Message(role="user", content="Is 5 equal to 2 + 3? Answer with JSON.")], params)
+    model.generate(
+        [
+            Message(role="system", content="You are a strict grader."),
+            Message(role="user", content="Is 5 equal to 2 + 3? Answer with JSON."),
+        ],
+        params,
+    )
     model.complete(model.render(messages) + "```python\nprint(", params, avoid="2")
     assert model.generate(messages, params).text == first
 
@@ -111,7 +115,9 @@ def test_generation_ends_at_a_stop_string_which_the_text_leaves_out(model):
 def test_tool_integrated_reasoning_on_the_embedded_model_runs_its_blocks(model):
     """A real tir attempt: every turn that ended at a closed python block had that block executed in the session."""
     problem = Problem(id="t/2", subject="Algebra", level=1, problem="What is 6 times 7?", answer="42")
-    policy = SolvePolicy(attempts=1, method="tir", prompt=load_prompt(METHOD_PROMPTS["tir"]), params=GenerationParams(max_tokens=300))
+    policy = SolvePolicy(
+        attempts=1, method="tir", prompt=load_prompt(METHOD_PROMPTS["tir"]), params=GenerationParams(max_tokens=300)
+    )
     sandbox = create_sandbox("default")
     try:
         (attempt,) = solve(problem, model, sandbox, policy)

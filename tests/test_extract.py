@@ -7,11 +7,7 @@ def test_single_fenced_block():
 
 
 def test_last_printing_block_wins_over_helper_and_output_blocks():
-    response = (
-        "```python\ndef f(n):\n    return n * n\n```\n"
-        "```python\nprint(f(3))\n```\n"
-        "```output\n9\n```"
-    )
+    response = "```python\ndef f(n):\n    return n * n\n```\n```python\nprint(f(3))\n```\n```output\n9\n```"
     got = extract_code(response)
     assert got is not None and got.code == "print(f(3))\n" and got.blocks == 2
 

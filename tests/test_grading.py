@@ -28,10 +28,16 @@ SHAPES = [
     (r"\text{Wednesday}", ["Wednesday", "wednesday"], ["Tuesday", "Monday"]),
     (r"40\%", ["40", "40%"], ["60", "60%"]),
     (r"\left( 2, \frac{\pi}{3} \right)", ["(2, pi/3)", "(2, 1.0471975511965976)"], ["(2, pi/6)", "(pi/3, 2)"]),
-    (r"\begin{pmatrix} -2 \\ 6 \\ 1 \end{pmatrix}", ["(-2, 6, 1)", "[-2, 6, 1]", "Matrix([[-2], [6], [1]])"],
-     ["(2, 6, 1)", "(-2, 6)"]),
-    (r"\frac{\pi}{2}, \frac{7\pi}{6}, \frac{11\pi}{6}", ["pi/2, 7*pi/6, 11*pi/6", "[pi/2, 7*pi/6, 11*pi/6]"],
-     ["pi/2, 7*pi/6", "pi/2"]),
+    (
+        r"\begin{pmatrix} -2 \\ 6 \\ 1 \end{pmatrix}",
+        ["(-2, 6, 1)", "[-2, 6, 1]", "Matrix([[-2], [6], [1]])"],
+        ["(2, 6, 1)", "(-2, 6)"],
+    ),
+    (
+        r"\frac{\pi}{2}, \frac{7\pi}{6}, \frac{11\pi}{6}",
+        ["pi/2, 7*pi/6, 11*pi/6", "[pi/2, 7*pi/6, 11*pi/6]"],
+        ["pi/2, 7*pi/6", "pi/2"],
+    ),
     (r"\text{(C)}", ["C", "(C)"], ["B", "(A)"]),
     (r"\frac{1}{2}", ["1/2", "0.5", "0.500000000001"], ["0.49", "2"]),
     (r"\frac{19}{12}", ["19/12", "1.5833333333333333"], ["1.58", "12/19"]),
@@ -68,10 +74,20 @@ def test_no_output_is_no_answer():
     assert grade.status == "no_answer" and not grade.correct
 
 
-@pytest.mark.parametrize("text", [
-    "__import__('os').system('id')", "().__class__.__bases__", "open('/etc/passwd').read()",
-    "lambda: 1", "'a' * 10", "Interval.__init__", "x if True else y", "1" * 5000, "(" * 60 + "1" + ")" * 60,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('id')",
+        "().__class__.__bases__",
+        "open('/etc/passwd').read()",
+        "lambda: 1",
+        "'a' * 10",
+        "Interval.__init__",
+        "x if True else y",
+        "1" * 5000,
+        "(" * 60 + "1" + ")" * 60,
+    ],
+)
 def test_parser_rejects_anything_but_plain_math(text):
     with pytest.raises(Rejected):
         parse_python_expr(text)
@@ -91,16 +107,35 @@ def test_pathological_inputs_end_within_the_deadline_with_a_status():
 
 # -- the shapes and near-misses, as (printed output, reference, expected verdict) ------------------
 NEAR_MISSES = [
-    ("1/3", r"\frac{1}{3}", True), ("0.333333333333", r"\dfrac{1}{3}", True), ("0.33", r"\frac{1}{3}", False),
-    ("Rational(1, 3)", r"\frac{1}{3}", True), ("sqrt(2)/2", r"\frac{\sqrt{2}}{2}", True),
-    ("sqrt(2)/2", r"\sqrt{2}/2", True), ("2*sqrt(3)", r"2\sqrt{3}", True), ("(1, 2)", "(1,2)", True),
-    ("(1, 2)", "[1,2]", False), ("[-2, 5)", "[-2,5)", True), ("x**2 + 1", "x^2+1", True), ("{1, 2}", r"\{1,2\}", True),
-    ("3.0", "3", True), ("45 degrees", r"45^\circ", True), ("$5", r"\$5", True), ("2", "2.0001", False),
-    ("-2", "2", False), ("-1/3", r"\frac{1}{3}", False), ("2*pi", r"2\pi", True), ("6.283185307179586", r"2\pi", True),
-    ("6.28", r"2\pi", False), ("12 cm", r"12\text{ cm}", True), ("C", r"\text{(C)}", True),
-    ("Answer: 5", "5", True), ("The final answer is 7/2", r"\frac{7}{2}", True),
+    ("1/3", r"\frac{1}{3}", True),
+    ("0.333333333333", r"\dfrac{1}{3}", True),
+    ("0.33", r"\frac{1}{3}", False),
+    ("Rational(1, 3)", r"\frac{1}{3}", True),
+    ("sqrt(2)/2", r"\frac{\sqrt{2}}{2}", True),
+    ("sqrt(2)/2", r"\sqrt{2}/2", True),
+    ("2*sqrt(3)", r"2\sqrt{3}", True),
+    ("(1, 2)", "(1,2)", True),
+    ("(1, 2)", "[1,2]", False),
+    ("[-2, 5)", "[-2,5)", True),
+    ("x**2 + 1", "x^2+1", True),
+    ("{1, 2}", r"\{1,2\}", True),
+    ("3.0", "3", True),
+    ("45 degrees", r"45^\circ", True),
+    ("$5", r"\$5", True),
+    ("2", "2.0001", False),
+    ("-2", "2", False),
+    ("-1/3", r"\frac{1}{3}", False),
+    ("2*pi", r"2\pi", True),
+    ("6.283185307179586", r"2\pi", True),
+    ("6.28", r"2\pi", False),
+    ("12 cm", r"12\text{ cm}", True),
+    ("C", r"\text{(C)}", True),
+    ("Answer: 5", "5", True),
+    ("The final answer is 7/2", r"\frac{7}{2}", True),
     ("0.0000001", r"\frac{1}{5000000}", False),  # math-verify's 6-decimal rounding alone would say equal
-    ("0.0000002", r"\frac{1}{5000000}", True), ("1000000.1", "1000000", True), ("1000001", "1000000", False),
+    ("0.0000002", r"\frac{1}{5000000}", True),
+    ("1000000.1", "1000000", True),
+    ("1000001", "1000000", False),
     ("[1, 5]", r"x \in [1,5]", True),
 ]
 
@@ -125,8 +160,15 @@ def test_multi_line_output_grades_the_last_line():
 
 def test_integer_fast_path_agrees_with_the_full_grader():
     with SymbolicGrader() as grader:
-        for output, reference in [("42", "42"), ("-7", "-7"), ("007", "7"), ("42", "43"), ("42.0", "42"),
-                                  ("x = 42", "42"), ("42", r"\$42")]:
+        for output, reference in [
+            ("42", "42"),
+            ("-7", "-7"),
+            ("007", "7"),
+            ("42", "43"),
+            ("42.0", "42"),
+            ("x = 42", "42"),
+            ("42", r"\$42"),
+        ]:
             fast = grader.grade(output + "\n", reference)
             assert fast.correct == grade_output(output + "\n", reference).correct, (output, reference)
         assert grader.grade("12\n", "12").method == "integer"

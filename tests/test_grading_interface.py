@@ -6,14 +6,26 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ScriptedModel
 from typer.testing import CliRunner
 
+from conftest import ScriptedModel
 from mathcodebench import cli as cli_module
 from mathcodebench.data import Problem
 from mathcodebench.errors import UserError
-from mathcodebench.grading import (FINAL, GRADERS, JUDGE, SYMBOLIC, Grade, GraderDeps, GraderUnavailable, Grading,
-                                   GradingSettings, MemoryCache, SymbolicGrader, create_grader)
+from mathcodebench.grading import (
+    FINAL,
+    GRADERS,
+    JUDGE,
+    SYMBOLIC,
+    Grade,
+    GraderDeps,
+    GraderUnavailable,
+    Grading,
+    GradingSettings,
+    MemoryCache,
+    SymbolicGrader,
+    create_grader,
+)
 from mathcodebench.models import ModelError
 
 PROBLEM = Problem(id="p", subject="Algebra", level=1, problem="Compute one third.", answer=r"\frac{1}{3}")
@@ -73,16 +85,19 @@ def test_the_decisive_grader_is_the_modes_default_or_the_chosen_one():
         default.close()
         headline.close()
     assert GradingSettings().graders == (SYMBOLIC,) and not GradingSettings().needs_judge
-    for bad, match in [({"mode": "symbolic", "decisive": JUDGE}, "cannot make"),
-                       ({"mode": "cascade", "judge": "x", "decisive": JUDGE}, "cannot make"),
-                       ({"mode": "both", "judge": "x", "decisive": "exact"}, "unknown grader")]:
+    for bad, match in [
+        ({"mode": "symbolic", "decisive": JUDGE}, "cannot make"),
+        ({"mode": "cascade", "judge": "x", "decisive": JUDGE}, "cannot make"),
+        ({"mode": "both", "judge": "x", "decisive": "exact"}, "unknown grader"),
+    ]:
         with pytest.raises(ValueError, match=match):
             GradingSettings(**bad)
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "mathcodebench.cli", *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mathcodebench.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def write(path, rows):
@@ -91,13 +106,21 @@ def write(path, rows):
 
 
 def test_grade_pairs_with_labels_ends_with_agreement_matrix_and_disagreements(tmp_path):
-    pairs = write(tmp_path / "pairs.jsonl", [
-        {"id": "a", "answer": "4 - 7*I", "reference": "4-7i", "label": True, "reason": "sympy I"},
-        {"id": "b", "answer": "3124", "reference": "312_4", "label": False, "reason": "digit separator misread"},
-        {"id": "c", "answer": "7", "reference": r"7 \text{ days}", "label": False,
-         "reason": "deliberately mislabelled"},
-        {"answer": "2", "reference": "3"},  # unlabelled: graded, not counted
-    ])
+    pairs = write(
+        tmp_path / "pairs.jsonl",
+        [
+            {"id": "a", "answer": "4 - 7*I", "reference": "4-7i", "label": True, "reason": "sympy I"},
+            {"id": "b", "answer": "3124", "reference": "312_4", "label": False, "reason": "digit separator misread"},
+            {
+                "id": "c",
+                "answer": "7",
+                "reference": r"7 \text{ days}",
+                "label": False,
+                "reason": "deliberately mislabelled",
+            },
+            {"answer": "2", "reference": "3"},  # unlabelled: graded, not counted
+        ],
+    )
     r = cli("grade", "--pairs", str(pairs))
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
@@ -112,30 +135,38 @@ def test_grade_pairs_with_labels_ends_with_agreement_matrix_and_disagreements(tm
 
 
 def test_grade_pairs_without_labels_prints_only_the_verdicts(tmp_path):
-    pairs = write(tmp_path / "pairs.jsonl", [{"answer": "1/3", "reference": r"\frac13"},
-                                             {"answer": "2", "reference": "3"}])
+    pairs = write(
+        tmp_path / "pairs.jsonl", [{"answer": "1/3", "reference": r"\frac13"}, {"answer": "2", "reference": "3"}]
+    )
     r = cli("grade", "--pairs", str(pairs))
     assert r.returncode == 0 and [json.loads(line)["correct"] for line in r.stdout.splitlines()] == [True, False]
 
 
-@pytest.mark.parametrize("rows,message", [
-    ([{"answer": "1", "reference": "1"}, "{not json"], "pairs.jsonl:2: not valid JSON"),
-    ([{"answer": "1"}], "pairs.jsonl:1: expected an object with string fields 'answer' and 'reference'"),
-    ([{"answer": "1", "reference": "1", "label": "perhaps"}], "pairs.jsonl:1: field label:"),
-])
+@pytest.mark.parametrize(
+    "rows,message",
+    [
+        ([{"answer": "1", "reference": "1"}, "{not json"], "pairs.jsonl:2: not valid JSON"),
+        ([{"answer": "1"}], "pairs.jsonl:1: expected an object with string fields 'answer' and 'reference'"),
+        ([{"answer": "1", "reference": "1", "label": "perhaps"}], "pairs.jsonl:1: field label:"),
+    ],
+)
 def test_bad_pairs_files_are_one_line_errors(tmp_path, rows, message):
     r = cli("grade", "--pairs", str(write(tmp_path / "pairs.jsonl", rows)))
     assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_grade_pairs_with_the_judge(monkeypatch, tmp_path):
-    judge = ScriptedModel({"one third": ['{"score": 5, "reason": "same value"}'],
-                           "two thirds": ['{"score": 2, "reason": "wrong"}']})
+    judge = ScriptedModel(
+        {"one third": ['{"score": 5, "reason": "same value"}'], "two thirds": ['{"score": 2, "reason": "wrong"}']}
+    )
     monkeypatch.setattr("mathcodebench.models.create_model", lambda spec, *a, **k: judge)
-    pairs = write(tmp_path / "pairs.jsonl", [
-        {"answer": "0.333", "reference": r"\frac13", "problem": "Compute one third.", "label": True},
-        {"answer": "0.5", "reference": r"\frac23", "problem": "Compute two thirds.", "label": False},
-    ])
+    pairs = write(
+        tmp_path / "pairs.jsonl",
+        [
+            {"answer": "0.333", "reference": r"\frac13", "problem": "Compute one third.", "label": True},
+            {"answer": "0.5", "reference": r"\frac23", "problem": "Compute two thirds.", "label": False},
+        ],
+    )
     r = CliRunner().invoke(cli_module.app, ["grade", "--pairs", str(pairs), "--grader", JUDGE, "--judge", "scripted"])
     assert r.exit_code == 0, r.output
     verdicts = [json.loads(line) for line in r.stdout.splitlines()[:2]]
@@ -148,8 +179,10 @@ def test_grade_pairs_with_the_judge(monkeypatch, tmp_path):
 
 
 def test_a_failing_judge_model_is_unavailable_not_a_verdict(monkeypatch, tmp_path):
-    monkeypatch.setattr("mathcodebench.models.create_model",
-                        lambda spec, *a, **k: ScriptedModel({}, default=ModelError("connection refused")))
+    monkeypatch.setattr(
+        "mathcodebench.models.create_model",
+        lambda spec, *a, **k: ScriptedModel({}, default=ModelError("connection refused")),
+    )
     grader = create_grader(JUDGE, GraderDeps(judge_model=ScriptedModel({}, default=ModelError("refused"))))
     with pytest.raises(GraderUnavailable, match="refused"):
         grader.grade("1", "1", "Compute one.")
@@ -164,11 +197,21 @@ def symbolic():
         yield grader
 
 
-@pytest.mark.parametrize("answer", [
-    "__import__('os').system('touch {flag}')", "open('{flag}', 'w').write('x')",
-    "().__class__.__bases__[0].__subclasses__()", "Interval.__init__.__globals__", "np.__dict__", "lambda: 2",
-    "eval('2')", "exec('import os')", "[x for x in (2,)]", "getattr(Interval, 'open')",
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "__import__('os').system('touch {flag}')",
+        "open('{flag}', 'w').write('x')",
+        "().__class__.__bases__[0].__subclasses__()",
+        "Interval.__init__.__globals__",
+        "np.__dict__",
+        "lambda: 2",
+        "eval('2')",
+        "exec('import os')",
+        "[x for x in (2,)]",
+        "getattr(Interval, 'open')",
+    ],
+)
 def test_nothing_from_the_model_is_evaluated(tmp_path, symbolic, answer):
     flag = tmp_path / "flag"
     grade = symbolic.grade(answer.format(flag=flag) + "\n", "2")

@@ -7,16 +7,29 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BROKEN, ScriptedModel, fenced, run_to_end
-from test_ablation import PrefixScripted
 
+from conftest import BROKEN, ScriptedModel, fenced, run_to_end
 from mathcodebench.data import load
 from mathcodebench.report.html import render_html, write_html
 from mathcodebench.settings import Settings
+from test_ablation import PrefixScripted
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-SECTIONS = ["runs", "accuracy", "paper", "subjects", "levels", "paired", "attempts", "failures", "safety", "timing",
-            "graders", "ablation", "unsolved"]
+SECTIONS = [
+    "runs",
+    "accuracy",
+    "paper",
+    "subjects",
+    "levels",
+    "paired",
+    "attempts",
+    "failures",
+    "safety",
+    "timing",
+    "graders",
+    "ablation",
+    "unsolved",
+]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -36,8 +49,9 @@ def _runs(tmp_path):
     runs = []
     for strategy in ("full", "tbt"):
         settings = Settings(model="scripted", attempts=2, regeneration=strategy, grading="both", judge="judge")
-        runs.append(run_to_end(settings, tmp_path / f"{strategy}.sqlite", PrefixScripted(script, continuations),
-                               judge=judge))
+        runs.append(
+            run_to_end(settings, tmp_path / f"{strategy}.sqlite", PrefixScripted(script, continuations), judge=judge)
+        )
     return runs
 
 
@@ -60,7 +74,7 @@ def test_the_report_is_one_self_contained_file_with_every_section(report):
 
 
 def test_report_numbers_are_the_summaries(report):
-    path, stores = report
+    path, _ = report
     html = path.read_text()
     # 41 problems: 14 printed the reference, 14 a wrong answer (the scripted judge says 5 to everything, and the
     # judge counts in 'both'), 13 broke on line 3; tbt repaired the 6 with an odd index, full repaired none.
@@ -98,13 +112,24 @@ def test_the_console_error_check_can_fail(report, tmp_path):
 
 def _chromium(page: Path, *args: str) -> tuple[str, list[str]]:
     """Run headless Chromium on a local file; return the output and the page's console errors."""
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--no-first-run", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
-               *args, page.resolve().as_uri()]
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+        *args,
+        page.resolve().as_uri(),
+    ]
     out = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    errors = [line for line in out.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line
-              or "Uncaught" in line]
+    errors = [
+        line for line in out.stderr.splitlines() if ("CONSOLE" in line and "Uncaught" in line) or "Uncaught" in line
+    ]
     return out.stdout, errors
 
 

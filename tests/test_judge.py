@@ -6,12 +6,20 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ScriptedModel, fenced, read, run_to_end
 
+from conftest import ScriptedModel, fenced, read, run_to_end
 from mathcodebench import api
 from mathcodebench.data import Problem
-from mathcodebench.grading import (FINAL, GraderUnavailable, Grading, GradingSettings, LLMJudge, MemoryCache,
-                                   agreement, parse_verdict)
+from mathcodebench.grading import (
+    FINAL,
+    GraderUnavailable,
+    Grading,
+    GradingSettings,
+    LLMJudge,
+    MemoryCache,
+    agreement,
+    parse_verdict,
+)
 from mathcodebench.models import ModelError
 from mathcodebench.report import summarize
 from mathcodebench.settings import Settings
@@ -19,12 +27,15 @@ from mathcodebench.settings import Settings
 PROBLEM = Problem(id="p", subject="Algebra", level=1, problem="Compute one third.", answer=r"\frac{1}{3}")
 
 
-@pytest.mark.parametrize("reply,score", [
-    ('{"score": 5, "reason": "same value"}', 5),
-    ('Sure! {"score": 4, "reason": "rounded"} Hope this helps.', 4),
-    ('{"reason": "no", "score": 1}', 1),
-    ('{"score": "4"}', 4),
-])
+@pytest.mark.parametrize(
+    "reply,score",
+    [
+        ('{"score": 5, "reason": "same value"}', 5),
+        ('Sure! {"score": 4, "reason": "rounded"} Hope this helps.', 4),
+        ('{"reason": "no", "score": 1}', 1),
+        ('{"score": "4"}', 4),
+    ],
+)
 def test_valid_verdicts(reply, score):
     assert parse_verdict(reply).score == score
 
@@ -83,8 +94,9 @@ def test_modes_and_cache():
 def test_a_failing_judge_is_unavailable_not_wrong_and_not_cached():
     cache = MemoryCache()
     for mode in ("judge", "both", "cascade"):
-        failing = Grading(GradingSettings(mode=mode, judge="scripted"),
-                          ScriptedModel({"one third": [ModelError("down")]}), cache)
+        failing = Grading(
+            GradingSettings(mode=mode, judge="scripted"), ScriptedModel({"one third": [ModelError("down")]}), cache
+        )
         with pytest.raises(GraderUnavailable, match="down"):
             failing.grade(PROBLEM, "one third\n")  # the symbolic grader says no, so cascade asks the judge too
         failing.close()
@@ -116,15 +128,23 @@ SCRIPT = {
     "slope of the line": [fenced("print('0.67')")],
     "For what values of $x$": [fenced("raise SystemExit(1)")],
 }
-JUDGE = {"What is the value of $3x + 7$": ['{"score": 5, "reason": "same"}'],
-         "slope of the line": ['{"score": 4, "reason": "rounded"}']}
+JUDGE = {
+    "What is the value of $3x + 7$": ['{"score": 5, "reason": "same"}'],
+    "slope of the line": ['{"score": 4, "reason": "rounded"}'],
+}
 
 
 def test_run_with_both_graders_then_regrade(db):
     judge = ScriptedModel(JUDGE)
     judge.spec = "judge"
-    summary = summarize(run_to_end(Settings(model="scripted", limit=3, attempts=1, grading="both", judge="judge"),
-                                   db, ScriptedModel(SCRIPT), judge=judge))
+    summary = summarize(
+        run_to_end(
+            Settings(model="scripted", limit=3, attempts=1, grading="both", judge="judge"),
+            db,
+            ScriptedModel(SCRIPT),
+            judge=judge,
+        )
+    )
     assert summary.overall.correct == 2  # the judge counts in 'both'
     g = summary.graders
     assert g.agreement.n == 2 and g.agreement.second_only == 1 and g.agreement.both_correct == 1
@@ -143,18 +163,31 @@ def test_run_with_both_graders_then_regrade(db):
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "mathcodebench.cli", *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "mathcodebench.cli", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_grade_command(tmp_path):
     r = cli("grade", "--answer", "0.5", "--reference", r"\frac{1}{2}", "--json")
     assert r.returncode == 0 and json.loads(r.stdout) | {"detail": ""} == {
-        "correct": True, "status": "ok", "method": "numeric", "answer": "0.5", "detail": ""}
+        "correct": True,
+        "status": "ok",
+        "method": "numeric",
+        "answer": "0.5",
+        "detail": "",
+    }
     pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text("\n".join(json.dumps(p) for p in [
-        {"answer": "1/3", "reference": r"\frac13"}, {"answer": "2", "reference": "3"},
-        {"answer": "10**10**10", "reference": "5"}]))
+    pairs.write_text(
+        "\n".join(
+            json.dumps(p)
+            for p in [
+                {"answer": "1/3", "reference": r"\frac13"},
+                {"answer": "2", "reference": "3"},
+                {"answer": "10**10**10", "reference": "5"},
+            ]
+        )
+    )
     r = cli("grade", "--pairs", str(pairs))
     verdicts = [json.loads(line) for line in r.stdout.splitlines()]
     assert [v["correct"] for v in verdicts] == [True, False, False] and r.returncode == 0

@@ -22,19 +22,38 @@ def reply(body):
 
 
 def command(url, db, *extra):
-    return [sys.executable, "-m", "mathcodebench.cli", "run", "--model", "ollama/llama3.1:8b", "--base-url", url,
-            "--limit", "8", "--attempts", "3", "--concurrency", "1", *extra, "--db", str(db)]
+    return [
+        sys.executable,
+        "-m",
+        "mathcodebench.cli",
+        "run",
+        "--model",
+        "ollama/llama3.1:8b",
+        "--base-url",
+        url,
+        "--limit",
+        "8",
+        "--attempts",
+        "3",
+        "--concurrency",
+        "1",
+        *extra,
+        "--db",
+        str(db),
+    ]
 
 
 def contents(db):
     conn = sqlite3.connect(db)
     attempts = []
     for pid, number, status, record in conn.execute(
-            "SELECT problem_id, number, status, record FROM attempts ORDER BY 1, 2"):
+        "SELECT problem_id, number, status, record FROM attempts ORDER BY 1, 2"
+    ):
         r = json.loads(record)
         attempts.append((pid, number, status, r["code"], r["stdout"], r["feedback"], r["params"]["seed"]))
-    grades = conn.execute("SELECT problem_id, grader, attempt, correct, status, method, answer FROM grades "
-                          "ORDER BY 1, 2").fetchall()
+    grades = conn.execute(
+        "SELECT problem_id, grader, attempt, correct, status, method, answer FROM grades ORDER BY 1, 2"
+    ).fetchall()
     return attempts, grades
 
 
@@ -48,8 +67,7 @@ def test_resume_after_kill_9_at_many_points(tmp_path):
         kill_points = [1, 4, 7, 10, 13]
         args = command(server.url, killed)
         for point in kill_points:
-            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    start_new_session=True)
+            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             deadline = time.monotonic() + 120
             while stored_attempts(killed) < point and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.02)

@@ -1,8 +1,8 @@
 """The attempt loop with a scripted model: every failure status, the feedback text, and the attempt cap."""
 
 import pytest
-from conftest import ScriptedModel, fenced
 
+from conftest import ScriptedModel, fenced
 from mathcodebench.data import Problem
 from mathcodebench.models import ModelError
 from mathcodebench.sandbox import Limits, create_sandbox
@@ -24,16 +24,19 @@ def run(box, responses, policy=POLICY):
     return solve(PROBLEM, model, box, policy), model
 
 
-@pytest.mark.parametrize("response,status,error_type", [
-    ("I think it is 42.", AttemptStatus.NO_CODE, None),
-    (fenced("print(6 *)"), AttemptStatus.SYNTAX_ERROR, "SyntaxError"),
-    (fenced("def f():\nreturn 1"), AttemptStatus.SYNTAX_ERROR, "IndentationError"),
-    (fenced("values = [1]\nprint(values[3])"), AttemptStatus.RUNTIME_ERROR, "IndexError"),
-    (fenced("import time\ntime.sleep(30)"), AttemptStatus.TIMEOUT, None),
-    (fenced("x = bytearray(50 * 10**9)"), AttemptStatus.MEMORY, "MemoryError"),
-    (fenced("while True:\n    print('spam' * 1000)"), AttemptStatus.OUTPUT_LIMIT, None),
-    (fenced("x = 6 * 7"), AttemptStatus.EMPTY_OUTPUT, None),
-])
+@pytest.mark.parametrize(
+    "response,status,error_type",
+    [
+        ("I think it is 42.", AttemptStatus.NO_CODE, None),
+        (fenced("print(6 *)"), AttemptStatus.SYNTAX_ERROR, "SyntaxError"),
+        (fenced("def f():\nreturn 1"), AttemptStatus.SYNTAX_ERROR, "IndentationError"),
+        (fenced("values = [1]\nprint(values[3])"), AttemptStatus.RUNTIME_ERROR, "IndexError"),
+        (fenced("import time\ntime.sleep(30)"), AttemptStatus.TIMEOUT, None),
+        (fenced("x = bytearray(50 * 10**9)"), AttemptStatus.MEMORY, "MemoryError"),
+        (fenced("while True:\n    print('spam' * 1000)"), AttemptStatus.OUTPUT_LIMIT, None),
+        (fenced("x = 6 * 7"), AttemptStatus.EMPTY_OUTPUT, None),
+    ],
+)
 def test_each_failure_has_its_status_and_is_retried(box, response, status, error_type):
     attempts, _ = run(box, [response, fenced("print(6 * 7)")])
     assert [a.status for a in attempts] == [status, AttemptStatus.ANSWERED]
@@ -54,8 +57,9 @@ def test_runtime_error_feedback_names_exception_line_and_traceback(box):
 
 
 def test_feedback_names_library_files_without_this_machine_s_install_path(box):
-    attempts, _ = run(box, [fenced("from fractions import Fraction\nimport sympy\nprint(Fraction(1, 0))"),
-                            fenced("print(42)")])
+    attempts, _ = run(
+        box, [fenced("from fractions import Fraction\nimport sympy\nprint(Fraction(1, 0))"), fenced("print(42)")]
+    )
     assert "ZeroDivisionError" in attempts[0].feedback and 'File "fractions.py"' in attempts[0].feedback
     assert "/usr/" not in attempts[0].feedback and ".venv" not in attempts[0].feedback
     assert "/lib/python3" in attempts[0].stderr  # the stored stderr stays as the program saw it
@@ -85,7 +89,9 @@ def test_attempts_stop_at_the_cap_and_the_problem_is_unsolved(box):
 
 
 def test_retries_sample_with_their_own_recorded_seed_and_temperature(box):
-    attempts, _ = run(box, [fenced("raise RuntimeError('no')"), fenced("raise RuntimeError('no')"), fenced("print(42)")])
+    attempts, _ = run(
+        box, [fenced("raise RuntimeError('no')"), fenced("raise RuntimeError('no')"), fenced("print(42)")]
+    )
     assert [(a.params.temperature, a.params.seed) for a in attempts] == [(0.0, 0), (0.7, 1), (0.7, 2)]
 
 
@@ -109,12 +115,20 @@ def test_an_infrastructure_failure_ends_the_call_without_using_up_an_attempt(box
     assert [(a.number, a.status, a.error_type) for a in first] == [(1, AttemptStatus.MODEL_ERROR, "ModelError")]
     assert first[0].feedback is None and first[0].params.seed == 0
     later = solve(PROBLEM, model, box, POLICY, start_after=first)
-    assert [(a.number, a.status) for a in later] == [(1, AttemptStatus.MODEL_ERROR), (2, AttemptStatus.EMPTY_OUTPUT),
-                                                     (3, AttemptStatus.ANSWERED)]
+    assert [(a.number, a.status) for a in later] == [
+        (1, AttemptStatus.MODEL_ERROR),
+        (2, AttemptStatus.EMPTY_OUTPUT),
+        (3, AttemptStatus.ANSWERED),
+    ]
     assert [a.params.seed for a in later] == [0, 0, 1] and [a.params.temperature for a in later] == [0.0, 0.0, 0.7]
     assert model.seen[1] == model.seen[0]  # the retried attempt 1 got the first prompt, not a retry prompt
-    budget = solve(PROBLEM, ScriptedModel({"6 times 7": [fenced("x = 1")]}), box,
-                   POLICY.model_copy(update={"attempts": 2}), start_after=first)
+    budget = solve(
+        PROBLEM,
+        ScriptedModel({"6 times 7": [fenced("x = 1")]}),
+        box,
+        POLICY.model_copy(update={"attempts": 2}),
+        start_after=first,
+    )
     assert [a.status for a in budget] == [AttemptStatus.MODEL_ERROR] + [AttemptStatus.EMPTY_OUTPUT] * 2
 
 

@@ -11,17 +11,21 @@ import sys
 import time
 
 from conftest import fenced, read, stored_attempts
-from servers import FaultyServer, OllamaStandIn
-
 from mathcodebench.report import summarize
+from servers import FaultyServer, OllamaStandIn
 
 RIGHT = fenced("print(22)")
 DOWN = ("status", 503, [("Retry-After", "0")])
 
 
 def cli(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "mathcodebench.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "mathcodebench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def one_line_error(r, exit_code=2):
@@ -38,9 +42,25 @@ def test_a_second_writer_is_refused_at_once_and_kill_9_leaves_no_stale_lock(tmp_
     server = OllamaStandIn(reply=RIGHT, latency_s=1.0)  # 30 problems: 30 s, time for the races below
     db = tmp_path / "run.sqlite"
     try:
-        first = subprocess.Popen([sys.executable, "-m", "mathcodebench.cli", "run", "--model", "ollama/llama3.1:8b",
-                                  "--base-url", server.url, "--limit", "30", "--db", str(db)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        first = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mathcodebench.cli",
+                "run",
+                "--model",
+                "ollama/llama3.1:8b",
+                "--base-url",
+                server.url,
+                "--limit",
+                "30",
+                "--db",
+                str(db),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 120
         while not (db.exists() and stored_attempts(db) >= 2) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -67,8 +87,11 @@ def test_a_second_writer_is_refused_at_once_and_kill_9_leaves_no_stale_lock(tmp_
 
 
 def _rows(db):
-    return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1).execute(
-        "SELECT problem_id, number FROM attempts").fetchall()
+    return (
+        sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        .execute("SELECT problem_id, number FROM attempts")
+        .fetchall()
+    )
 
 
 def test_the_refused_writer_made_no_model_request(tmp_path):
@@ -114,8 +137,9 @@ def test_a_wrong_key_and_an_unknown_model_are_one_line_before_anything_is_writte
         assert len(server.requests) == 1
     ollama = OllamaStandIn(models=("llama3.1:8b",))
     try:
-        message = one_line_error(cli("run", "--model", "ollama/olmo2:7b", "--base-url", ollama.url, "--db",
-                                     str(tmp_path / "o.sqlite")))
+        message = one_line_error(
+            cli("run", "--model", "ollama/olmo2:7b", "--base-url", ollama.url, "--db", str(tmp_path / "o.sqlite"))
+        )
     finally:
         ollama.stop()
     assert "'olmo2:7b' is not on the Ollama server" in message and "llama3.1:8b" in message
@@ -162,8 +186,10 @@ def test_an_unreachable_judge_leaves_the_problem_ungraded_never_incorrect(tmp_pa
     judge = FaultyServer([("ok",)] + [DOWN] * 50, reply='{"score": 5, "reason": "same"}')
     env = {"OPENAI_BASE_URL": judge.url + "/v1"}
     try:
-        r = cli(*compatible(solver.url, db, "--limit", "2", "--grading", "both", "--judge",
-                            "openai-compatible/judge"), env=env)
+        r = cli(
+            *compatible(solver.url, db, "--limit", "2", "--grading", "both", "--judge", "openai-compatible/judge"),
+            env=env,
+        )
         assert r.returncode == 3, r.stderr
         assert "2 problems not graded (judge unavailable)" in r.stderr
         data = read(db)
@@ -185,17 +211,30 @@ def test_resume_applies_what_cannot_change_results_and_refuses_the_rest(tmp_path
     db = tmp_path / "run.sqlite"
     old, new = FaultyServer([DOWN] * 100, reply=RIGHT), FaultyServer([], reply=RIGHT)
     try:
-        first = cli(*compatible(old.url, db, "--limit", "2", "--attempts", "3", "--temperature", "0.2",
-                                "--no-preflight"))
+        first = cli(
+            *compatible(old.url, db, "--limit", "2", "--attempts", "3", "--temperature", "0.2", "--no-preflight")
+        )
         assert first.returncode == 3 and "2 problems not attempted (backend errors)" in first.stderr, first.stderr
         asked = len(old.requests)
         before = db.read_bytes()
-        message = one_line_error(cli("run", "--resume", str(db), "--attempts", "5", "--temperature", "0.3",
-                                     "--concurrency", "4"))
+        message = one_line_error(
+            cli("run", "--resume", str(db), "--attempts", "5", "--temperature", "0.3", "--concurrency", "4")
+        )
         assert "--attempts 5 (stored: 3)" in message and "--temperature 0.3 (stored: 0.2)" in message
         assert "--concurrency" not in message and db.read_bytes() == before  # refused: nothing changed
-        same = cli("run", "--resume", str(db), "--attempts", "3", "--base-url", new.url, "--concurrency", "4",
-                   "--request-timeout", "30")
+        same = cli(
+            "run",
+            "--resume",
+            str(db),
+            "--attempts",
+            "3",
+            "--base-url",
+            new.url,
+            "--concurrency",
+            "4",
+            "--request-timeout",
+            "30",
+        )
         assert same.returncode == 0, same.stderr  # a flag repeating its stored value is no change
         assert len(new.requests) == 3 and len(old.requests) == asked  # preflight + 2 problems, at the new address
     finally:

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ScriptedModel, fenced, read, run_to_end
 
+from conftest import ScriptedModel, fenced, read, run_to_end
 from mathcodebench import api
 from mathcodebench.data import Problem
 from mathcodebench.errors import UserError
@@ -39,9 +39,15 @@ def test_the_built_in_prompt_is_byte_identical_to_the_one_runs_were_given_before
     first = [(m.role, m.content) for m in v1.first(PROBLEM)]
     assert first == [("system", SYSTEM_V1), ("user", "Problem:\nWhat is $1 + {{ 1 }}$?")]  # text, not a template
     retry = [(m.role, m.content) for m in v1.retry(PROBLEM, "Your program failed with NameError.")]
-    assert retry == [("system", SYSTEM_V1), ("user", "Problem:\nWhat is $1 + {{ 1 }}$?\n\nA previous program for "
-                     "this problem failed. Your program failed with NameError.\nWrite a new, complete program that "
-                     "avoids this failure, in one ```python code block. It must print only the final answer.")]
+    assert retry == [
+        ("system", SYSTEM_V1),
+        (
+            "user",
+            "Problem:\nWhat is $1 + {{ 1 }}$?\n\nA previous program for "
+            "this problem failed. Your program failed with NameError.\nWrite a new, complete program that "
+            "avoids this failure, in one ```python code block. It must print only the final answer.",
+        ),
+    ]
 
 
 def test_a_template_file_and_few_shot_examples(tmp_path):
@@ -52,18 +58,27 @@ def test_a_template_file_and_few_shot_examples(tmp_path):
     prompt = load_prompt(str(path), str(shots))
     assert prompt.version == f"mine@{prompt.hash[:12]}"
     assert [(m.role, m.content) for m in prompt.first(PROBLEM)] == [
-        ("system", "Write Python."), ("user", "Q: What is 2 + 2?"), ("assistant", "```python\nprint(4)\n```"),
-        ("user", "Q: What is $1 + {{ 1 }}$?")]
+        ("system", "Write Python."),
+        ("user", "Q: What is 2 + 2?"),
+        ("assistant", "```python\nprint(4)\n```"),
+        ("user", "Q: What is $1 + {{ 1 }}$?"),
+    ]
     assert prompt.retry(PROBLEM, "boom")[-1].content == "Q: What is $1 + {{ 1 }}$?\nThat failed: boom"
     assert load_prompt(str(path)).hash != prompt.hash  # the examples are part of the prompt
 
 
-@pytest.mark.parametrize("text,message", [
-    ("{% block system %}x{% endblock %}", "needs the blocks system, user, retry (missing: user, retry)"),
-    ("{% block system %}{{ x {% endblock %}", "prompt"),
-    ("{% block system %}{{ ''.__class__.__mro__ }}{% endblock %}{% block user %}{% endblock %}"
-     "{% block retry %}{% endblock %}", "unsafe"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("{% block system %}x{% endblock %}", "needs the blocks system, user, retry (missing: user, retry)"),
+        ("{% block system %}{{ x {% endblock %}", "prompt"),
+        (
+            "{% block system %}{{ ''.__class__.__mro__ }}{% endblock %}{% block user %}{% endblock %}"
+            "{% block retry %}{% endblock %}",
+            "unsafe",
+        ),
+    ],
+)
 def test_a_broken_template_is_one_line(tmp_path, text, message):
     path = tmp_path / "bad.j2"
     path.write_text(text)
@@ -75,10 +90,16 @@ def test_bad_prompt_or_shots_stop_the_cli_before_anything_is_written(tmp_path):
     db = tmp_path / "run.sqlite"
     bad_shots = tmp_path / "shots.jsonl"
     bad_shots.write_text('{"problem": "x"}\n')
-    for args, message in ((["--prompt", "nope-v9"], "not a built-in prompt (solve-v1, tir-v1)"),
-                          (["--shots", str(bad_shots)], "shots.jsonl:1: a few-shot example needs")):
-        r = subprocess.run([sys.executable, "-m", "mathcodebench.cli", "run", "--db", str(db), *args],
-                           capture_output=True, text=True, timeout=120)
+    for args, message in (
+        (["--prompt", "nope-v9"], "not a built-in prompt (solve-v1, tir-v1)"),
+        (["--shots", str(bad_shots)], "shots.jsonl:1: a few-shot example needs"),
+    ):
+        r = subprocess.run(
+            [sys.executable, "-m", "mathcodebench.cli", "run", "--db", str(db), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not db.exists()
 
@@ -100,10 +121,17 @@ def test_the_prompt_is_stored_used_kept_on_resume_and_named_in_reports(tmp_path)
     data = read(db)
     stored = data.record.recorded.prompt
     assert stored is not None and stored.text == TEMPLATE and data.record.recorded.prompt_version.startswith("mine@")
-    baseline = run_to_end(Settings(model="scripted", limit=2, attempts=1), tmp_path / "v1.sqlite",
-                          ScriptedModel({"3x + 7": [fenced("print(22)")], "slope": [fenced("print('2/3')")]}))
+    baseline = run_to_end(
+        Settings(model="scripted", limit=2, attempts=1),
+        tmp_path / "v1.sqlite",
+        ScriptedModel({"3x + 7": [fenced("print(22)")], "slope": [fenced("print('2/3')")]}),
+    )
     labels = [summarize(d).label for d in (data, baseline)]
     assert labels == [f"scripted (prompt {data.record.recorded.prompt_version})", "scripted"]
-    r = subprocess.run([sys.executable, "-m", "mathcodebench.cli", "report", str(db), str(baseline.path)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "mathcodebench.cli", "report", str(db), str(baseline.path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0 and f"(prompt {data.record.recorded.prompt_version})" in r.stdout

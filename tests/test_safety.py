@@ -5,12 +5,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ScriptedModel, fenced, run_to_end
 
+from conftest import ScriptedModel, fenced, run_to_end
 from mathcodebench.data import Problem
 from mathcodebench.report import summarize
-from mathcodebench.settings import Settings
 from mathcodebench.sandbox import Limits, create_sandbox
+from mathcodebench.settings import Settings
 from mathcodebench.solve import AttemptStatus, SolvePolicy, scan, solve
 
 SAFE = [
@@ -20,7 +20,8 @@ SAFE = [
     "import sys\nsys.setrecursionlimit(10000)\nprint(1)",
     "from fractions import Fraction\nprint(Fraction(2, 3) + Fraction(1, 6))",
     "import numpy as np\nprint(np.linalg.det(np.array([[1, 2], [3, 4]])))",
-    "class P:\n    def __init__(self, v):\n        self.v = v\n    def __repr__(self):\n        return str(self.v)\nprint(P(3))",
+    "class P:\n    def __init__(self, v):\n        self.v = v\n"
+    "    def __repr__(self):\n        return str(self.v)\nprint(P(3))",
     "print(getattr(__import__('math') if False else 0, 'real', 0))".replace("__import__('math') if False else ", ""),
     "import random\nrandom.seed(1)\nprint(random.randint(1, 6))",
     "with open('notes.txt') as f:\n    pass",
@@ -94,24 +95,34 @@ def test_report_mode_runs_flagged_code_and_records_the_sandbox_denial(box):
 
 
 def test_report_shows_the_unsafe_rate(db):
-    script = {"What is the value of $3x + 7$": [fenced("import os\nprint(os.environ.get('HOME'))\nprint(22)")],
-              "slope of the line": [fenced("print('2/3')")]}
+    script = {
+        "What is the value of $3x + 7$": [fenced("import os\nprint(os.environ.get('HOME'))\nprint(22)")],
+        "slope of the line": [fenced("print('2/3')")],
+    }
     safety = summarize(run_to_end(Settings(model="scripted", limit=2, attempts=1), db, ScriptedModel(script))).safety
     assert (safety.programs, safety.flagged_programs, safety.problems, safety.flagged_problems) == (2, 1, 2, 1)
     assert safety.by_category == {"system": 1}
-    r = subprocess.run([sys.executable, "-m", "mathcodebench.cli", "report", str(db)], capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "mathcodebench.cli", "report", str(db)], capture_output=True, text=True, timeout=60
+    )
     assert "1 of 2 programs (50.0 %)" in r.stdout
 
 
 def test_safety_scan_command(tmp_path):
     program = tmp_path / "p.py"
     program.write_text("import os\nos.system('ls')\n")
-    r = subprocess.run([sys.executable, "-m", "mathcodebench.cli", "safety", "scan", str(program), "--json"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "mathcodebench.cli", "safety", "scan", str(program), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0 and json.loads(r.stdout)[0] == {"category": "process", "line": 2, "what": "os.system()"}
     program.write_text("print(1)\n")
-    r = subprocess.run([sys.executable, "-m", "mathcodebench.cli", "safety", "scan", str(program)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "mathcodebench.cli", "safety", "scan", str(program)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0 and "0 finding(s)" in r.stdout
-

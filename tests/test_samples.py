@@ -10,8 +10,8 @@ from math import comb
 
 import httpx
 import pytest
-from conftest import ScriptedModel, fenced, read, run_to_end
 
+from conftest import ScriptedModel, fenced, read, run_to_end
 from mathcodebench import api
 from mathcodebench.report import paired, summarize
 from mathcodebench.report.html import render_html
@@ -28,8 +28,14 @@ def script():
     return {
         A: [fenced(f"print({v})") for v in ("22", "21", "22", "44 / 2")],  # 3 of 4 right; 22 and 22.0 one vote
         B: [fenced(f"print('{v}')") for v in ("3/2", "3/2", "2/3", "0.5")],  # 1 of 4; the majority is wrong
-        C: [fenced("print(x)"), fenced("print((1, 4))"), fenced("print('(1, 4)')"), fenced("raise SystemExit(2)"),
-            fenced("raise SystemExit(2)"), fenced("print([1, 4])")],  # sample 1 retried; sample 3 unsolved
+        C: [
+            fenced("print(x)"),
+            fenced("print((1, 4))"),
+            fenced("print('(1, 4)')"),
+            fenced("raise SystemExit(2)"),
+            fenced("raise SystemExit(2)"),
+            fenced("print([1, 4])"),
+        ],  # sample 1 retried; sample 3 unsolved
     }
 
 
@@ -41,8 +47,9 @@ def run(tmp_path_factory):
 
 def test_each_sample_has_its_own_attempt_loop_and_seeds(run):
     attempts = run.attempts
-    assert sorted(attempts) == [(pid, s) for pid in ("sample/algebra/1", "sample/algebra/2", "sample/algebra/3")
-                                for s in (1, 2, 3, 4)]
+    assert sorted(attempts) == [
+        (pid, s) for pid in ("sample/algebra/1", "sample/algebra/2", "sample/algebra/3") for s in (1, 2, 3, 4)
+    ]
     # seed + (sample - 1) x attempts + attempt - 1; first attempts sample at the sample temperature (0.7)
     seeds = {unit: [(a.params.seed, a.params.temperature) for a in tried] for unit, tried in attempts.items()}
     assert seeds[("sample/algebra/1", 1)] == [(5, 0.7)] and seeds[("sample/algebra/1", 4)] == [(11, 0.7)]
@@ -112,18 +119,34 @@ def test_paired_comparison_uses_solve_rates(run, tmp_path):
 
 
 def test_report_html_viewer_and_export_show_the_samples(run, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "mathcodebench.cli", "report", str(run.path)], capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "mathcodebench.cli", "report", str(run.path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "pass@k and maj@k" in r.stdout and "Problems by samples correct: 1/4: 1, 2/4: 1, 3/4: 1" in r.stdout
-    as_json = json.loads(subprocess.run([sys.executable, "-m", "mathcodebench.cli", "report", str(run.path),
-                                         "--json"], capture_output=True, text=True, timeout=120).stdout)
+    as_json = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "mathcodebench.cli", "report", str(run.path), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    )
     assert [p["k"] for p in as_json["pass_at"]] == [1, 2, 4] and as_json["samples"] == 4
     html = render_html([run])
     assert 'id="samples"' in html and "pass@k" in html and "sample/algebra/3#3" in html
     out = tmp_path / "export"
-    assert subprocess.run([sys.executable, "-m", "mathcodebench.cli", "export", str(run.path), "--out", str(out)],
-                          capture_output=True, timeout=120).returncode == 0
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "mathcodebench.cli", "export", str(run.path), "--out", str(out)],
+            capture_output=True,
+            timeout=120,
+        ).returncode
+        == 0
+    )
     problems = list(csv.DictReader((out / "run-problems.csv").open()))
     assert len(problems) == 12 and {p["sample"] for p in problems} == {"1", "2", "3", "4"}
     assert [p["vote_class"] for p in problems if p["problem_id"] == "sample/algebra/2"] == ["1", "1", "3", "4"]

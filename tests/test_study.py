@@ -7,13 +7,15 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import fenced
 from servers import FaultyServer, OllamaStandIn
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "mathcodebench.cli", *args], capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "mathcodebench.cli", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.model
@@ -46,8 +48,11 @@ concurrency = 2
         r = cli("study", str(study))
         assert r.returncode == 0, r.stderr
         dbs = sorted((tmp_path / "out").glob("*.sqlite"))
-        assert [db.name for db in dbs] == ["three-embedded.sqlite", "three-ollama-llama3.1-8b.sqlite",
-                                           "three-openai-compatible-stand-in.sqlite"]
+        assert [db.name for db in dbs] == [
+            "three-embedded.sqlite",
+            "three-ollama-llama3.1-8b.sqlite",
+            "three-openai-compatible-stand-in.sqlite",
+        ]
         for db in dbs:
             conn = sqlite3.connect(db)
             assert conn.execute("SELECT count(*) FROM grades WHERE grader = 'final'").fetchone() == (2,)
@@ -99,9 +104,13 @@ def test_shipped_study_files_are_valid(name):
         assert [(c.model, c.regeneration) for c in configs] == [("embedded", "full"), ("embedded", "tbt")]
     if name == "paper.toml":
         assert [(c.model, c.regeneration) for c in configs] == [
-            ("ollama/llama3.1:8b", "full"), ("ollama/llama3.1:8b", "tbt"), ("ollama/olmo2:7b", "full"),
-            ("mistral/codestral-2501", "full"), ("openai/gpt-4o-mini-2024-07-18", "full"),
-            ("mistral/open-codestral-mamba", "full")]
+            ("ollama/llama3.1:8b", "full"),
+            ("ollama/llama3.1:8b", "tbt"),
+            ("ollama/olmo2:7b", "full"),
+            ("mistral/codestral-2501", "full"),
+            ("openai/gpt-4o-mini-2024-07-18", "full"),
+            ("mistral/open-codestral-mamba", "full"),
+        ]
         assert configs[1].chat_template == "llama3"
         assert configs[0].per_cell == 27 and configs[0].attempts == 10
         assert configs[0].grading == "both" and configs[0].judge == "mistral/mistral-large-2411"
@@ -109,8 +118,9 @@ def test_shipped_study_files_are_valid(name):
 
 def test_a_study_cannot_name_the_same_run_twice(tmp_path):
     study = tmp_path / "twice.toml"
-    study.write_text('[study]\nlimit = 1\n[[models]]\nspec = "embedded"\n[[models]]\nspec = "embedded"\n'
-                     'regeneration = "full"\n')
+    study.write_text(
+        '[study]\nlimit = 1\n[[models]]\nspec = "embedded"\n[[models]]\nspec = "embedded"\nregeneration = "full"\n'
+    )
     r = cli("study", str(study))
     assert r.returncode == 2 and "would make the same run" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "runs").exists()

@@ -4,16 +4,16 @@ model's token-level continuation is tested in test_embedded.py and through llama
 test_backends.py."""
 
 import pytest
-from conftest import ScriptedModel, fenced
 
+from conftest import ScriptedModel, fenced
 from mathcodebench import api
 from mathcodebench.data import Problem
 from mathcodebench.errors import UserError
 from mathcodebench.models import Capabilities, Completion, GenerationParams, Message
 from mathcodebench.models.openai_compat import OpenAICompatibleModel
 from mathcodebench.sandbox import create_sandbox
-from mathcodebench.solve import Attempt, AttemptStatus, SolvePolicy, require_prefix, solve
 from mathcodebench.settings import Settings
+from mathcodebench.solve import Attempt, AttemptStatus, SolvePolicy, require_prefix, solve
 from mathcodebench.solve.tbt import failure_point, first_invalid_line, regenerate
 
 PROBLEM = Problem(id="t/1", subject="Algebra", level=1, problem="What is 6 * 7?", answer="42")
@@ -36,8 +36,15 @@ class ScriptedPrefixModel(ScriptedModel):
     def complete(self, prompt: str, params: GenerationParams, avoid: str | None = None) -> Completion:
         text = self.continuations[len(self.prefix_calls)]
         self.prefix_calls.append((prompt, avoid, params))
-        return Completion(text=text, finish_reason="stop", prompt_tokens=len(prompt) // 4,
-                          completion_tokens=len(text) // 4, latency_s=0.01, model=self.spec, params=params)
+        return Completion(
+            text=text,
+            finish_reason="stop",
+            prompt_tokens=len(prompt) // 4,
+            completion_tokens=len(text) // 4,
+            latency_s=0.01,
+            model=self.spec,
+            params=params,
+        )
 
     def count_tokens(self, text: str) -> int | None:
         return len(text) // 4
@@ -50,19 +57,38 @@ def box():
     sandbox.close()
 
 
-def failed(code: str, status: AttemptStatus, stderr: str = "", error_type: str | None = None,
-           response: str | None = None, finish_reason: str = "stop") -> Attempt:
+def failed(
+    code: str,
+    status: AttemptStatus,
+    stderr: str = "",
+    error_type: str | None = None,
+    response: str | None = None,
+    finish_reason: str = "stop",
+) -> Attempt:
     response = response if response is not None else fenced(code)
     start = response.find(code.strip())
-    return Attempt(problem_id="t/1", number=1, status=status, response=response, code=code.strip() + "\n",
-                   code_start=start, stderr=stderr, error_type=error_type, finish_reason=finish_reason,
-                   params=GenerationParams())
+    return Attempt(
+        problem_id="t/1",
+        number=1,
+        status=status,
+        response=response,
+        code=code.strip() + "\n",
+        code_start=start,
+        stderr=stderr,
+        error_type=error_type,
+        finish_reason=finish_reason,
+        params=GenerationParams(),
+    )
 
 
 def test_a_runtime_error_restarts_at_the_failing_line_after_its_indentation():
     code = "total = 0\nfor i in range(3):\n    total += i / 0\nprint(total)"
-    attempt = failed(code, AttemptStatus.RUNTIME_ERROR, 'Traceback...\n  File "main.py", line 3, in <module>\n'
-                     "ZeroDivisionError: division by zero", "ZeroDivisionError")
+    attempt = failed(
+        code,
+        AttemptStatus.RUNTIME_ERROR,
+        'Traceback...\n  File "main.py", line 3, in <module>\nZeroDivisionError: division by zero',
+        "ZeroDivisionError",
+    )
     point = failure_point(attempt)
     assert attempt.response[: point.offset].endswith("for i in range(3):\n    ")
     assert point.avoid == "total += i / 0"
@@ -70,14 +96,19 @@ def test_a_runtime_error_restarts_at_the_failing_line_after_its_indentation():
 
 def test_an_indentation_error_restarts_at_the_start_of_the_line():
     code = "x = 1\n  y = 2\nprint(x)"
-    attempt = failed(code, AttemptStatus.SYNTAX_ERROR, '  File "main.py", line 2\nIndentationError: unexpected '
-                     "indent", "IndentationError")
+    attempt = failed(
+        code,
+        AttemptStatus.SYNTAX_ERROR,
+        '  File "main.py", line 2\nIndentationError: unexpected indent',
+        "IndentationError",
+    )
     point = failure_point(attempt)
     assert attempt.response[: point.offset].endswith("x = 1\n") and point.avoid == "  y = 2"
 
 
-@pytest.mark.parametrize("status", [AttemptStatus.EMPTY_OUTPUT, AttemptStatus.TIMEOUT, AttemptStatus.MEMORY,
-                                    AttemptStatus.OUTPUT_LIMIT])
+@pytest.mark.parametrize(
+    "status", [AttemptStatus.EMPTY_OUTPUT, AttemptStatus.TIMEOUT, AttemptStatus.MEMORY, AttemptStatus.OUTPUT_LIMIT]
+)
 def test_failures_without_a_line_restart_at_the_end_of_the_program(status):
     attempt = failed("x = 6 * 7", status)
     point = failure_point(attempt)
@@ -85,27 +116,41 @@ def test_failures_without_a_line_restart_at_the_end_of_the_program(status):
 
 
 def test_no_code_and_cut_off_replies_get_a_whole_new_response():
-    assert failure_point(Attempt(problem_id="t/1", number=1, status=AttemptStatus.NO_CODE, response="no idea",
-                                 params=GenerationParams())) is None
-    cut = failed("x = (1,", AttemptStatus.SYNTAX_ERROR, '  File "main.py", line 1\nSyntaxError: never closed',
-                 "SyntaxError", finish_reason="length")
+    assert (
+        failure_point(
+            Attempt(
+                problem_id="t/1", number=1, status=AttemptStatus.NO_CODE, response="no idea", params=GenerationParams()
+            )
+        )
+        is None
+    )
+    cut = failed(
+        "x = (1,",
+        AttemptStatus.SYNTAX_ERROR,
+        '  File "main.py", line 1\nSyntaxError: never closed',
+        "SyntaxError",
+        finish_reason="length",
+    )
     assert failure_point(cut) is None
 
 
-@pytest.mark.parametrize("text, bad_line", [
-    ("```python\nx = 1\ny = (2,\n     3)\nprint(x +)\n```", "print(x +)"),  # unfinished is fine, invalid is not
-    ("```python\nfor i in range(3):\n    pass\nelse x:\n", "else x:"),
-    ("```python\nx = 1\n    y = 2\n", "    y = 2"),  # an indentation fault: the whole line is regenerated
-    ("```python\ns = '''\nnot code (\n'''\nprint(s)\n```", None),
-    ("```python\nif x:\n", None),
-    ("```python\nprint(1)\n```\nThen some prose that is not code: (((", None),
-])
+@pytest.mark.parametrize(
+    "text, bad_line",
+    [
+        ("```python\nx = 1\ny = (2,\n     3)\nprint(x +)\n```", "print(x +)"),  # unfinished is fine, invalid is not
+        ("```python\nfor i in range(3):\n    pass\nelse x:\n", "else x:"),
+        ("```python\nx = 1\n    y = 2\n", "    y = 2"),  # an indentation fault: the whole line is regenerated
+        ("```python\ns = '''\nnot code (\n'''\nprint(s)\n```", None),
+        ("```python\nif x:\n", None),
+        ("```python\nprint(1)\n```\nThen some prose that is not code: (((", None),
+    ],
+)
 def test_first_invalid_line_flags_wrong_lines_not_unfinished_ones(text, bad_line):
     point = first_invalid_line(text, len("```python\n"))
     assert (point and point.avoid.rstrip("\n").lstrip() == bad_line.strip()) if bad_line else point is None
     if bad_line:
         whole = bad_line.startswith(" ")
-        assert text[point.offset:].startswith(bad_line if whole else bad_line.strip())
+        assert text[point.offset :].startswith(bad_line if whole else bad_line.strip())
 
 
 def test_lines_before_the_restart_point_are_not_checked_again():
@@ -115,9 +160,12 @@ def test_lines_before_the_restart_point_are_not_checked_again():
 
 
 def test_regenerate_keeps_the_prefix_byte_for_byte_and_cuts_an_invalid_line():
-    previous = failed(BROKEN, AttemptStatus.RUNTIME_ERROR,
-                      '  File "main.py", line 3, in <module>\nZeroDivisionError: integer division or modulo by zero',
-                      "ZeroDivisionError")
+    previous = failed(
+        BROKEN,
+        AttemptStatus.RUNTIME_ERROR,
+        '  File "main.py", line 3, in <module>\nZeroDivisionError: integer division or modulo by zero',
+        "ZeroDivisionError",
+    )
     kept = previous.response[: previous.response.index("print(a * 7 // b)")]
     model = ScriptedPrefixModel("", ["print(a *)\nnever seen\n```", "print(a * 7)\n```\n"])
     messages = [Message(role="user", content="retry")]
@@ -168,8 +216,12 @@ def test_a_model_without_prefix_continuation_stops_a_tbt_run_before_it_starts(db
 
 
 def test_a_regenerated_response_failing_again_in_its_kept_part_gets_a_whole_new_response():
-    again = failed(BROKEN, AttemptStatus.RUNTIME_ERROR,
-                   '  File "main.py", line 3, in <module>\nZeroDivisionError: division by zero', "ZeroDivisionError")
+    again = failed(
+        BROKEN,
+        AttemptStatus.RUNTIME_ERROR,
+        '  File "main.py", line 3, in <module>\nZeroDivisionError: division by zero',
+        "ZeroDivisionError",
+    )
     offset = again.response.index("print(a * 7 // b)")
     model = ScriptedPrefixModel("", ["print(a * 7)\n```\n"])
     messages = [Message(role="user", content="retry")]

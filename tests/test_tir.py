@@ -4,8 +4,8 @@ and failures have their statuses and feedback; raw-continuation and chat-only mo
 here is real (the default mode); the models are scripted."""
 
 import pytest
-from conftest import ScriptedModel, run_to_end
 
+from conftest import ScriptedModel, run_to_end
 from mathcodebench.data import Problem
 from mathcodebench.models import Capabilities, Completion, GenerationParams, Message
 from mathcodebench.report import summarize
@@ -14,8 +14,13 @@ from mathcodebench.settings import Settings
 from mathcodebench.solve import AttemptStatus, SolvePolicy, load_prompt, solve
 
 PROBLEM = Problem(id="t/1", subject="Algebra", level=1, problem="What is 6 times 7?", answer="42")
-POLICY = SolvePolicy(attempts=2, method="tir", prompt=load_prompt("tir-v1"), limits=Limits(timeout_s=3),
-                     params=GenerationParams(max_tokens=400))
+POLICY = SolvePolicy(
+    attempts=2,
+    method="tir",
+    prompt=load_prompt("tir-v1"),
+    limits=Limits(timeout_s=3),
+    params=GenerationParams(max_tokens=400),
+)
 
 
 class Stepper(ScriptedModel):
@@ -31,8 +36,15 @@ class Stepper(ScriptedModel):
     def _cut(self, text: str, params: GenerationParams) -> Completion:
         cut = min((text.find(s) for s in params.stop if s in text), default=-1)
         shown = text if cut < 0 else text[:cut]
-        return Completion(text=shown, finish_reason="stop", prompt_tokens=5, completion_tokens=len(shown) // 4 + 1,
-                          latency_s=0.001, model=self.spec, params=params)
+        return Completion(
+            text=shown,
+            finish_reason="stop",
+            prompt_tokens=5,
+            completion_tokens=len(shown) // 4 + 1,
+            latency_s=0.001,
+            model=self.spec,
+            params=params,
+        )
 
     def generate(self, messages: list[Message], params: GenerationParams) -> Completion:
         return self._cut(super().generate(messages, params).text, params)
@@ -79,26 +91,30 @@ def test_a_block_runs_its_output_is_appended_and_the_model_goes_on(box, raw):
 
 
 def test_state_persists_across_the_blocks_of_one_solution(box):
-    model = Stepper(["```python\nimport sympy\nk = sympy.Integer(6)\n```\n", "```python\nprint(k * 7)\n```\n",
-                     "So $\\boxed{42}$."], raw=True)
+    model = Stepper(
+        ["```python\nimport sympy\nk = sympy.Integer(6)\n```\n", "```python\nprint(k * 7)\n```\n", "So $\\boxed{42}$."],
+        raw=True,
+    )
     (a,) = solve(PROBLEM, model, box, POLICY)
     assert a.status == AttemptStatus.ANSWERED and [t.output for t in a.turns[:2]] == ["", "42"]
 
 
 def test_an_error_is_shown_to_the_model_which_can_repair_it(box):
-    model = Stepper(["```python\nprint(y)\n```\n", "```python\ny = 42\nprint(y)\n```\n", "$\\boxed{42}$"],
-                    raw=True)
+    model = Stepper(["```python\nprint(y)\n```\n", "```python\ny = 42\nprint(y)\n```\n", "$\\boxed{42}$"], raw=True)
     (a,) = solve(PROBLEM, model, box, POLICY)
     assert a.status == AttemptStatus.ANSWERED and a.turns[0].status == "error"
     assert "NameError" in a.turns[0].output and a.turns[1].output == "42"
 
 
-@pytest.mark.parametrize("replies,status,feedback", [
-    (["I think it is 42."], AttemptStatus.NO_BOXED_ANSWER, "without a final answer"),
-    (["```python\nprint(1)\n```\n"] * 6, AttemptStatus.TOOL_BUDGET, "more than the allowed number"),
-    (["```python\nimport time\ntime.sleep(30)\n```\n"], AttemptStatus.TIMEOUT, "did not finish"),
-    (["```python\nimport socket\nsocket.socket()\n```\n"], AttemptStatus.RUNTIME_ERROR, "PermissionError"),
-])
+@pytest.mark.parametrize(
+    "replies,status,feedback",
+    [
+        (["I think it is 42."], AttemptStatus.NO_BOXED_ANSWER, "without a final answer"),
+        (["```python\nprint(1)\n```\n"] * 6, AttemptStatus.TOOL_BUDGET, "more than the allowed number"),
+        (["```python\nimport time\ntime.sleep(30)\n```\n"], AttemptStatus.TIMEOUT, "did not finish"),
+        (["```python\nimport socket\nsocket.socket()\n```\n"], AttemptStatus.RUNTIME_ERROR, "PermissionError"),
+    ],
+)
 def test_failures_have_their_status_and_are_retried_with_feedback(box, replies, status, feedback):
     model = Stepper(replies, raw=True)
     attempts = solve(PROBLEM, model, box, POLICY)

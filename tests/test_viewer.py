@@ -5,14 +5,16 @@ import threading
 
 import httpx
 import pytest
-from conftest import ScriptedModel, fenced, run_to_end
 
+from conftest import ScriptedModel, fenced, run_to_end
 from mathcodebench.report.viewer import make_server
 from mathcodebench.settings import Settings
 
-SCRIPT = {"What is the value of $3x + 7$": [fenced("print(22)")],
-          "slope of the line": [fenced("x = 1 / 0"), fenced("print('3/2')")],
-          "For what values of $x$": [fenced("import socket\nsocket.socket().connect(('1.1.1.1', 80))")]}
+SCRIPT = {
+    "What is the value of $3x + 7$": [fenced("print(22)")],
+    "slope of the line": [fenced("x = 1 / 0"), fenced("print('3/2')")],
+    "For what values of $x$": [fenced("import socket\nsocket.socket().connect(('1.1.1.1', 80))")],
+}
 
 
 @pytest.fixture(scope="module")

@@ -71,14 +71,25 @@ class Chosen(BaseModel):
 def choose_problems(settings: Settings) -> Chosen:
     loaded: Loaded = load(settings.dataset)
     problems, short = select(loaded.problems, settings.selection())
-    return Chosen(problems=problems, info=DatasetInfo(
-        source=loaded.source, selection_hash=selection_hash(problems),
-        skipped=[(s.id, s.reason) for s in loaded.skipped], short_cells=short))
+    return Chosen(
+        problems=problems,
+        info=DatasetInfo(
+            source=loaded.source,
+            selection_hash=selection_hash(problems),
+            skipped=[(s.id, s.reason) for s in loaded.skipped],
+            short_cells=short,
+        ),
+    )
 
 
 def solver(settings: Settings) -> ChatModel:
-    return create_model(settings.model, settings.base_url or None, concurrency=settings.concurrency,
-                        chat_template=settings.chat_template, timeout_s=settings.request_timeout)
+    return create_model(
+        settings.model,
+        settings.base_url or None,
+        concurrency=settings.concurrency,
+        chat_template=settings.chat_template,
+        timeout_s=settings.request_timeout,
+    )
 
 
 def judge_model(settings: GradingSettings, solving: ChatModel | None) -> ChatModel | None:
@@ -96,10 +107,17 @@ def preflight(settings: Settings, model: ChatModel, judge: ChatModel | None) -> 
     if settings.regeneration == "tbt":
         require_prefix(model, [Message(role="user", content="Solve the problem.")])
     # with several endpoints, each one: a mistyped address is caught now, not taken out for the whole night
-    each = [(solver(settings.model_copy(update={"base_url": [url]})), f"model (endpoint {url})")
-            for url in settings.base_url] if len(settings.base_url) > 1 and model.spec == settings.model else []
-    check_models((each or [(model, "model")]) + ([(judge, "judge")] if judge is not None and judge is not model
-                                                 else []))
+    each = (
+        [
+            (solver(settings.model_copy(update={"base_url": [url]})), f"model (endpoint {url})")
+            for url in settings.base_url
+        ]
+        if len(settings.base_url) > 1 and model.spec == settings.model
+        else []
+    )
+    check_models(
+        (each or [(model, "model")]) + ([(judge, "judge")] if judge is not None and judge is not model else [])
+    )
 
 
 def check_models(models: list[tuple[ChatModel, str]]) -> None:
@@ -109,15 +127,23 @@ def check_models(models: list[tuple[ChatModel, str]]) -> None:
         except FatalModelError:
             raise
         except ModelError as exc:
-            raise UserError(f"{role} {checked.spec} failed its preflight check: {exc} "
-                            "(--no-preflight skips the check)") from None
+            raise UserError(
+                f"{role} {checked.spec} failed its preflight check: {exc} (--no-preflight skips the check)"
+            ) from None
 
 
 class Run:
     """An open run: solve and grade what is left, storing each step. Close it (or use `with`)."""
 
-    def __init__(self, store: RunStore, settings: Settings, prompt: Prompt, model: ChatModel,
-                 judge: ChatModel | None, executor: Executor) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        settings: Settings,
+        prompt: Prompt,
+        model: ChatModel,
+        judge: ChatModel | None,
+        executor: Executor,
+    ) -> None:
         self.store, self.settings, self.prompt = store, settings, prompt
         self.model, self.judge, self.executor = model, judge, executor
         self.outcome = RunStatus.RUNNING
@@ -167,8 +193,7 @@ class Run:
         missing = {kind: sum(o == kind for o in outcomes) for kind in (Outcome.NOT_ATTEMPTED, Outcome.UNGRADED)}
         if any(missing.values()):
             self.outcome = RunStatus.INCOMPLETE
-            self.detail = incomplete_detail(missing[Outcome.NOT_ATTEMPTED], missing[Outcome.UNGRADED],
-                                            settings.samples)
+            self.detail = incomplete_detail(missing[Outcome.NOT_ATTEMPTED], missing[Outcome.UNGRADED], settings.samples)
         else:
             self.outcome, self.detail = RunStatus.FINISHED, ""
         store.set_status(self.outcome, self.detail)
@@ -213,8 +238,10 @@ class _StoreSink:
             outage = self._failures >= OUTAGE_FAILURES
         if outage:
             self.stop.set()
-            raise Incomplete(f"{what} failed {OUTAGE_FAILURES} times in a row ({why[:160]}); the run is stopped: "
-                             f"when it is back, continue with mathcodebench run --resume {self.store.path}")
+            raise Incomplete(
+                f"{what} failed {OUTAGE_FAILURES} times in a row ({why[:160]}); the run is stopped: "
+                f"when it is back, continue with mathcodebench run --resume {self.store.path}"
+            )
         if self.stop.is_set():
             raise _Stopped
 
@@ -234,13 +261,26 @@ class _StoreSink:
 
 
 def _recorded(prompt: Prompt, study: str | None) -> Recorded:
-    return Recorded(prompt_version=prompt.version, judge_prompt_version=JUDGE_PROMPT_VERSION, judge_rubric=RUBRIC,
-                    study=study, prompt=prompt)
+    return Recorded(
+        prompt_version=prompt.version,
+        judge_prompt_version=JUDGE_PROMPT_VERSION,
+        judge_rubric=RUBRIC,
+        study=study,
+        prompt=prompt,
+    )
 
 
-def start(settings: Settings, db: Path, *, model: ChatModel | None = None, judge: ChatModel | None = None,
-          sandbox: Sandbox | None = None, check: bool = True, study: str | None = None,
-          command: str = "run") -> Run:
+def start(
+    settings: Settings,
+    db: Path,
+    *,
+    model: ChatModel | None = None,
+    judge: ChatModel | None = None,
+    sandbox: Sandbox | None = None,
+    check: bool = True,
+    study: str | None = None,
+    command: str = "run",
+) -> Run:
     """Validate everything and check every model, then create the run (nothing is written when any fails)."""
     if db.exists():  # checked again under the run's lock when the file is created
         raise UserError(f"{db} already exists; choose another --db, continue it with --resume, or remove it")
@@ -252,9 +292,17 @@ def start(settings: Settings, db: Path, *, model: ChatModel | None = None, judge
         preflight(settings, model, judge)
     executor = create_executor(settings, settings.policy(prompt), model, judge, sandbox)
     try:
-        record = RunRecord(settings=settings, recorded=_recorded(prompt, study), model=model.spec,
-                           model_info=model.describe(), versions=versions(), dataset=chosen.info,
-                           isolation=executor.isolation(), started_at=_now(), status=RunStatus.RUNNING)
+        record = RunRecord(
+            settings=settings,
+            recorded=_recorded(prompt, study),
+            model=model.spec,
+            model_info=model.describe(),
+            versions=versions(),
+            dataset=chosen.info,
+            isolation=executor.isolation(),
+            started_at=_now(),
+            status=RunStatus.RUNNING,
+        )
         store = RunStore.create(db, record, chosen.problems, command)
     except BaseException:
         executor.close()
@@ -262,9 +310,17 @@ def start(settings: Settings, db: Path, *, model: ChatModel | None = None, judge
     return Run(store, settings, prompt, model, judge, executor)
 
 
-def resume(db: Path, given: dict[str, Any] | None = None, *, model: ChatModel | None = None,
-           judge: ChatModel | None = None, sandbox: Sandbox | None = None, check: bool = True,
-           command: str = "resume", study: str | None = None) -> Run:
+def resume(
+    db: Path,
+    given: dict[str, Any] | None = None,
+    *,
+    model: ChatModel | None = None,
+    judge: ChatModel | None = None,
+    sandbox: Sandbox | None = None,
+    check: bool = True,
+    command: str = "resume",
+    study: str | None = None,
+) -> Run:
     """Continue a stored run with its own settings. `given`: settings passed again; those that cannot change
     results are applied and logged, any other that differs from the stored value is refused in one line."""
     store = RunStore.open(db, command)  # takes the run's lock: a second writer stops here
@@ -295,8 +351,10 @@ def resumed_settings(stored: Settings, given: dict[str, Any]) -> tuple[Settings,
     refused = [name for name in changed if name not in RESUMABLE]
     if refused:
         shown = "; ".join(f"{flag(n)} {_shown(changed[n])} (stored: {_shown(getattr(stored, n))})" for n in refused)
-        raise UserError(f"--resume keeps the settings that decide results: {shown}; drop "
-                        f"{'it' if len(refused) == 1 else 'them'}, or start a new run")
+        raise UserError(
+            f"--resume keeps the settings that decide results: {shown}; drop "
+            f"{'it' if len(refused) == 1 else 'them'}, or start a new run"
+        )
     return wanted, {name: _jsonable(value) for name, value in changed.items()}
 
 
@@ -308,8 +366,14 @@ def _jsonable(value: object) -> object:
     return list(value) if isinstance(value, list | tuple) else value
 
 
-def regrade(db: Path, given: dict[str, Any], *, judge: ChatModel | None = None, check: bool = True,
-            on_problem: OnProblem | None = None) -> RunStatus:
+def regrade(
+    db: Path,
+    given: dict[str, Any],
+    *,
+    judge: ChatModel | None = None,
+    check: bool = True,
+    on_problem: OnProblem | None = None,
+) -> RunStatus:
     """Grade a stored run again (another mode, judge or tolerance) without calling the solving model.
 
     Judge verdicts come from the run's cache where the same judge saw the same answer before. A problem the
@@ -342,14 +406,14 @@ def regrade(db: Path, given: dict[str, Any], *, judge: ChatModel | None = None, 
         store.set_record(record.model_copy(update={"settings": settings}))
         for problem in store.problems():
             units = [(problem.id, sample) for sample in range(1, settings.samples + 1)]
-            done = regrade_problem(grading, problem, settings.samples,
-                                   {u: attempts.get(u, []) for u in units if u in finished}, sink)
+            done = regrade_problem(
+                grading, problem, settings.samples, {u: attempts.get(u, []) for u in units if u in finished}, sink
+            )
             for each in done:
                 if on_problem:
                     on_problem(each)
         status = RunStatus.INCOMPLETE if ungraded else record.status
-        store.set_status(status, incomplete_detail(0, ungraded, settings.samples) if ungraded
-                         else record.status_detail)
+        store.set_status(status, incomplete_detail(0, ungraded, settings.samples) if ungraded else record.status_detail)
     except BaseException:
         grading.close()
         store.close("interrupted")

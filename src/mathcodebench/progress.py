@@ -1,6 +1,7 @@
 """What a person watching a run sees: per model, problems (or samples, with --samples) done of all, correct so
-far, attempts and tokens per second, and an estimate of the time left. A terminal gets a live line; anything else (CI, a log file, nohup)
-gets one plain line every `EVERY` problems (every tenth of a small run) and at the end, never nothing for hours."""
+far, attempts and tokens per second, and an estimate of the time left. A terminal gets a live line; anything else
+(CI, a log file, nohup) gets one plain line every `EVERY` problems (every tenth of a small run) and at the end,
+never nothing for hours."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ EVERY = 10
 
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
 
 
 class RunProgress:
@@ -34,8 +37,14 @@ class RunProgress:
 
     def __enter__(self) -> RunProgress:
         if self.console.is_terminal:
-            self.live = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), console=self.console)
+            self.live = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+            )
             self.live.start()
             self._task = self.live.add_task(self.label, total=self.total, completed=self.done, stats=self.stats())
         return self

@@ -40,9 +40,14 @@ ENTRY_KEYS = {"spec", "name"}  # a [[models]] entry's own keys besides its setti
 
 def run_name(settings: Settings) -> str:
     """A run's file name in its study, from what makes it differ: model, regeneration, method, samples, prompt."""
-    parts = [api.slug(settings.model), "tbt" if settings.regeneration == "tbt" else "",
-             "tir" if settings.method == "tir" else "", f"n{settings.samples}" if settings.samples > 1 else "",
-             api.slug(Path(settings.prompt).stem) if settings.prompt else "", "shots" if settings.shots else ""]
+    parts = [
+        api.slug(settings.model),
+        "tbt" if settings.regeneration == "tbt" else "",
+        "tir" if settings.method == "tir" else "",
+        f"n{settings.samples}" if settings.samples > 1 else "",
+        api.slug(Path(settings.prompt).stem) if settings.prompt else "",
+        "shots" if settings.shots else "",
+    ]
     return "-".join(p for p in parts if p)
 
 
@@ -75,8 +80,10 @@ def load_study(path: Path) -> tuple[list[tuple[Settings, Path]], str]:
         own = {("model" if k == "spec" else k): v for k, v in entry.items()}
         for key in own:
             if key not in MODEL_SCOPE:
-                raise UserError(f"{path}: models[{i}].{key}: " + (
-                    "set it in [study]: every run of a study shares it" if key in NAMES else "unknown setting"))
+                raise UserError(
+                    f"{path}: models[{i}].{key}: "
+                    + ("set it in [study]: every run of a study shares it" if key in NAMES else "unknown setting")
+                )
         if "model" not in own:
             raise UserError(f"{path}: models[{i}]: needs a spec")
 
@@ -86,10 +93,14 @@ def load_study(path: Path) -> tuple[list[tuple[Settings, Path]], str]:
             return f"{path}: {place.rstrip('.')}"
 
         settings = build(_files_beside(path, {**shared, **own}), where)
-        runs.append((settings, directory / f"{name}-{api.slug(str(own_name)) if own_name else run_name(settings)}.sqlite"))
+        runs.append(
+            (settings, directory / f"{name}-{api.slug(str(own_name)) if own_name else run_name(settings)}.sqlite")
+        )
     if len({db for _, db in runs}) < len(runs):
-        raise UserError(f"{path}: two [[models]] entries would make the same run (same spec, regeneration, method, "
-                        "samples and prompt); give one a name = \"...\"")
+        raise UserError(
+            f"{path}: two [[models]] entries would make the same run (same spec, regeneration, method, "
+            'samples and prompt); give one a name = "..."'
+        )
     return runs, text
 
 
@@ -105,8 +116,12 @@ def _files_beside(path: Path, values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_study(path: Path, on_model: Callable[[str, Path, int, int, int], None] | None = None,
-              on_problem: api.OnProblem | None = None, check: bool = True) -> list[tuple[Path, RunStatus]]:
+def run_study(
+    path: Path,
+    on_model: Callable[[str, Path, int, int, int], None] | None = None,
+    on_problem: api.OnProblem | None = None,
+    check: bool = True,
+) -> list[tuple[Path, RunStatus]]:
     """Run (or resume) every model of the study in turn; return each run database and how it ended.
 
     Every model and judge still needed is checked before the first problem of the first model, so a study
@@ -137,8 +152,13 @@ def run_study(path: Path, on_model: Callable[[str, Path, int, int, int], None] |
         with run:
             finals = run.store.grades(FINAL)
             if on_model:
-                on_model(db.stem, db, len(run.store.problems()) * settings.samples, len(finals),
-                         sum(g.correct for g in finals.values()))
+                on_model(
+                    db.stem,
+                    db,
+                    len(run.store.problems()) * settings.samples,
+                    len(finals),
+                    sum(g.correct for g in finals.values()),
+                )
             results.append((db, run.execute(on_problem)))
     return results
 

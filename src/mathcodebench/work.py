@@ -61,8 +61,9 @@ class Worker:
     grading: Grading
     policy: SolvePolicy
 
-    def solve_problem(self, problem: Problem, stored: dict[Unit, list[Attempt]], graded: dict[Unit, Grade],
-                      sink: Sink) -> list[Done]:
+    def solve_problem(
+        self, problem: Problem, stored: dict[Unit, list[Attempt]], graded: dict[Unit, Grade], sink: Sink
+    ) -> list[Done]:
         """Solve and grade every sample of `problem` not graded yet, continuing from `stored` attempts (`graded`:
         final grades already stored). When every sample is graded, the answers are grouped for majority voting."""
         units = [(problem.id, sample) for sample in range(1, self.policy.samples + 1)]
@@ -71,17 +72,26 @@ class Worker:
         for unit in units:
             if unit in mine:
                 continue
-            attempts = solve(problem, self.model, self.sandbox, self.policy, on_attempt=sink.add_attempt,
-                             start_after=stored.get(unit), sample=unit[1])
-            done.append(Done(problem, unit[1], grade_sample(self.grading, problem, unit, attempts, mine, sink),
-                             attempts))
+            attempts = solve(
+                problem,
+                self.model,
+                self.sandbox,
+                self.policy,
+                on_attempt=sink.add_attempt,
+                start_after=stored.get(unit),
+                sample=unit[1],
+            )
+            done.append(
+                Done(problem, unit[1], grade_sample(self.grading, problem, unit, attempts, mine, sink), attempts)
+            )
         if done:
             vote(self.grading, problem, units, mine, sink)
         return done
 
 
-def grade_sample(grading: Grading, problem: Problem, unit: Unit, attempts: list[Attempt], graded: dict[Unit, Grade],
-                 sink: Sink) -> Outcome:
+def grade_sample(
+    grading: Grading, problem: Problem, unit: Unit, attempts: list[Attempt], graded: dict[Unit, Grade], sink: Sink
+) -> Outcome:
     """Grade one sample's answered attempt (or its lack of one) and hand every grader's verdict to the sink."""
     if attempts and attempts[-1].status.infrastructure:
         return Outcome.NOT_ATTEMPTED
@@ -103,12 +113,16 @@ def vote(grading: Grading, problem: Problem, units: list[Unit], graded: dict[Uni
         sink.set_votes(problem.id, grading.vote(problem, answers))
 
 
-def regrade_problem(grading: Grading, problem: Problem, samples: int, attempts: dict[Unit, list[Attempt]],
-                    sink: Sink) -> list[Done]:
+def regrade_problem(
+    grading: Grading, problem: Problem, samples: int, attempts: dict[Unit, list[Attempt]], sink: Sink
+) -> list[Done]:
     """Grade the given samples' stored attempts again (no model is called), then vote."""
     units = [(problem.id, sample) for sample in range(1, samples + 1)]
     graded: dict[Unit, Grade] = {}
-    done = [Done(problem, unit[1], grade_sample(grading, problem, unit, attempts[unit], graded, sink), attempts[unit])
-            for unit in units if unit in attempts]
+    done = [
+        Done(problem, unit[1], grade_sample(grading, problem, unit, attempts[unit], graded, sink), attempts[unit])
+        for unit in units
+        if unit in attempts
+    ]
     vote(grading, problem, units, graded, sink)
     return done

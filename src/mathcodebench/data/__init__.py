@@ -5,5 +5,19 @@ from .records import Loaded, Skipped
 from .sampling import Selection, parse_levels, parse_subjects, select, selection_hash
 from .sources import SAMPLE, SPECS_HELP, load
 
-__all__ = ["LEVELS", "SAMPLE", "SPECS_HELP", "SUBJECTS", "Loaded", "Problem", "Selection", "Skipped",
-           "canonical_subject", "load", "parse_levels", "parse_subjects", "select", "selection_hash"]
+__all__ = [
+    "LEVELS",
+    "SAMPLE",
+    "SPECS_HELP",
+    "SUBJECTS",
+    "Loaded",
+    "Problem",
+    "Selection",
+    "Skipped",
+    "canonical_subject",
+    "load",
+    "parse_levels",
+    "parse_subjects",
+    "select",
+    "selection_hash",
+]

@@ -24,8 +24,10 @@ def _snapshot(repo: str, patterns: list[str]) -> Path:
     try:
         return Path(snapshot_download(repo, repo_type="dataset", allow_patterns=patterns))
     except LocalEntryNotFoundError:
-        raise UserError(f"{repo} is not in the local Hugging Face cache and the hub cannot be reached "
-                        "(download it once while online, or pass a local file or directory)") from None
+        raise UserError(
+            f"{repo} is not in the local Hugging Face cache and the hub cannot be reached "
+            "(download it once while online, or pass a local file or directory)"
+        ) from None
     except (HfHubHTTPError, OSError) as exc:
         raise UserError(f"cannot fetch {repo} from the Hugging Face hub: {exc}") from None
 

@@ -45,7 +45,5 @@ class Problem(BaseModel):
 
     def content_hash(self) -> str:
         """Hash of everything that defines the problem, so a stored run can prove which problems it used."""
-        payload = json.dumps(
-            [self.id, self.subject, self.level, self.problem, self.answer], ensure_ascii=False
-        )
+        payload = json.dumps([self.id, self.subject, self.level, self.problem, self.answer], ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()

@@ -83,8 +83,9 @@ def to_problems(rows: Iterable[tuple[str, str, dict[str, Any]]], source: str) ->
             loaded.skipped.append(Skipped(pid, "no answer could be extracted from the solution"))
             continue
         try:
-            loaded.problems.append(Problem(id=pid, subject=subject, level=level, problem=row["problem"],
-                                           solution=solution, answer=answer))
+            loaded.problems.append(
+                Problem(id=pid, subject=subject, level=level, problem=row["problem"], solution=solution, answer=answer)
+            )
         except ValidationError as exc:
             err = exc.errors()[0]
             raise UserError(f"{where}: field {'.'.join(str(p) for p in err['loc'])!r}: {err['msg']}") from None

@@ -64,8 +64,10 @@ def _stratified(problems: list[Problem], k: int, seed: int, allow_short: bool) -
                 continue
             if len(members) < k:
                 if not allow_short:
-                    raise UserError(f"cell {subject} / Level {level} has {len(members)} problems, fewer than "
-                                    f"--per-cell {k} (use --allow-short-cells to take all of them)")
+                    raise UserError(
+                        f"cell {subject} / Level {level} has {len(members)} problems, fewer than "
+                        f"--per-cell {k} (use --allow-short-cells to take all of them)"
+                    )
                 short.append(f"{subject} / Level {level}: {len(members)}")
                 chosen.extend(members)
                 continue

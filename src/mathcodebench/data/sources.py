@@ -11,8 +11,10 @@ from .readers import jsonl_rows, math_dir_rows, parquet_rows
 from .records import Loaded, to_problems
 
 SAMPLE = "sample"
-SPECS_HELP = ("'sample' (bundled), 'math' / 'math:test' / 'math:train' / 'math500' (Hugging Face hub, cached), "
-              "a MATH-layout directory, or a .jsonl / .parquet file")
+SPECS_HELP = (
+    "'sample' (bundled), 'math' / 'math:test' / 'math:train' / 'math500' (Hugging Face hub, cached), "
+    "a MATH-layout directory, or a .jsonl / .parquet file"
+)
 
 
 def load(spec: str) -> Loaded:

@@ -7,7 +7,26 @@ from .modes import FINAL, Grading, GradingMode, GradingSettings
 from .registry import GRADERS, JUDGE, SYMBOLIC, GraderDeps, create_grader
 from .worker import SymbolicGrader
 
-__all__ = ["FINAL", "GRADERS", "JUDGE", "JUDGE_PROMPT_VERSION", "SYMBOLIC", "Agreement", "Grade", "Grader",
-           "GraderDeps", "GraderUnavailable", "Grading", "GradingMode", "GradingSettings", "JudgeCache", "LLMJudge",
-           "MemoryCache",
-           "SymbolicGrader", "agreement", "answer_line", "create_grader", "parse_verdict"]
+__all__ = [
+    "FINAL",
+    "GRADERS",
+    "JUDGE",
+    "JUDGE_PROMPT_VERSION",
+    "SYMBOLIC",
+    "Agreement",
+    "Grade",
+    "Grader",
+    "GraderDeps",
+    "GraderUnavailable",
+    "Grading",
+    "GradingMode",
+    "GradingSettings",
+    "JudgeCache",
+    "LLMJudge",
+    "MemoryCache",
+    "SymbolicGrader",
+    "agreement",
+    "answer_line",
+    "create_grader",
+    "parse_verdict",
+]

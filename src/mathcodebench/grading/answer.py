@@ -13,13 +13,29 @@ import re
 
 import sympy
 
-from .notation import (Clock, Numeral, exact_text, read_clock, read_numeral, split_decoration, strip_label,
-                       words)
+from .notation import Clock, Numeral, exact_text, read_clock, read_numeral, split_decoration, strip_label, words
 from .pyexpr import Rejected, is_variable, parse_python_expr
 from .readings import Quantity, Reading, Words, canonical, parse_latex, plain_latex, unwrap_text
 
-_UNICODE = str.maketrans({"−": "-", "×": "*", "·": "*", "⋅": "*", "÷": "/", "π": "pi", "∞": "oo", "≤": "<=",
-                          "≥": ">=", "≠": "!=", "≈": "=", "∈": "=", "²": "**2", "³": "**3", "’": "'"})
+_UNICODE = str.maketrans(
+    {
+        "−": "-",
+        "×": "*",
+        "·": "*",
+        "⋅": "*",
+        "÷": "/",
+        "π": "pi",
+        "∞": "oo",
+        "≤": "<=",
+        "≥": ">=",
+        "≠": "!=",
+        "≈": "=",
+        "∈": "=",
+        "²": "**2",
+        "³": "**3",
+        "’": "'",
+    }
+)
 _ROOT = re.compile(r"√\s*(\d+(?:\.\d+)?|[A-Za-z])?")
 _THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _MIXED = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
@@ -75,7 +91,7 @@ def _quantities(text: str, interval_brackets: bool, collection: bool) -> list[Re
         body = _NUMPY_GAP.sub(", ", body)
     if body:
         values.append(_value(body, interval_brackets, collection))
-    readings = [Quantity(v, decorated.unit, decorated.percent) for v in values if v is not None]
+    readings: list[Reading] = [Quantity(v, decorated.unit, decorated.percent) for v in values if v is not None]
     if decorated.letter:  # `3 s^2` may be the expression 3s^2 rather than 3 square seconds
         readings += [Quantity(v) for v in [_value(text, interval_brackets, collection)] if v is not None]
     return readings
@@ -86,15 +102,18 @@ def _value(text: str, interval_brackets: bool, collection: bool) -> object | Non
     if interval_brackets and (m := _BRACKET_PAIR.match(text)) and "[" in m.group(1) + m.group(4):
         ends = [_value(m.group(2), False, False), _value(m.group(3), False, False)]
         if all(isinstance(e, sympy.Expr) for e in ends):
-            return sympy.Interval(*ends, left_open=m.group(1) == "(", right_open=m.group(4) == ")")
+            interval: object = sympy.Interval(*ends, left_open=m.group(1) == "(", right_open=m.group(4) == ")")
+            return interval
     if not _LATEX.search(text):
         try:
-            return _single(canonical(parse_python_expr(_relations(text))))
+            single: object = _single(canonical(parse_python_expr(_relations(text))))
+            return single
         except Rejected:
             pass
         if collection and len(parts := _top_level_split(text, " ")) > 1:
             try:
-                return sympy.Tuple(*(canonical(parse_python_expr(p)) for p in parts))
+                values: object = sympy.Tuple(*(canonical(parse_python_expr(p)) for p in parts))
+                return values
             except Rejected:
                 pass
         try:  # `2 sqrt(3)`, `3pi`, `2(x+1)`

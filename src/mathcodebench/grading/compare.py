@@ -90,8 +90,11 @@ def same_value(pred: Any, gold: Any, rel_tol: float) -> bool:
         items = list(pred.args) if isinstance(pred, (sympy.Tuple, sympy.FiniteSet)) else [pred]
         return _same_unordered(items, list(gold.args), rel_tol)
     if isinstance(gold, sympy.Tuple):
-        return isinstance(pred, (sympy.Tuple, sympy.FiniteSet)) and len(pred.args) == len(gold) and \
-            all(same_value(p, g, rel_tol) for p, g in zip(pred.args, gold.args, strict=True))
+        return (
+            isinstance(pred, (sympy.Tuple, sympy.FiniteSet))
+            and len(pred.args) == len(gold)
+            and all(same_value(p, g, rel_tol) for p, g in zip(pred.args, gold.args, strict=True))
+        )
     if isinstance(gold, sympy.Set) or isinstance(pred, sympy.Set):
         return _same_set(pred, gold, rel_tol)
     if _relational(gold) or _relational(pred):
@@ -120,8 +123,9 @@ def _is_assignment(value: Any) -> bool:
     if not isinstance(value, sympy.Eq):
         return False
     lhs = value.lhs
-    return isinstance(lhs, (sympy.Symbol, AppliedUndef)) or \
+    return isinstance(lhs, (sympy.Symbol, AppliedUndef)) or (
         isinstance(lhs, sympy.Tuple) and all(isinstance(v, sympy.Symbol) for v in lhs)
+    )
 
 
 def _unwrap_assignments(pred: Any, gold: Any) -> tuple[Any, Any]:
@@ -180,14 +184,20 @@ def _same_set(pred: Any, gold: Any, rel_tol: float) -> bool:
     if isinstance(pred, sympy.Tuple) and not pred:
         pred = sympy.S.EmptySet  # `[]`: no solutions
     if isinstance(gold, sympy.Interval) and isinstance(pred, sympy.Interval):
-        return (gold.left_open, gold.right_open) == (pred.left_open, pred.right_open) and \
-            same_value(pred.start, gold.start, rel_tol) and same_value(pred.end, gold.end, rel_tol)
+        return (
+            (gold.left_open, gold.right_open) == (pred.left_open, pred.right_open)
+            and same_value(pred.start, gold.start, rel_tol)
+            and same_value(pred.end, gold.end, rel_tol)
+        )
     if isinstance(gold, sympy.Interval) and isinstance(pred, sympy.Tuple) and len(pred) == 2 and gold.is_open:
         return same_value(pred, sympy.Tuple(gold.start, gold.end), rel_tol)
     if not (isinstance(gold, sympy.Set) and isinstance(pred, sympy.Set)):
         return False
-    if isinstance(gold, sympy.Union) and isinstance(pred, sympy.Union) and \
-            _same_unordered(list(pred.args), list(gold.args), rel_tol):
+    if (
+        isinstance(gold, sympy.Union)
+        and isinstance(pred, sympy.Union)
+        and _same_unordered(list(pred.args), list(gold.args), rel_tol)
+    ):
         return True
     try:
         return bool(gold == pred or gold.symmetric_difference(pred).is_empty)
@@ -242,8 +252,9 @@ def _proportional(a: sympy.Expr, b: sympy.Expr, positive: bool, rel_tol: float) 
         ratio = sympy.nsimplify(pa.coeff_monomial(monom)) / sympy.nsimplify(pb.coeff_monomial(monom))
         if ratio == 0 or (positive and not ratio.is_positive):
             return False
-        return all(same_number(sympy.sympify(pa.coeff_monomial(m)), ratio * pb.coeff_monomial(m), rel_tol)
-                   for m in pb.monoms())
+        return all(
+            same_number(sympy.sympify(pa.coeff_monomial(m)), ratio * pb.coeff_monomial(m), rel_tol) for m in pb.monoms()
+        )
     except (sympy.PolynomialError, sympy.GeneratorsNeeded, TypeError, ValueError):
         ratio = sympy.simplify(a / b)
         return not ratio.free_symbols and ratio != 0 and (not positive or bool(ratio.is_positive))
@@ -265,4 +276,4 @@ def same_number(pred: sympy.Expr, gold: sympy.Expr, rel_tol: float) -> bool:
 
 
 def _math_verify(pred: Any, gold: Any) -> bool:
-    return verify(gold, pred, float_rounding=FLOAT_ROUNDING, timeout_seconds=None)
+    return bool(verify(gold, pred, float_rounding=FLOAT_ROUNDING, timeout_seconds=None))

@@ -53,8 +53,10 @@ class Verdict(BaseModel):
 
 def judge_messages(problem: str, reference: str, output: str) -> list[Message]:
     shown = output if len(output) <= MAX_OUTPUT_CHARS else output[:MAX_OUTPUT_CHARS] + "\n[... truncated]"
-    user = (f"Problem:\n{problem}\n\nReference answer (LaTeX):\n{reference}\n\n"
-            f"Program output:\n{shown if shown.strip() else '(empty)'}")
+    user = (
+        f"Problem:\n{problem}\n\nReference answer (LaTeX):\n{reference}\n\n"
+        f"Program output:\n{shown if shown.strip() else '(empty)'}"
+    )
     return [Message(role="system", content=SYSTEM), Message(role="user", content=user)]
 
 
@@ -94,8 +96,7 @@ class LLMJudge:
 
     name = JUDGE
 
-    def __init__(self, model: ChatModel, cache: JudgeCache | None = None, seed: int = 0,
-                 max_tokens: int = 200) -> None:
+    def __init__(self, model: ChatModel, cache: JudgeCache | None = None, seed: int = 0, max_tokens: int = 200) -> None:
         self.model = model
         self.spec = model.spec
         self.cache = cache
@@ -105,8 +106,9 @@ class LLMJudge:
     def grade(self, output: str, reference: str, problem: str = "") -> Grade:
         if self.cache is None:
             return self.ask(output, reference, problem)[0]
-        key = hashlib.sha256(json.dumps([self.spec, JUDGE_PROMPT_VERSION, problem, reference,
-                                         output]).encode()).hexdigest()
+        key = hashlib.sha256(
+            json.dumps([self.spec, JUDGE_PROMPT_VERSION, problem, reference, output]).encode()
+        ).hexdigest()
         if (hit := self.cache.get(key)) is not None:
             return hit[0]
         grade, reply = self.ask(output, reference, problem)
@@ -118,21 +120,35 @@ class LLMJudge:
         messages = judge_messages(problem, reference, output)
         reply = ""
         for attempt in range(MAX_TRIES):
-            params = GenerationParams(temperature=0.0 if attempt == 0 else 0.7, max_tokens=self.max_tokens,
-                                      seed=self.seed + attempt)
+            params = GenerationParams(
+                temperature=0.0 if attempt == 0 else 0.7, max_tokens=self.max_tokens, seed=self.seed + attempt
+            )
             try:
                 reply = self.model.generate(messages, params).text
             except ModelError as exc:
                 raise GraderUnavailable(f"judge {self.spec} failed: {exc}") from exc
             verdict = parse_verdict(reply)
             if verdict is not None:
-                return Grade(correct=verdict.score >= CORRECT_FROM, status="ok", method="judge",
-                             answer=answer_line(output), score=verdict.score, detail=verdict.reason[:500]), reply
-            messages = [*messages[:2], Message(role="assistant", content=reply),
-                        Message(role="user", content='Reply with only the JSON object {"score": <1-5>, '
-                                                     '"reason": "..."}.')]
-        return Grade(correct=False, status="unparseable", method="judge", answer=answer_line(output),
-                     detail=f"no valid verdict after {MAX_TRIES} tries; last reply: {reply[:300]}"), reply
+                return Grade(
+                    correct=verdict.score >= CORRECT_FROM,
+                    status="ok",
+                    method="judge",
+                    answer=answer_line(output),
+                    score=verdict.score,
+                    detail=verdict.reason[:500],
+                ), reply
+            messages = [
+                *messages[:2],
+                Message(role="assistant", content=reply),
+                Message(role="user", content='Reply with only the JSON object {"score": <1-5>, "reason": "..."}.'),
+            ]
+        return Grade(
+            correct=False,
+            status="unparseable",
+            method="judge",
+            answer=answer_line(output),
+            detail=f"no valid verdict after {MAX_TRIES} tries; last reply: {reply[:300]}",
+        ), reply
 
     def close(self) -> None:
         """The model belongs to the caller (it may be the solver too)."""

@@ -34,8 +34,11 @@ def read_pairs(path: Path) -> list[Pair]:
         raise UserError(f"no such file: {path}")
     pairs = []
     for where, default_id, row in jsonl_rows(path):
-        if not isinstance(row, dict) or not isinstance(row.get("answer"), str) or \
-                not isinstance(row.get("reference"), str):
+        if (
+            not isinstance(row, dict)
+            or not isinstance(row.get("answer"), str)
+            or not isinstance(row.get("reference"), str)
+        ):
             raise UserError(f"{where}: expected an object with string fields 'answer' and 'reference'")
         try:
             pair = Pair.model_validate(row)
@@ -84,17 +87,23 @@ def grade_pairs(grader: Grader, pairs: list[Pair]) -> LabelledResult:
 def report_lines(result: LabelledResult) -> list[str]:
     """Agreement, the confusion matrix and the disagreements, as plain text lines."""
     t = result.table
-    lines = [f"{result.grader}: {t.n} labelled pairs, agreement {100 * t.rate:.2f} % "
-             f"({t.both_correct + t.both_incorrect}/{t.n}), {result.answers_per_s:.0f} answers/s",
-             f"{'':>18}{'graded correct':>16}{'graded incorrect':>18}",
-             f"{'label correct':>18}{t.both_correct:>16}{t.first_only:>18}",
-             f"{'label incorrect':>18}{t.second_only:>16}{t.both_incorrect:>18}"]
+    lines = [
+        f"{result.grader}: {t.n} labelled pairs, agreement {100 * t.rate:.2f} % "
+        f"({t.both_correct + t.both_incorrect}/{t.n}), {result.answers_per_s:.0f} answers/s",
+        f"{'':>18}{'graded correct':>16}{'graded incorrect':>18}",
+        f"{'label correct':>18}{t.both_correct:>16}{t.first_only:>18}",
+        f"{'label incorrect':>18}{t.second_only:>16}{t.both_incorrect:>18}",
+    ]
     if result.disagreements:
-        lines.append(f"{len(result.disagreements)} disagreements (id | answer | reference | label -> verdict | "
-                     f"reason | how graded):")
+        lines.append(
+            f"{len(result.disagreements)} disagreements (id | answer | reference | label -> verdict | "
+            f"reason | how graded):"
+        )
     for g in result.disagreements:
         p = g.pair
-        lines.append(f"  {p.id} | {p.answer[:80]} | {p.reference[:60]} | "
-                     f"{'correct' if p.label else 'incorrect'} -> {'correct' if g.grade.correct else 'incorrect'} | "
-                     f"{p.reason[:100]} | {g.grade.status}/{g.grade.method}: {g.grade.detail[:100]}")
+        lines.append(
+            f"  {p.id} | {p.answer[:80]} | {p.reference[:60]} | "
+            f"{'correct' if p.label else 'incorrect'} -> {'correct' if g.grade.correct else 'incorrect'} | "
+            f"{p.reason[:100]} | {g.grade.status}/{g.grade.method}: {g.grade.detail[:100]}"
+        )
     return lines

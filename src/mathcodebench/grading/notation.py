@@ -13,11 +13,31 @@ from dataclasses import dataclass
 
 # canonical unit -> the words that name it (singular; plurals are derived)
 _UNIT_NAMES = {
-    "mm": "mm millimeter millimetre", "cm": "cm centimeter centimetre", "m": "m meter metre",
-    "km": "km kilometer kilometre", "in": "in inch", "ft": "ft foot feet", "yd": "yd yard", "mi": "mi mile",
-    "s": "s sec second", "min": "min minute", "h": "h hr hour", "day": "day", "week": "week", "month": "month",
-    "year": "year yr", "dollar": "dollar usd", "cent": "cent", "degree": "degree deg", "radian": "rad radian",
-    "g": "g gm gram", "kg": "kg kilogram", "lb": "lb pound", "oz": "oz ounce", "mph": "mph", "l": "l liter litre",
+    "mm": "mm millimeter millimetre",
+    "cm": "cm centimeter centimetre",
+    "m": "m meter metre",
+    "km": "km kilometer kilometre",
+    "in": "in inch",
+    "ft": "ft foot feet",
+    "yd": "yd yard",
+    "mi": "mi mile",
+    "s": "s sec second",
+    "min": "min minute",
+    "h": "h hr hour",
+    "day": "day",
+    "week": "week",
+    "month": "month",
+    "year": "year yr",
+    "dollar": "dollar usd",
+    "cent": "cent",
+    "degree": "degree deg",
+    "radian": "rad radian",
+    "g": "g gm gram",
+    "kg": "kg kilogram",
+    "lb": "lb pound",
+    "oz": "oz ounce",
+    "mph": "mph",
+    "l": "l liter litre",
     "ml": "ml milliliter millilitre",
 }
 UNITS = {name: unit for unit, names in _UNIT_NAMES.items() for name in names.split()}
@@ -64,7 +84,7 @@ def canonical_unit(words: str) -> str | None:
         words = words[: m.start()].strip()
     if m := _AREA_WORDS.match(words):
         power = "^2" if m.group(1).lower().startswith("s") else "^3"
-        words = words[m.end():]
+        words = words[m.end() :]
     word = words.lower()
     for candidate in (word, word[:-1] if word.endswith("s") else None, word[:-2] if word.endswith("es") else None):
         if candidate and candidate in UNITS:
@@ -106,7 +126,7 @@ def split_decoration(text: str, letters_are_units: bool) -> Decorated:
     text = text.strip()
     unit = None
     if m := _MONEY.match(text):
-        text, unit = m.group(1) + text[m.end():], "dollar"
+        text, unit = m.group(1) + text[m.end() :], "dollar"
     if m := _PERCENT.search(text):
         return Decorated(text[: m.start()].strip(), unit, percent=True)
     if m := _DEGREES.search(text):
@@ -172,8 +192,11 @@ class Numeral:
             return None
 
 
-_SUBSCRIPT = re.compile(r"^(-?)([0-9A-Za-z]+(?:\.[0-9A-Za-z]+)?)\s*"
-                        r"(?:_\s*\{?\s*(\d{1,2})\s*\}?|\s*\(\s*base\s*(\d{1,2})\s*\))$", re.I)
+_SUBSCRIPT = re.compile(
+    r"^(-?)([0-9A-Za-z]+(?:\.[0-9A-Za-z]+)?)\s*"
+    r"(?:_\s*\{?\s*(\d{1,2})\s*\}?|\s*\(\s*base\s*(\d{1,2})\s*\))$",
+    re.I,
+)
 _PREFIXED = re.compile(r"^(-?)0([box])([0-9a-f]+)$", re.I)
 _PLAIN_DIGITS = re.compile(r"^(-?)([0-9A-Za-z]*\d[0-9A-Za-z]*(?:\.[0-9A-Za-z]+)?)$")
 
@@ -192,8 +215,7 @@ def read_numeral(text: str, subscript_required: bool) -> Numeral | None:
 
 def _fits(digits: str, base: int) -> bool:
     """Digits that are numerals in `base` (at least one decimal digit, so `x_1` is a variable)."""
-    return 2 <= base <= 36 and any(c.isdigit() for c in digits) and \
-        all(int(c, 36) < base for c in digits if c != ".")
+    return 2 <= base <= 36 and any(c.isdigit() for c in digits) and all(int(c, 36) < base for c in digits if c != ".")
 
 
 def _digits(digits: str) -> str:

@@ -10,22 +10,102 @@ from __future__ import annotations
 
 import io
 import keyword
-from collections.abc import Iterable
 import re
 import token
 import tokenize
+from collections.abc import Iterable
 
 import sympy
 from sympy.parsing.sympy_parser import convert_xor, implicit_multiplication, parse_expr, standard_transformations
 
-_FUNCTIONS = (
-    "sqrt cbrt root exp log sin cos tan cot sec csc asin acos atan acot asec acsc atan2 sinh cosh tanh asinh "
-    "acosh atanh Abs factorial binomial floor ceiling gcd lcm Mod re im arg conjugate Max Min Rational Integer "
-    "Float Interval Union Intersection Complement FiniteSet Matrix ImmutableMatrix Tuple Add Mul Pow "
-    "Eq Ne Lt Le Gt Ge And Or Not"
-).split()
-_GREEK = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lamda mu nu xi omicron rho sigma tau upsilon "
-          "phi chi psi omega").split()
+_FUNCTIONS = [
+    "sqrt",
+    "cbrt",
+    "root",
+    "exp",
+    "log",
+    "sin",
+    "cos",
+    "tan",
+    "cot",
+    "sec",
+    "csc",
+    "asin",
+    "acos",
+    "atan",
+    "acot",
+    "asec",
+    "acsc",
+    "atan2",
+    "sinh",
+    "cosh",
+    "tanh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "Abs",
+    "factorial",
+    "binomial",
+    "floor",
+    "ceiling",
+    "gcd",
+    "lcm",
+    "Mod",
+    "re",
+    "im",
+    "arg",
+    "conjugate",
+    "Max",
+    "Min",
+    "Rational",
+    "Integer",
+    "Float",
+    "Interval",
+    "Union",
+    "Intersection",
+    "Complement",
+    "FiniteSet",
+    "Matrix",
+    "ImmutableMatrix",
+    "Tuple",
+    "Add",
+    "Mul",
+    "Pow",
+    "Eq",
+    "Ne",
+    "Lt",
+    "Le",
+    "Gt",
+    "Ge",
+    "And",
+    "Or",
+    "Not",
+]
+_GREEK = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lamda",
+    "mu",
+    "nu",
+    "xi",
+    "omicron",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "chi",
+    "psi",
+    "omega",
+]
 
 
 def _symbol(name: str, **_: object) -> sympy.Symbol:
@@ -54,25 +134,86 @@ def _set(items: Iterable[object] = ()) -> sympy.FiniteSet:
 class _NumPy:
     """`np.float64(2.5)` and friends, as numpy 2 prints its scalars inside lists: the value itself."""
 
-    float64 = float32 = float16 = int64 = int32 = int16 = int8 = uint64 = uint32 = uint16 = uint8 = \
-        complex128 = complex64 = array = staticmethod(_same)
+    float64 = float32 = float16 = int64 = int32 = int16 = int8 = uint64 = uint32 = uint16 = uint8 = complex128 = (
+        complex64
+    ) = array = staticmethod(_same)
 
 
-_CONSTANTS = {"pi": sympy.pi, "E": sympy.E, "I": sympy.I, "oo": sympy.oo, "inf": sympy.oo, "zoo": sympy.zoo,
-              "nan": sympy.nan, "EmptySet": sympy.EmptySet, "Reals": sympy.S.Reals, "Integers": sympy.S.Integers,
-              "Complexes": sympy.S.Complexes, "Naturals": sympy.S.Naturals, "ln": sympy.log, "abs": sympy.Abs,
-              "complex": _complex, "Fraction": sympy.Rational, "array": _same, "np": _NumPy, "numpy": _NumPy,
-              "set": _set, "frozenset": _set, "Point": _point, "Point2D": _point, "Point3D": _point,
-              "S": sympy.S}
+_CONSTANTS = {
+    "pi": sympy.pi,
+    "E": sympy.E,
+    "I": sympy.I,
+    "oo": sympy.oo,
+    "inf": sympy.oo,
+    "zoo": sympy.zoo,
+    "nan": sympy.nan,
+    "EmptySet": sympy.EmptySet,
+    "Reals": sympy.S.Reals,
+    "Integers": sympy.S.Integers,
+    "Complexes": sympy.S.Complexes,
+    "Naturals": sympy.S.Naturals,
+    "ln": sympy.log,
+    "abs": sympy.Abs,
+    "complex": _complex,
+    "Fraction": sympy.Rational,
+    "array": _same,
+    "np": _NumPy,
+    "numpy": _NumPy,
+    "set": _set,
+    "frozenset": _set,
+    "Point": _point,
+    "Point2D": _point,
+    "Point3D": _point,
+    "S": sympy.S,
+}
 _ATTRIBUTES = {
     "Interval": {"open", "Lopen", "Ropen"},
-    "S": {"Reals", "Integers", "Complexes", "Naturals", "Naturals0", "Rationals", "EmptySet", "Half", "Zero",
-          "One", "Infinity", "NegativeInfinity", "Pi", "ImaginaryUnit"},
+    "S": {
+        "Reals",
+        "Integers",
+        "Complexes",
+        "Naturals",
+        "Naturals0",
+        "Rationals",
+        "EmptySet",
+        "Half",
+        "Zero",
+        "One",
+        "Infinity",
+        "NegativeInfinity",
+        "Pi",
+        "ImaginaryUnit",
+    },
     "np": {n for n in vars(_NumPy) if not n.startswith("_")},
     "numpy": {n for n in vars(_NumPy) if not n.startswith("_")},
 }
-_OPS = {"+", "-", "*", "/", "**", "^", "(", ")", "[", "]", "{", "}", ",", ".", "%", ":", "<", ">", "<=", ">=",
-        "==", "!=", "&", "|", "~"}
+_OPS = {
+    "+",
+    "-",
+    "*",
+    "/",
+    "**",
+    "^",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ".",
+    "%",
+    ":",
+    "<",
+    ">",
+    "<=",
+    ">=",
+    "==",
+    "!=",
+    "&",
+    "|",
+    "~",
+}
 _VARIABLE = re.compile(r"[A-Za-z](?:_?[A-Za-z]?\d+|_[A-Za-z])?")  # x, x1, x_1, a_n
 MAX_CHARS = 1000
 MAX_NUMBER_DIGITS = 4300  # Python's own int-to-str limit: a printed 2**2005 must still parse

@@ -47,8 +47,11 @@ Reading = Quantity | Words | Clock | Numeral
 
 # math-verify's LaTeX reading without its unit stripping, which also strips variables (`4t` -> 4); units are
 # taken off (and compared) by notation.split_decoration instead.
-_LATEX = LatexExtractionConfig(normalization_config=NormalizationConfig(
-    basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all", equations=False))
+_LATEX = LatexExtractionConfig(
+    normalization_config=NormalizationConfig(
+        basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all", equations=False
+    )
+)
 
 _SPACES = re.compile(r"(?<!\\)\\(?:[,;:> ]|quad|qquad|enspace|thinspace)|~")
 _TEXT_COMMANDS = re.compile(r"\\(?:text(?:bf|it|rm|normal|sf|tt)?|math(?:rm|bf|it|sf|tt|normal)|mbox|textup)\s*\{")
@@ -85,16 +88,18 @@ _TEXT_GROUP = re.compile(r"\\text\s*\{([^{}]*)\}(?:\s*\^\s*\{?\s*(\d)\s*\}?)?")
 
 def unwrap_text(text: str) -> str:
     """`9\\text{ a.m.}` -> `9 a.m.`, `440\\text{ cm}^2` -> `440 cm^2`: `\\text{}` groups as plain words."""
-    return " ".join(_TEXT_GROUP.sub(lambda m: f" {m.group(1).strip()}{'^' + m.group(2) if m.group(2) else ''} ",
-                                    text).split())
+    return " ".join(
+        _TEXT_GROUP.sub(lambda m: f" {m.group(1).strip()}{'^' + m.group(2) if m.group(2) else ''} ", text).split()
+    )
 
 
 def parse_latex(text: str) -> object | None:
     """math-verify's LaTeX parser (latex2sympy), with `i` as the imaginary unit; None if it cannot."""
     if not text.strip():
         return None
-    found = parse(f"${text}$", extraction_config=[_LATEX], fallback_mode="no_fallback",
-                  parsing_timeout=None)  # the worker's deadline applies
+    found = parse(
+        f"${text}$", extraction_config=[_LATEX], fallback_mode="no_fallback", parsing_timeout=None
+    )  # the worker's deadline applies
     if not found:
         return None
     value = found[0]
@@ -111,8 +116,11 @@ def canonical(value: object) -> object:
     symbols: set[sympy.Basic] = getattr(value, "free_symbols", set())
     if not symbols:
         return value
-    mapping = {s: sympy.I if s.name in ("i", "I") else sympy.Symbol(s.name.lower(), real=True) for s in symbols
-               if isinstance(s, sympy.Symbol)}
+    mapping = {
+        s: sympy.I if s.name in ("i", "I") else sympy.Symbol(s.name.lower(), real=True)
+        for s in symbols
+        if isinstance(s, sympy.Symbol)
+    }
     try:
         return value.xreplace(mapping)
     except (TypeError, ValueError, AttributeError):

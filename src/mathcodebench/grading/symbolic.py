@@ -29,13 +29,19 @@ def grade_output(stdout: str, reference: str, rel_tol: float = REL_TOL, problem:
     if not answer:
         return Grade(correct=False, status="no_answer", method="none", answer="")
     if len(answer) > MAX_ANSWER_CHARS:  # no MATH answer is this long; reading it would only cost time
-        return Grade(correct=False, status="ok", method="unparsed", answer=answer[:200],
-                     detail=f"longer than {MAX_ANSWER_CHARS} characters")
+        return Grade(
+            correct=False,
+            status="ok",
+            method="unparsed",
+            answer=answer[:200],
+            detail=f"longer than {MAX_ANSWER_CHARS} characters",
+        )
     try:
         return _grade(answer, reference, rel_tol, problem)
     except Exception as exc:  # a reading this grader cannot make is a non-match, not a missing verdict
-        return Grade(correct=False, status="ok", method="failed", answer=answer,
-                     detail=f"{type(exc).__name__}: {exc}"[:500])
+        return Grade(
+            correct=False, status="ok", method="failed", answer=answer, detail=f"{type(exc).__name__}: {exc}"[:500]
+        )
 
 
 def _grade(answer: str, reference: str, rel_tol: float, problem: str) -> Grade:
@@ -48,15 +54,21 @@ def _grade(answer: str, reference: str, rel_tol: float, problem: str) -> Grade:
             if same_reading(pred, gold, rel_tol, percent_question):
                 return _verdict(True, answer, pred, gold, rel_tol)
     if not tried:
-        return Grade(correct=False, status="ok", method="unparsed", answer=answer,
-                     detail=f"not readable as {type(read_reference(reference)[0]).__name__.lower()}")
+        return Grade(
+            correct=False,
+            status="ok",
+            method="unparsed",
+            answer=answer,
+            detail=f"not readable as {type(read_reference(reference)[0]).__name__.lower()}",
+        )
     return _verdict(False, answer, *tried[0], rel_tol)
 
 
 def _verdict(correct: bool, answer: str, pred: Reading, gold: Reading, rel_tol: float) -> Grade:
     if isinstance(pred, Quantity) and isinstance(gold, Quantity):
-        numeric = all(isinstance(v, sympy.Expr) and v.is_number for v in (pred.value, gold.value)) and \
-            any(isinstance(v, sympy.Basic) and v.has(sympy.Float) for v in (pred.value, gold.value))
+        numeric = all(isinstance(v, sympy.Expr) and v.is_number for v in (pred.value, gold.value)) and any(
+            isinstance(v, sympy.Basic) and v.has(sympy.Float) for v in (pred.value, gold.value)
+        )
         method = "numeric" if numeric else "sympy"
         detail = f"{_short(pred.value)} vs {_short(gold.value)}" + (f" (rel_tol={rel_tol:g})" if numeric else "")
     else:

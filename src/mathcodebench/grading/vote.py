@@ -49,7 +49,11 @@ def _same(a: str, b: str, golds: tuple[Reading, ...], rel_tol: float) -> bool:
 def _shaped_like(gold: Reading, reading: Reading) -> Reading:
     """One answer standing in for the reference: printed lists are sets where the reference is a set of
     solutions, so `3, -1` and `[-1, 3]` are one vote exactly when both would be right or wrong together."""
-    if isinstance(gold, Quantity) and isinstance(gold.value, sympy.FiniteSet) and isinstance(reading, Quantity) \
-            and isinstance(reading.value, sympy.Tuple):
+    if (
+        isinstance(gold, Quantity)
+        and isinstance(gold.value, sympy.FiniteSet)
+        and isinstance(reading, Quantity)
+        and isinstance(reading.value, sympy.Tuple)
+    ):
         return Quantity(sympy.FiniteSet(*reading.value), reading.unit, reading.percent)
     return reading

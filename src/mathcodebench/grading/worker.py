@@ -10,8 +10,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import re
 import sys
-import warnings
 import threading
+import warnings
 from multiprocessing.connection import Connection
 
 from .base import DEFAULT_DEADLINE_S, REL_TOL, Grade, answer_line
@@ -78,11 +78,21 @@ class SymbolicGrader:
                 return Grade.model_validate(conn.recv())
             except EOFError:
                 self._stop()
-                return Grade(correct=False, status="timeout", method="none", answer=answer_line(stdout),
-                             detail="grader process died (out of memory?) before a verdict")
+                return Grade(
+                    correct=False,
+                    status="timeout",
+                    method="none",
+                    answer=answer_line(stdout),
+                    detail="grader process died (out of memory?) before a verdict",
+                )
         self._stop()
-        return Grade(correct=False, status="timeout", method="none", answer=answer_line(stdout),
-                     detail=f"no verdict within {self.deadline_s:g} s")
+        return Grade(
+            correct=False,
+            status="timeout",
+            method="none",
+            answer=answer_line(stdout),
+            detail=f"no verdict within {self.deadline_s:g} s",
+        )
 
     def vote(self, answers: dict[int, str], reference: str) -> dict[int, int]:
         """Majority-voting classes of a problem's samples (sample -> smallest equivalent sample); where the worker

@@ -43,8 +43,17 @@ class HTTPBackend:
     """`base_url`: one server address or several (each request to the least busy one in rotation; see
     endpoints.py)."""
 
-    def __init__(self, spec: str, base_url: str | Sequence[str], api_key: str | None = None, concurrency: int = 8,
-                 timeout_s: float = 120.0, max_retries: int = 6, backoff_s: float = 1.0, out_s: float = OUT_S) -> None:
+    def __init__(
+        self,
+        spec: str,
+        base_url: str | Sequence[str],
+        api_key: str | None = None,
+        concurrency: int = 8,
+        timeout_s: float = 120.0,
+        max_retries: int = 6,
+        backoff_s: float = 1.0,
+        out_s: float = OUT_S,
+    ) -> None:
         self.spec = spec
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         self.pool = EndpointPool([url.rstrip("/") for url in urls], out_s)
@@ -69,7 +78,8 @@ class HTTPBackend:
         """Created on the background loop, on first use."""
         if self._client is None or self._slots is None:
             self._client = httpx.AsyncClient(
-                headers=self._headers, timeout=self.timeout_s,
+                headers=self._headers,
+                timeout=self.timeout_s,
                 limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
             )
             self._slots = asyncio.Semaphore(self.concurrency)
@@ -81,20 +91,23 @@ class HTTPBackend:
         assert endpoint is not None  # a first pick always finds one
         return endpoint
 
-    def post_json(self, path: str, payload: dict[str, Any],
-                  retries: int | None = None) -> tuple[dict[str, Any], float, int]:
+    def post_json(
+        self, path: str, payload: dict[str, Any], retries: int | None = None
+    ) -> tuple[dict[str, Any], float, int]:
         """POST and parse a JSON reply: (body, latency, retries). `retries` overrides the backend's own
         (a preflight check must answer in seconds)."""
         return aio.run(self._routed(path, payload, stream=False, retries=retries))  # type: ignore[no-any-return]
 
-    def post_ndjson(self, path: str, payload: dict[str, Any],
-                    retries: int | None = None) -> tuple[list[dict[str, Any]], float, float | None, int]:
+    def post_ndjson(
+        self, path: str, payload: dict[str, Any], retries: int | None = None
+    ) -> tuple[list[dict[str, Any]], float, float | None, int]:
         """POST and read a newline-delimited JSON stream: (objects, latency, time to first object, retries)."""
         return aio.run(self._routed(path, payload, stream=True, retries=retries))  # type: ignore[no-any-return]
 
     def probe_json(self, path: str, payload: dict[str, Any], root_suffix: str = "") -> dict[str, Any] | None:
         """One POST without retries, for optional endpoints: the JSON reply, or None on any failure. `path` is
         taken from the server's address less `root_suffix` (e.g. '/v1': tokenizers live beside the API)."""
+
         async def probe() -> dict[str, Any] | None:
             client, slots = self._ready()
             endpoint = self._first()
@@ -137,8 +150,9 @@ class HTTPBackend:
                 failures.append(f"{endpoint.url}: {exc}" if len(self.pool) > 1 else str(exc))
         raise ModelError(f"{self.spec}: " + "; ".join(failures))
 
-    async def _with_retries(self, endpoint: Endpoint, path: str, payload: dict[str, Any], stream: bool,
-                            retries: int | None, tried: set[int]) -> Any:
+    async def _with_retries(
+        self, endpoint: Endpoint, path: str, payload: dict[str, Any], stream: bool, retries: int | None, tried: set[int]
+    ) -> Any:
         client, slots = self._ready()
         last = ""
         tries = (self.max_retries if retries is None else retries) + 1
@@ -164,8 +178,9 @@ class HTTPBackend:
                 await asyncio.sleep(min(MAX_WAIT_S, wait if wait is not None else backoff))
         raise _EndpointFailed(f"gave up after {tries} tries ({last})")
 
-    async def _once(self, client: httpx.AsyncClient, root: str, path: str, payload: dict[str, Any],
-                    stream: bool) -> tuple[Any, ...]:
+    async def _once(
+        self, client: httpx.AsyncClient, root: str, path: str, payload: dict[str, Any], stream: bool
+    ) -> tuple[Any, ...]:
         """One request: (body, latency) or (objects, latency, time to first object); `_Retryable` for what
         another try may fix, ModelError for what it cannot."""
         start = time.perf_counter()
@@ -187,8 +202,9 @@ class HTTPBackend:
         except json.JSONDecodeError:
             raise _Retryable("malformed JSON in the reply") from None
 
-    async def _stream(self, client: httpx.AsyncClient, root: str, path: str, payload: dict[str, Any],
-                      start: float) -> tuple[list[dict[str, Any]], float | None]:
+    async def _stream(
+        self, client: httpx.AsyncClient, root: str, path: str, payload: dict[str, Any], start: float
+    ) -> tuple[list[dict[str, Any]], float | None]:
         objects: list[dict[str, Any]] = []
         ttft = None
         async with client.stream("POST", root + path, json=payload) as response:
@@ -207,8 +223,10 @@ class HTTPBackend:
 
     def _check_fatal(self, response: httpx.Response, root: str) -> None:
         if response.status_code in (401, 403):
-            raise FatalModelError(f"{self.spec}: authentication failed (HTTP {response.status_code}); "
-                                  "check the API key environment variable")
+            raise FatalModelError(
+                f"{self.spec}: authentication failed (HTTP {response.status_code}); "
+                "check the API key environment variable"
+            )
         if response.status_code == 404:
             raise FatalModelError(f"{self.spec}: not found at {root} (HTTP 404): unknown model or endpoint")
 

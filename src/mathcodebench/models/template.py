@@ -15,11 +15,11 @@ from .base import Message
 BUILTIN = {
     # Qwen2.x, many fine-tunes, and what llama.cpp's server uses by default.
     "chatml": "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-              "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
     # Llama 3 / 3.1 instruct.
     "llama3": "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n"
-              "{{ m.content }}<|eot_id|>{% endfor %}"
-              "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}",
+    "{{ m.content }}<|eot_id|>{% endfor %}"
+    "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}",
 }
 BUILTIN_BOS = {"llama3": "<|begin_of_text|>"}
 
@@ -40,8 +40,13 @@ class ChatTemplate:
         def raise_exception(message: str) -> None:
             raise UserError(f"chat template {self.name}: {message}")
 
-        return self._template.render(messages=[m.model_dump() for m in messages], add_generation_prompt=True,
-                                     bos_token=self._bos, eos_token=self._eos, raise_exception=raise_exception)
+        return self._template.render(
+            messages=[m.model_dump() for m in messages],
+            add_generation_prompt=True,
+            bos_token=self._bos,
+            eos_token=self._eos,
+            raise_exception=raise_exception,
+        )
 
     @classmethod
     def named(cls, spec: str) -> ChatTemplate:
@@ -52,8 +57,10 @@ class ChatTemplate:
         try:
             return cls(path.read_text(encoding="utf-8"), spec)
         except OSError as exc:
-            raise UserError(f"--chat-template {spec}: not a built-in ({', '.join(BUILTIN)}) "
-                            f"and not a readable file ({exc.strerror})") from None
+            raise UserError(
+                f"--chat-template {spec}: not a built-in ({', '.join(BUILTIN)}) "
+                f"and not a readable file ({exc.strerror})"
+            ) from None
 
 
 class ServerTemplate:
@@ -64,6 +71,8 @@ class ServerTemplate:
 
     def render(self, messages: list[Message]) -> str:
         if self.template is None:
-            raise UserError(f"{self.spec}: token-by-token regeneration continues raw text, so it needs the model's "
-                            f"chat template: pass --chat-template ({', '.join(BUILTIN)} or a Jinja file)")
+            raise UserError(
+                f"{self.spec}: token-by-token regeneration continues raw text, so it needs the model's "
+                f"chat template: pass --chat-template ({', '.join(BUILTIN)} or a Jinja file)"
+            )
         return self.template.render(messages)

@@ -5,5 +5,20 @@ from .compare import Paired, all_pairs, mcnemar_exact, paired
 from .console import domain_gap, render, render_ablation, render_comparison
 from .summary import Summary, Tally, summarize, wilson
 
-__all__ = ["Ablation", "Paired", "Summary", "Tally", "ablation", "all_pairs", "domain_gap", "find_ablations", "mcnemar_exact",
-           "paired", "render", "render_ablation", "render_comparison", "summarize", "wilson"]
+__all__ = [
+    "Ablation",
+    "Paired",
+    "Summary",
+    "Tally",
+    "ablation",
+    "all_pairs",
+    "domain_gap",
+    "find_ablations",
+    "mcnemar_exact",
+    "paired",
+    "render",
+    "render_ablation",
+    "render_comparison",
+    "summarize",
+    "wilson",
+]

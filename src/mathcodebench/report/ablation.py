@@ -14,7 +14,6 @@ from .compare import mcnemar_exact, shared_problems, solve_rates
 from .samples import bootstrap_mean
 
 
-
 class AblationRow(BaseModel):
     metric: str
     unit: str  # "%" (rates, Δ in points), "mean" or "total"
@@ -54,15 +53,29 @@ def _rate_row(metric: str, full: list[float], tbt: list[float]) -> AblationRow:
     b = sum(f > t for f, t in zip(full, tbt, strict=True))
     c = sum(t > f for f, t in zip(full, tbt, strict=True))
     a_rate, b_rate = 100 * sum(full) / n, 100 * sum(tbt) / n
-    return AblationRow(metric=metric, unit="%", full=a_rate, tbt=b_rate, delta=b_rate - a_rate, relative=None,
-                       test=f"McNemar p={mcnemar_exact(b, c):.3g} ({b} only full, {c} only tbt)")
+    return AblationRow(
+        metric=metric,
+        unit="%",
+        full=a_rate,
+        tbt=b_rate,
+        delta=b_rate - a_rate,
+        relative=None,
+        test=f"McNemar p={mcnemar_exact(b, c):.3g} ({b} only full, {c} only tbt)",
+    )
 
 
 def _cost_row(metric: str, unit: str, full: list[float], tbt: list[float]) -> AblationRow:
     low, high = bootstrap_mean([b - a for a, b in zip(full, tbt, strict=True)])
     a, b = (_sum(full), _sum(tbt)) if unit == "total" else (_sum(full) / len(full), _sum(tbt) / len(tbt))
-    return AblationRow(metric=metric, unit=unit, full=a, tbt=b, delta=b - a, relative=(b - a) / a if a else None,
-                       test=f"per problem Δ 95% CI [{low:+.3g}, {high:+.3g}]")
+    return AblationRow(
+        metric=metric,
+        unit=unit,
+        full=a,
+        tbt=b,
+        delta=b - a,
+        relative=(b - a) / a if a else None,
+        test=f"per problem Δ 95% CI [{low:+.3g}, {high:+.3g}]",
+    )
 
 
 def _wall_s(data: RunData) -> float | None:
@@ -80,6 +93,7 @@ def ablation(full: RunData, tbt: RunData) -> Ablation | None:
 
     def per_problem(of: Callable[[list[Attempt]], float]) -> tuple[list[float], list[float]]:
         """A cost or rate per problem: summed over its samples' counted attempts, as a mean per sample."""
+
         def value(data: RunData, pid: str) -> float:
             return sum(of(data.counted(u)) for u in data.units(pid)) / data.samples
 
@@ -99,20 +113,39 @@ def ablation(full: RunData, tbt: RunData) -> Ablation | None:
     walls = (_wall_s(full), _wall_s(tbt))
     if walls[0] is not None and walls[1] is not None:
         delta = walls[1] - walls[0]
-        rows.append(AblationRow(metric="wall time (s)", unit="total", full=walls[0], tbt=walls[1], delta=delta,
-                                relative=delta / walls[0] if walls[0] else None, test="whole runs, not paired"))
+        rows.append(
+            AblationRow(
+                metric="wall time (s)",
+                unit="total",
+                full=walls[0],
+                tbt=walls[1],
+                delta=delta,
+                relative=delta / walls[0] if walls[0] else None,
+                test="whole runs, not paired",
+            )
+        )
     regenerated = [a for p in shared for u in tbt.units(p) for a in tbt.tried(u) if a.regeneration]
-    return Ablation(model=full.record.model, full_db=str(full.path), tbt_db=str(tbt.path), n=len(shared),
-                    rows=rows, regenerated_attempts=len(regenerated),
-                    tokens_reused=sum(a.tokens_reused or 0 for a in regenerated),
-                    regeneration_points=sum(len(a.regeneration) for a in regenerated))
+    return Ablation(
+        model=full.record.model,
+        full_db=str(full.path),
+        tbt_db=str(tbt.path),
+        n=len(shared),
+        rows=rows,
+        regenerated_attempts=len(regenerated),
+        tokens_reused=sum(a.tokens_reused or 0 for a in regenerated),
+        regeneration_points=sum(len(a.regeneration) for a in regenerated),
+    )
 
 
 def _same_but_regeneration(full: RunData, tbt: RunData) -> bool:
     """An ablation isolates the retries: the same model, told the same, solving the same way."""
     a, b = full.record, tbt.record
-    return a.model == b.model and a.recorded.prompt_version == b.recorded.prompt_version and \
-        a.settings.samples == b.settings.samples and a.settings.method == b.settings.method
+    return (
+        a.model == b.model
+        and a.recorded.prompt_version == b.recorded.prompt_version
+        and a.settings.samples == b.settings.samples
+        and a.settings.method == b.settings.method
+    )
 
 
 def find_ablations(runs: list[RunData]) -> list[Ablation]:

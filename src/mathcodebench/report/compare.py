@@ -39,8 +39,11 @@ def shared_problems(first: RunData, second: RunData) -> list[str]:
     """Problems both runs finished (every sample graded), in the first run's order; the same id with different
     content is a different problem."""
     second_hash = {p.id: p.content_hash() for p in second.problems}
-    return [p.id for p in first.problems if first.finished(p.id) and second.finished(p.id)
-            and second_hash.get(p.id) == p.content_hash()]
+    return [
+        p.id
+        for p in first.problems
+        if first.finished(p.id) and second.finished(p.id) and second_hash.get(p.id) == p.content_hash()
+    ]
 
 
 def solve_rates(data: RunData, problems: list[str]) -> list[float]:
@@ -56,19 +59,24 @@ def paired(first: RunData, second: RunData) -> Paired | None:
     second_only = sum(y > x for x, y in zip(a, b, strict=True))
     diffs = [x - y for x, y in zip(a, b, strict=True)]
     repeated = first.samples > 1 or second.samples > 1
-    return Paired(first=store_label(first), second=store_label(second), n=len(shared), first_only=first_only,
-                  second_only=second_only, difference=sum(diffs) / len(shared),
-                  p_value=mcnemar_exact(first_only, second_only),
-                  interval=bootstrap_mean(diffs) if repeated else None)
+    return Paired(
+        first=store_label(first),
+        second=store_label(second),
+        n=len(shared),
+        first_only=first_only,
+        second_only=second_only,
+        difference=sum(diffs) / len(shared),
+        p_value=mcnemar_exact(first_only, second_only),
+        interval=bootstrap_mean(diffs) if repeated else None,
+    )
 
 
 def all_pairs(runs: list[RunData]) -> list[Paired]:
     """`paired` for every two runs that share problems, in the order given."""
-    found = (paired(a, b) for i, a in enumerate(runs) for b in runs[i + 1:])
+    found = (paired(a, b) for i, a in enumerate(runs) for b in runs[i + 1 :])
     return [p for p in found if p is not None]
 
 
 def store_label(data: RunData) -> str:
     record = data.record
-    return run_label(record.model, record.settings.regeneration, record.recorded.prompt_version,
-                     record.settings.method)
+    return run_label(record.model, record.settings.regeneration, record.recorded.prompt_version, record.settings.method)

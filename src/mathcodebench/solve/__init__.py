@@ -7,5 +7,21 @@ from .prompts import DEFAULT_PROMPT, METHOD_PROMPTS, Prompt, first_messages, loa
 from .safety import Category, Finding, scan
 from .tbt import require_prefix
 
-__all__ = ["DEFAULT_PROMPT", "METHOD_PROMPTS", "Attempt", "AttemptStatus", "Category", "Extracted", "Finding", "Prompt", "SolvePolicy",
-           "counted_attempts", "extract_code", "first_messages", "load_prompt", "require_prefix", "scan", "solve"]
+__all__ = [
+    "DEFAULT_PROMPT",
+    "METHOD_PROMPTS",
+    "Attempt",
+    "AttemptStatus",
+    "Category",
+    "Extracted",
+    "Finding",
+    "Prompt",
+    "SolvePolicy",
+    "counted_attempts",
+    "extract_code",
+    "first_messages",
+    "load_prompt",
+    "require_prefix",
+    "scan",
+    "solve",
+]

@@ -125,8 +125,10 @@ _INSTALL_PATH = re.compile(r'File "[^"]*?/(?:site-packages|dist-packages|lib/pyt
 def feedback_for(status: AttemptStatus, attempt: Attempt, limits: Limits) -> str:
     """A compact account of the failure: type, message, the failing program line, last traceback lines."""
     if attempt.finish_reason == "length" and status in (AttemptStatus.NO_CODE, AttemptStatus.SYNTAX_ERROR):
-        return ("Your reply was cut off at the token limit before the program was complete. "
-                "Write a much shorter program, without long literals or repetition.")
+        return (
+            "Your reply was cut off at the token limit before the program was complete. "
+            "Write a much shorter program, without long literals or repetition."
+        )
     match status:
         case AttemptStatus.NO_CODE:
             return "Your reply contained no Python program in a ```python code block."
@@ -143,14 +145,18 @@ def feedback_for(status: AttemptStatus, attempt: Attempt, limits: Limits) -> str
         case AttemptStatus.NO_BOXED_ANSWER:
             return "Your solution ended without a final answer. Give the final answer in \\boxed{}."
         case AttemptStatus.TOOL_BUDGET:
-            return ("Your solution needed more than the allowed number of code executions. Use fewer, larger code "
-                    "blocks and give the final answer in \\boxed{}.")
+            return (
+                "Your solution needed more than the allowed number of code executions. Use fewer, larger code "
+                "blocks and give the final answer in \\boxed{}."
+            )
         case AttemptStatus.TOKEN_BUDGET:
             return "Your solution was too long and was cut off. Be brief and give the final answer in \\boxed{}."
         case AttemptStatus.UNSAFE_BLOCKED:
             flagged = "; ".join(f"{f.what} (line {f.line})" for f in attempt.unsafe[:3])
-            return (f"Your program was not run because it uses {flagged}. Solve the problem with computation "
-                    "only: no files, processes, network, environment or dynamic code.")
+            return (
+                f"Your program was not run because it uses {flagged}. Solve the problem with computation "
+                "only: no files, processes, network, environment or dynamic code."
+            )
         case _:
             return ""
 

@@ -25,14 +25,21 @@ def extract_code(response: str) -> Extracted | None:
     Several blocks: the last one that prints (models often show a helper first, then the full program);
     if none prints, the last block. No fence: the whole response, if it parses as Python and prints.
     """
-    blocks = [(m.group(2), m.start(2), m.end() == len(response) and not response.rstrip().endswith("```"))
-              for m in _FENCE.finditer(response) if m.group(1).lower() in _PYTHON_TAGS]
+    blocks = [
+        (m.group(2), m.start(2), m.end() == len(response) and not response.rstrip().endswith("```"))
+        for m in _FENCE.finditer(response)
+        if m.group(1).lower() in _PYTHON_TAGS
+    ]
     blocks = [b for b in blocks if b[0].strip()]
     if blocks:
         printing = [b for b in blocks if "print" in b[0]]
         code, start, cut = (printing or blocks)[-1]
-        return Extracted(code=code.strip("\n") + "\n", method="fence-unclosed" if cut else "fence",
-                         blocks=len(blocks), start=start + len(code) - len(code.lstrip("\n")))
+        return Extracted(
+            code=code.strip("\n") + "\n",
+            method="fence-unclosed" if cut else "fence",
+            blocks=len(blocks),
+            start=start + len(code) - len(code.lstrip("\n")),
+        )
     text = response.strip()
     if text and "print" in text and _parses(text):
         return Extracted(code=text + "\n", method="bare", blocks=0, start=len(response) - len(response.lstrip()))

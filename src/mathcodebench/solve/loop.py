@@ -46,9 +46,12 @@ class SolvePolicy(BaseModel):
         """Decoding of attempt `index` of `sample`: seeds never repeat within a run (seed + (sample - 1) x
         attempts + index - 1), the first attempt is greedy unless there are several samples."""
         first = self.params.temperature if self.samples == 1 else self.sample_temperature
-        return self.params.model_copy(update={
-            "seed": self.params.seed + (sample - 1) * self.attempts + index - 1,
-            "temperature": first if index == 1 else self.retry_temperature})
+        return self.params.model_copy(
+            update={
+                "seed": self.params.seed + (sample - 1) * self.attempts + index - 1,
+                "temperature": first if index == 1 else self.retry_temperature,
+            }
+        )
 
 
 def solve(
@@ -73,8 +76,16 @@ def solve(
         counted = counted_attempts(attempts)
         if len(counted) >= policy.attempts or (counted and counted[-1].status == AttemptStatus.ANSWERED):
             return attempts
-        attempt = _one_attempt(problem, model, sandbox, policy, sample, len(attempts) + 1, len(counted) + 1,
-                               counted[-1] if counted else None)
+        attempt = _one_attempt(
+            problem,
+            model,
+            sandbox,
+            policy,
+            sample,
+            len(attempts) + 1,
+            len(counted) + 1,
+            counted[-1] if counted else None,
+        )
         attempts.append(attempt)
         on_attempt(attempt)
         if attempt.status.infrastructure:
@@ -86,8 +97,16 @@ def counted_attempts(attempts: list[Attempt]) -> list[Attempt]:
     return [a for a in attempts if not a.status.infrastructure]
 
 
-def _one_attempt(problem: Problem, model: ChatModel, sandbox: Sandbox, policy: SolvePolicy, sample: int,
-                 number: int, index: int, previous: Attempt | None) -> Attempt:
+def _one_attempt(
+    problem: Problem,
+    model: ChatModel,
+    sandbox: Sandbox,
+    policy: SolvePolicy,
+    sample: int,
+    number: int,
+    index: int,
+    previous: Attempt | None,
+) -> Attempt:
     """Attempt `index` of the budget (stored as row `number`): its seed and temperature follow from `index`;
     the method (pot or tir) turns the messages into a finished attempt."""
     params = policy.params_for(sample, index)
@@ -100,23 +119,47 @@ def _one_attempt(problem: Problem, model: ChatModel, sandbox: Sandbox, policy: S
     try:
         attempt = METHODS[policy.method](base, model, sandbox, policy, messages, previous)
     except ModelError as exc:
-        return base.model_copy(update={"status": AttemptStatus.MODEL_ERROR, "error_type": "ModelError",
-                                       "stderr": str(exc), "gen_s": time.perf_counter() - started})
+        return base.model_copy(
+            update={
+                "status": AttemptStatus.MODEL_ERROR,
+                "error_type": "ModelError",
+                "stderr": str(exc),
+                "gen_s": time.perf_counter() - started,
+            }
+        )
     except SandboxError as exc:
-        return base.model_copy(update={"status": AttemptStatus.SANDBOX_ERROR, "error_type": "SandboxError",
-                                       "stderr": str(exc), "gen_s": time.perf_counter() - started})
+        return base.model_copy(
+            update={
+                "status": AttemptStatus.SANDBOX_ERROR,
+                "error_type": "SandboxError",
+                "stderr": str(exc),
+                "gen_s": time.perf_counter() - started,
+            }
+        )
     if attempt.status != AttemptStatus.ANSWERED and policy.feedback == "error":
         attempt.feedback = feedback_for(attempt.status, attempt, policy.limits)
     return attempt
 
 
-def _program_of_thought(attempt: Attempt, model: ChatModel, sandbox: Sandbox, policy: SolvePolicy,
-                        messages: list[Message], previous: Attempt | None) -> Attempt:
+def _program_of_thought(
+    attempt: Attempt,
+    model: ChatModel,
+    sandbox: Sandbox,
+    policy: SolvePolicy,
+    messages: list[Message],
+    previous: Attempt | None,
+) -> Attempt:
     """pot, the paper's method: one reply holding a program, which is run; what it prints is the answer."""
     completion, regenerated = _respond(model, messages, attempt.params, policy, previous)
-    attempt = attempt.model_copy(update={
-        "response": completion.text, "gen_s": completion.latency_s, "prompt_tokens": completion.prompt_tokens,
-        "completion_tokens": completion.completion_tokens, "finish_reason": completion.finish_reason})
+    attempt = attempt.model_copy(
+        update={
+            "response": completion.text,
+            "gen_s": completion.latency_s,
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "finish_reason": completion.finish_reason,
+        }
+    )
     if regenerated is not None:
         attempt.tokens_reused, attempt.regeneration = regenerated.tokens_reused, regenerated.points
     extracted = extract_code(completion.text)
@@ -138,26 +181,46 @@ def _program_of_thought(attempt: Attempt, model: ChatModel, sandbox: Sandbox, po
     return attempt
 
 
-def _tool_integrated(attempt: Attempt, model: ChatModel, sandbox: Sandbox, policy: SolvePolicy,
-                     messages: list[Message], previous: Attempt | None) -> Attempt:
+def _tool_integrated(
+    attempt: Attempt,
+    model: ChatModel,
+    sandbox: Sandbox,
+    policy: SolvePolicy,
+    messages: list[Message],
+    previous: Attempt | None,
+) -> Attempt:
     """tir: reasoning with code blocks run as they are written, outputs fed back, a boxed answer (solve/tir.py)."""
     solution = solve_tir(model, sandbox, messages, attempt.params, policy.limits, policy.tool_calls)
     code = "\n".join(t.code for t in solution.turns if t.code) or None
     last_output = next((t.output for t in reversed(solution.turns) if t.output is not None), "")
-    return attempt.model_copy(update={
-        "status": solution.status, "response": solution.text, "answer": solution.answer, "turns": solution.turns,
-        "code": code, "unsafe": scan(code) if code else [], "stdout": last_output, "stderr": solution.stderr,
-        "error_type": solution.error_type, "denied": solution.denied, "gen_s": solution.gen_s,
-        "exec_s": solution.exec_s, "prompt_tokens": solution.prompt_tokens,
-        "completion_tokens": solution.completion_tokens, "finish_reason": solution.finish_reason})
+    return attempt.model_copy(
+        update={
+            "status": solution.status,
+            "response": solution.text,
+            "answer": solution.answer,
+            "turns": solution.turns,
+            "code": code,
+            "unsafe": scan(code) if code else [],
+            "stdout": last_output,
+            "stderr": solution.stderr,
+            "error_type": solution.error_type,
+            "denied": solution.denied,
+            "gen_s": solution.gen_s,
+            "exec_s": solution.exec_s,
+            "prompt_tokens": solution.prompt_tokens,
+            "completion_tokens": solution.completion_tokens,
+            "finish_reason": solution.finish_reason,
+        }
+    )
 
 
 Method = Callable[[Attempt, ChatModel, Sandbox, SolvePolicy, list[Message], Attempt | None], Attempt]
 METHODS: dict[str, Method] = {"pot": _program_of_thought, "tir": _tool_integrated}
 
 
-def _respond(model: ChatModel, messages: list[Message], params: GenerationParams, policy: SolvePolicy,
-             previous: Attempt | None) -> tuple[Completion, Regenerated | None]:
+def _respond(
+    model: ChatModel, messages: list[Message], params: GenerationParams, policy: SolvePolicy, previous: Attempt | None
+) -> tuple[Completion, Regenerated | None]:
     """A whole new response, or under tbt the previous one regenerated from its failure point where it has one."""
     if policy.regeneration == "tbt" and previous is not None:
         regenerated = regenerate(model, messages, previous, params)  # type: ignore[arg-type]  # checked at start

@@ -84,8 +84,11 @@ class Prompt(BaseModel):
         return out
 
     def first(self, problem: Problem) -> list[Message]:
-        return [Message(role="system", content=self._render("system")), *self._examples(),
-                Message(role="user", content=self._render("user", problem=problem.problem))]
+        return [
+            Message(role="system", content=self._render("system")),
+            *self._examples(),
+            Message(role="user", content=self._render("user", problem=problem.problem)),
+        ]
 
     def retry(self, problem: Problem, feedback: str) -> list[Message]:
         """The problem again, with what went wrong last time.
@@ -94,8 +97,11 @@ class Prompt(BaseModel):
         verbatim (Qwen2.5-Coder-0.5B repeated a failing program 10 times out of 10, even at temperature 0.7).
         The feedback already quotes the failing line. Only the latest failure is given, so context stays bounded.
         """
-        return [Message(role="system", content=self._render("system")), *self._examples(),
-                Message(role="user", content=self._render("retry", problem=problem.problem, feedback=feedback))]
+        return [
+            Message(role="system", content=self._render("system")),
+            *self._examples(),
+            Message(role="user", content=self._render("retry", problem=problem.problem, feedback=feedback)),
+        ]
 
 
 def load_prompt(spec: str = DEFAULT_PROMPT, shots: str | None = None) -> Prompt:
@@ -107,8 +113,10 @@ def load_prompt(spec: str = DEFAULT_PROMPT, shots: str | None = None) -> Prompt:
         try:
             text = Path(spec).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"--prompt {spec}: not a built-in prompt ({', '.join(METHOD_PROMPTS.values())}) and not "
-                            f"a readable file ({exc})") from None
+            raise UserError(
+                f"--prompt {spec}: not a built-in prompt ({', '.join(METHOD_PROMPTS.values())}) and not "
+                f"a readable file ({exc})"
+            ) from None
     prompt = Prompt(name=spec, text=text, shots=tuple(_shots(shots)) if shots else ())
     prompt.check()
     return prompt

@@ -32,34 +32,92 @@ class Finding(BaseModel):
 
 
 _MODULES = {
-    "subprocess": Category.PROCESS, "multiprocessing": Category.PROCESS, "pty": Category.PROCESS,
-    "signal": Category.PROCESS, "socket": Category.NETWORK, "ssl": Category.NETWORK, "urllib": Category.NETWORK,
-    "http": Category.NETWORK, "requests": Category.NETWORK, "httpx": Category.NETWORK, "ftplib": Category.NETWORK,
-    "smtplib": Category.NETWORK, "telnetlib": Category.NETWORK, "xmlrpc": Category.NETWORK,
-    "asyncio": Category.NETWORK, "shutil": Category.FILESYSTEM, "tempfile": Category.FILESYSTEM,
-    "importlib": Category.DYNAMIC, "ctypes": Category.SYSTEM, "cffi": Category.SYSTEM, "pwd": Category.SYSTEM,
-    "grp": Category.SYSTEM, "getpass": Category.SYSTEM, "resource": Category.SYSTEM, "gc": Category.SYSTEM,
-    "inspect": Category.INTROSPECTION, "pickle": Category.OTHER, "marshal": Category.OTHER,
-    "shelve": Category.OTHER, "dill": Category.OTHER,
+    "subprocess": Category.PROCESS,
+    "multiprocessing": Category.PROCESS,
+    "pty": Category.PROCESS,
+    "signal": Category.PROCESS,
+    "socket": Category.NETWORK,
+    "ssl": Category.NETWORK,
+    "urllib": Category.NETWORK,
+    "http": Category.NETWORK,
+    "requests": Category.NETWORK,
+    "httpx": Category.NETWORK,
+    "ftplib": Category.NETWORK,
+    "smtplib": Category.NETWORK,
+    "telnetlib": Category.NETWORK,
+    "xmlrpc": Category.NETWORK,
+    "asyncio": Category.NETWORK,
+    "shutil": Category.FILESYSTEM,
+    "tempfile": Category.FILESYSTEM,
+    "importlib": Category.DYNAMIC,
+    "ctypes": Category.SYSTEM,
+    "cffi": Category.SYSTEM,
+    "pwd": Category.SYSTEM,
+    "grp": Category.SYSTEM,
+    "getpass": Category.SYSTEM,
+    "resource": Category.SYSTEM,
+    "gc": Category.SYSTEM,
+    "inspect": Category.INTROSPECTION,
+    "pickle": Category.OTHER,
+    "marshal": Category.OTHER,
+    "shelve": Category.OTHER,
+    "dill": Category.OTHER,
 }
 _CALLS = {
-    "eval": Category.DYNAMIC, "exec": Category.DYNAMIC, "compile": Category.DYNAMIC, "__import__": Category.DYNAMIC,
-    "globals": Category.INTROSPECTION, "locals": Category.INTROSPECTION, "vars": Category.INTROSPECTION,
-    "breakpoint": Category.SYSTEM, "input": Category.OTHER,
-    "os.system": Category.PROCESS, "os.popen": Category.PROCESS, "os.fork": Category.PROCESS,
-    "os.forkpty": Category.PROCESS, "os.kill": Category.PROCESS, "os.killpg": Category.PROCESS,
-    "os.remove": Category.FILESYSTEM, "os.unlink": Category.FILESYSTEM, "os.rmdir": Category.FILESYSTEM,
-    "os.removedirs": Category.FILESYSTEM, "os.rename": Category.FILESYSTEM, "os.replace": Category.FILESYSTEM,
-    "os.mkdir": Category.FILESYSTEM, "os.makedirs": Category.FILESYSTEM, "os.chmod": Category.FILESYSTEM,
-    "os.chown": Category.FILESYSTEM, "os.truncate": Category.FILESYSTEM, "os.symlink": Category.FILESYSTEM,
-    "os.link": Category.FILESYSTEM, "os.getenv": Category.SYSTEM, "os.putenv": Category.SYSTEM,
-    "os.setuid": Category.SYSTEM, "os.setgid": Category.SYSTEM, "os.chroot": Category.SYSTEM,
+    "eval": Category.DYNAMIC,
+    "exec": Category.DYNAMIC,
+    "compile": Category.DYNAMIC,
+    "__import__": Category.DYNAMIC,
+    "globals": Category.INTROSPECTION,
+    "locals": Category.INTROSPECTION,
+    "vars": Category.INTROSPECTION,
+    "breakpoint": Category.SYSTEM,
+    "input": Category.OTHER,
+    "os.system": Category.PROCESS,
+    "os.popen": Category.PROCESS,
+    "os.fork": Category.PROCESS,
+    "os.forkpty": Category.PROCESS,
+    "os.kill": Category.PROCESS,
+    "os.killpg": Category.PROCESS,
+    "os.remove": Category.FILESYSTEM,
+    "os.unlink": Category.FILESYSTEM,
+    "os.rmdir": Category.FILESYSTEM,
+    "os.removedirs": Category.FILESYSTEM,
+    "os.rename": Category.FILESYSTEM,
+    "os.replace": Category.FILESYSTEM,
+    "os.mkdir": Category.FILESYSTEM,
+    "os.makedirs": Category.FILESYSTEM,
+    "os.chmod": Category.FILESYSTEM,
+    "os.chown": Category.FILESYSTEM,
+    "os.truncate": Category.FILESYSTEM,
+    "os.symlink": Category.FILESYSTEM,
+    "os.link": Category.FILESYSTEM,
+    "os.getenv": Category.SYSTEM,
+    "os.putenv": Category.SYSTEM,
+    "os.setuid": Category.SYSTEM,
+    "os.setgid": Category.SYSTEM,
+    "os.chroot": Category.SYSTEM,
     "os.chdir": Category.FILESYSTEM,
 }
 _PREFIXES = {"os.exec": Category.PROCESS, "os.spawn": Category.PROCESS, "os.posix_spawn": Category.PROCESS}
 _PATH_METHODS = {"write_text", "write_bytes", "unlink", "rmdir", "touch", "rename", "replace", "chmod", "symlink_to"}
-_SAFE_DUNDERS = {"__name__", "__doc__", "__init__", "__main__", "__len__", "__str__", "__repr__", "__eq__",
-                 "__hash__", "__lt__", "__iter__", "__next__", "__add__", "__mul__", "__version__"}
+_SAFE_DUNDERS = {
+    "__name__",
+    "__doc__",
+    "__init__",
+    "__main__",
+    "__len__",
+    "__str__",
+    "__repr__",
+    "__eq__",
+    "__hash__",
+    "__lt__",
+    "__iter__",
+    "__next__",
+    "__add__",
+    "__mul__",
+    "__version__",
+}
 
 
 def scan(code: str) -> list[Finding]:
@@ -119,9 +177,15 @@ class _Visitor(ast.NodeVisitor):
                 self._flag(category, node, f"{name}()")
             elif name in ("open", "io.open", "os.open") and _writes(node):
                 self._flag(Category.FILESYSTEM, node, "open() for writing")
-            elif name in ("getattr", "setattr", "delattr") and len(node.args) >= 2 and not (
-                    isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
-                    and not node.args[1].value.startswith("__")):
+            elif (
+                name in ("getattr", "setattr", "delattr")
+                and len(node.args) >= 2
+                and not (
+                    isinstance(node.args[1], ast.Constant)
+                    and isinstance(node.args[1].value, str)
+                    and not node.args[1].value.startswith("__")
+                )
+            ):
                 self._flag(Category.INTROSPECTION, node, f"{name}() with a computed or dunder name")
         if isinstance(node.func, ast.Attribute) and node.func.attr in _PATH_METHODS and name not in _CALLS:
             self._flag(Category.FILESYSTEM, node, f".{node.func.attr}()")

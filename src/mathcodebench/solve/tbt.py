@@ -47,8 +47,10 @@ class Regenerated:
 def require_prefix(model: ChatModel, messages: list[Message]) -> None:
     """Stop before a run starts when the model cannot do token-by-token regeneration, saying why."""
     if not (isinstance(model, PrefixModel) and model.capabilities.prefix):
-        raise UserError(f"{model.spec} cannot continue a response from a prefix (no raw-completion endpoint), "
-                        "so --regeneration tbt is not possible; use --regeneration full")
+        raise UserError(
+            f"{model.spec} cannot continue a response from a prefix (no raw-completion endpoint), "
+            "so --regeneration tbt is not possible; use --regeneration full"
+        )
     model.render(messages)  # raises when a server model has no chat template
 
 
@@ -60,7 +62,7 @@ def failure_point(attempt: Attempt) -> Point | None:
     lines = attempt.code.splitlines(keepends=True)
     if attempt.status in _AT_END:
         end = start + len(attempt.code.rstrip("\n"))
-        if response[end:end + 1] != "\n":
+        if response[end : end + 1] != "\n":
             return None
         return Point(end + 1, _FENCE)
     lineno = failing_line(attempt)
@@ -73,7 +75,7 @@ def failure_point(attempt: Attempt) -> Point | None:
 def _line_point(text: str, line_start: int, whole_line: bool) -> Point:
     """A line's restart point: after its indentation, or at its start when the indentation is the fault."""
     end = text.find("\n", line_start)
-    line = text[line_start: end if end >= 0 else len(text)]
+    line = text[line_start : end if end >= 0 else len(text)]
     indent = 0 if whole_line else len(line) - len(line.lstrip(" \t"))
     return Point(line_start + indent, line[indent:])
 
@@ -98,7 +100,7 @@ def first_invalid_line(text: str, since: int) -> Point | None:
             if closing < 0:
                 return None  # the last line is unfinished
             newline = code_end
-        error = _parse_error(text[code_start: newline + 1])
+        error = _parse_error(text[code_start : newline + 1])
         if error is not None:
             return _line_point(text, line_start, error in _INDENTATION)
         line_start = newline + 1
@@ -118,8 +120,9 @@ def _parse_error(code: str) -> str | None:
     return None
 
 
-def regenerate(model: PrefixModel, messages: list[Message], previous: Attempt,
-               params: GenerationParams) -> Regenerated | None:
+def regenerate(
+    model: PrefixModel, messages: list[Message], previous: Attempt, params: GenerationParams
+) -> Regenerated | None:
     """The new response for the attempt after `previous`, regenerated from its failure point (None: no point)."""
     point = failure_point(previous)
     if point is None or (previous.regeneration and point.offset <= previous.regeneration[0]):
@@ -148,8 +151,16 @@ def regenerate(model: PrefixModel, messages: list[Message], previous: Attempt,
         text = continued[: point.offset]
     last = calls[-1]
     return Regenerated(
-        completion=last.model_copy(update={
-            "text": text, "completion_tokens": sum(c.completion_tokens for c in calls),
-            "latency_s": sum(c.latency_s for c in calls), "retries": sum(c.retries for c in calls),
-            "ttft_s": calls[0].ttft_s, "params": params}),
-        tokens_reused=reused, points=points[: len(calls)])
+        completion=last.model_copy(
+            update={
+                "text": text,
+                "completion_tokens": sum(c.completion_tokens for c in calls),
+                "latency_s": sum(c.latency_s for c in calls),
+                "retries": sum(c.retries for c in calls),
+                "ttft_s": calls[0].ttft_s,
+                "params": params,
+            }
+        ),
+        tokens_reused=reused,
+        points=points[: len(calls)],
+    )

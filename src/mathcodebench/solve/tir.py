@@ -53,9 +53,13 @@ class Solution:
         return sum(t.exec_s for t in self.turns)
 
 
-_ENDED = {ExecStatus.TIMEOUT: AttemptStatus.TIMEOUT, ExecStatus.MEMORY: AttemptStatus.MEMORY,
-          ExecStatus.OUTPUT_LIMIT: AttemptStatus.OUTPUT_LIMIT, ExecStatus.KILLED: AttemptStatus.RUNTIME_ERROR,
-          ExecStatus.CRASH: AttemptStatus.RUNTIME_ERROR}
+_ENDED = {
+    ExecStatus.TIMEOUT: AttemptStatus.TIMEOUT,
+    ExecStatus.MEMORY: AttemptStatus.MEMORY,
+    ExecStatus.OUTPUT_LIMIT: AttemptStatus.OUTPUT_LIMIT,
+    ExecStatus.KILLED: AttemptStatus.RUNTIME_ERROR,
+    ExecStatus.CRASH: AttemptStatus.RUNTIME_ERROR,
+}
 
 
 class _Conversation:
@@ -83,8 +87,14 @@ class _Conversation:
             self.messages += [Message(role="assistant", content=generated), Message(role="user", content=reply)]
 
 
-def solve_tir(model: ChatModel, sandbox: Sandbox, messages: list[Message], params: GenerationParams,
-              limits: Limits, tool_calls: int) -> Solution:
+def solve_tir(
+    model: ChatModel,
+    sandbox: Sandbox,
+    messages: list[Message],
+    params: GenerationParams,
+    limits: Limits,
+    tool_calls: int,
+) -> Solution:
     """One attempt of tool-integrated reasoning. Raises ModelError / SandboxError (infrastructure) as they come."""
     conversation = _Conversation(model, messages)
     solution = Solution(status=AttemptStatus.NO_CODE)
@@ -96,10 +106,17 @@ def solve_tir(model: ChatModel, sandbox: Sandbox, messages: list[Message], param
                 solution.status, solution.finish_reason = AttemptStatus.TOKEN_BUDGET, "length"
                 return _finish(solution)
             started = time.perf_counter()
-            completion = conversation.generate(solution.text, params.model_copy(
-                update={"max_tokens": budget, "stop": STOPS, "seed": params.seed + len(solution.turns)}))
-            turn = Turn(text=completion.text, gen_s=time.perf_counter() - started,
-                        completion_tokens=completion.completion_tokens)
+            completion = conversation.generate(
+                solution.text,
+                params.model_copy(
+                    update={"max_tokens": budget, "stop": STOPS, "seed": params.seed + len(solution.turns)}
+                ),
+            )
+            turn = Turn(
+                text=completion.text,
+                gen_s=time.perf_counter() - started,
+                completion_tokens=completion.completion_tokens,
+            )
             solution.turns.append(turn)
             solution.prompt_tokens = solution.prompt_tokens or completion.prompt_tokens
             solution.finish_reason = completion.finish_reason
@@ -146,14 +163,14 @@ def _python_block(text: str) -> bool:
     """The block open at the end of `text` is Python (```python, or a bare ```)."""
     start = text.rfind(FENCE) + len(FENCE)
     end = text.find("\n", start)
-    return text[start: end if end >= 0 else len(text)].strip().lower() in ("python", "py", "python3", "")
+    return text[start : end if end >= 0 else len(text)].strip().lower() in ("python", "py", "python3", "")
 
 
 def _last_block(text: str) -> str:
     """The code of the ```python block the text ends with."""
     body = text[: text.rstrip().rfind(FENCE)]
     opening = body.rfind(FENCE)
-    return body[body.find("\n", opening) + 1:].rstrip() + "\n"
+    return body[body.find("\n", opening) + 1 :].rstrip() + "\n"
 
 
 def _shown(execution: Execution) -> str:

@@ -4,5 +4,15 @@ from .migrations import SCHEMA_VERSION
 from .record import DatasetInfo, EndpointRecord, Recorded, RunData, RunRecord, RunStatus, SessionRecord, Unit
 from .sqlite import RunStore
 
-__all__ = ["SCHEMA_VERSION", "DatasetInfo", "EndpointRecord", "Recorded", "RunData", "RunRecord", "RunStatus",
-           "RunStore", "SessionRecord", "Unit"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "DatasetInfo",
+    "EndpointRecord",
+    "Recorded",
+    "RunData",
+    "RunRecord",
+    "RunStatus",
+    "RunStore",
+    "SessionRecord",
+    "Unit",
+]

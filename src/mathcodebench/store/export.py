@@ -28,17 +28,35 @@ def attempt_rows(data: RunData) -> list[dict[str, Any]]:
     rows = []
     for tried in data.attempts.values():
         for a in tried:
-            rows.append({
-                "problem_id": a.problem_id, "sample": a.sample, "attempt": a.number, "status": a.status.value,
-                "error_type": a.error_type,
-                "code": a.code, "stdout": a.stdout, "stderr": a.stderr, "exit_code": a.exit_code, "gen_s": a.gen_s,
-                "exec_s": a.exec_s, "prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens,
-                "tokens_reused": a.tokens_reused, "regeneration_points": len(a.regeneration),
-                "finish_reason": a.finish_reason, "temperature": a.params.temperature, "seed": a.params.seed,
-                "max_tokens": a.params.max_tokens, "unsafe": ";".join(sorted({f.category.value for f in a.unsafe})),
-                "denied": a.denied, "feedback": a.feedback, "response": a.response, "answer": a.answer,
-                "tool_calls": sum(t.code is not None for t in a.turns),
-            })
+            rows.append(
+                {
+                    "problem_id": a.problem_id,
+                    "sample": a.sample,
+                    "attempt": a.number,
+                    "status": a.status.value,
+                    "error_type": a.error_type,
+                    "code": a.code,
+                    "stdout": a.stdout,
+                    "stderr": a.stderr,
+                    "exit_code": a.exit_code,
+                    "gen_s": a.gen_s,
+                    "exec_s": a.exec_s,
+                    "prompt_tokens": a.prompt_tokens,
+                    "completion_tokens": a.completion_tokens,
+                    "tokens_reused": a.tokens_reused,
+                    "regeneration_points": len(a.regeneration),
+                    "finish_reason": a.finish_reason,
+                    "temperature": a.params.temperature,
+                    "seed": a.params.seed,
+                    "max_tokens": a.params.max_tokens,
+                    "unsafe": ";".join(sorted({f.category.value for f in a.unsafe})),
+                    "denied": a.denied,
+                    "feedback": a.feedback,
+                    "response": a.response,
+                    "answer": a.answer,
+                    "tool_calls": sum(t.code is not None for t in a.turns),
+                }
+            )
     return rows
 
 
@@ -48,17 +66,24 @@ def problem_rows(data: RunData) -> list[dict[str, Any]]:
     for p in data.problems:
         for unit in data.units(p.id):
             grade = final.get(unit)
-            rows.append({
-                "problem_id": p.id, "sample": unit[1], "subject": p.subject, "level": p.level, "reference": p.answer,
-                "attempts": len(data.counted(unit)),
-                "solved": any(a.status.value == "answered" for a in data.tried(unit)),
-                "answer": grade.answer if grade else None, "correct": grade.correct if grade else None,
-                "method": grade.method if grade else None,
-                "symbolic_correct": symbolic[unit].correct if unit in symbolic else None,
-                "judge_correct": judge[unit].correct if unit in judge else None,
-                "judge_score": judge[unit].score if unit in judge else None,
-                "vote_class": data.votes.get(unit),
-            })
+            rows.append(
+                {
+                    "problem_id": p.id,
+                    "sample": unit[1],
+                    "subject": p.subject,
+                    "level": p.level,
+                    "reference": p.answer,
+                    "attempts": len(data.counted(unit)),
+                    "solved": any(a.status.value == "answered" for a in data.tried(unit)),
+                    "answer": grade.answer if grade else None,
+                    "correct": grade.correct if grade else None,
+                    "method": grade.method if grade else None,
+                    "symbolic_correct": symbolic[unit].correct if unit in symbolic else None,
+                    "judge_correct": judge[unit].correct if unit in judge else None,
+                    "judge_score": judge[unit].score if unit in judge else None,
+                    "vote_class": data.votes.get(unit),
+                }
+            )
     return rows
 
 

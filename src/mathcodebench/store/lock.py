@@ -40,8 +40,10 @@ class RunLock:
                 os.close(fd)
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise UserError(f"cannot lock {db}: {exc.strerror}") from None
-                raise UserError(f"{db} is being written by {_holder(path)}; wait for it to end or stop it "
-                                "(reading it with report, view or export works meanwhile)") from None
+                raise UserError(
+                    f"{db} is being written by {_holder(path)}; wait for it to end or stop it "
+                    "(reading it with report, view or export works meanwhile)"
+                ) from None
             try:
                 same = os.fstat(fd).st_ino == os.stat(path).st_ino
             except FileNotFoundError:
@@ -49,8 +51,12 @@ class RunLock:
             if same:
                 break
             os.close(fd)  # released and removed by its holder between our open and our lock: try again
-        holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
-                  "since": datetime.now(UTC).isoformat(timespec="seconds")}
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": command,
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
         return cls(path, fd)

@@ -28,7 +28,8 @@ CREATE TABLE sessions (
 );
 """
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE run (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -105,7 +106,9 @@ CREATE TABLE judge_cache (
     reply TEXT NOT NULL,           -- the judge's raw reply
     created_at TEXT NOT NULL
 );
-""" + _SESSIONS
+"""
+    + _SESSIONS
+)
 
 
 def _v1_to_v2(conn: sqlite3.Connection) -> None:
@@ -119,19 +122,28 @@ def flat_settings(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     config = dict(config)
     selection = config.pop("selection", {})
     grading = config.pop("grading", {})
-    recorded = {"prompt_version": config.pop("prompt_version", "solve-v1"),
-                "judge_prompt_version": grading.pop("judge_prompt_version", "judge-v1"),
-                "judge_rubric": grading.pop("judge_rubric", ""), "study": config.pop("study", None)}
+    recorded = {
+        "prompt_version": config.pop("prompt_version", "solve-v1"),
+        "judge_prompt_version": grading.pop("judge_prompt_version", "judge-v1"),
+        "judge_rubric": grading.pop("judge_rubric", ""),
+        "study": config.pop("study", None),
+    }
     url = config.pop("base_url", None)
-    settings = {**config, **selection, "base_url": [url] if url else [], "grading": grading.get("mode", "symbolic"),
-                "judge": grading.get("judge"), "rel_tol": grading.get("rel_tol", 1e-6),
-                "grade_timeout": grading.get("deadline_s", 10.0)}
+    settings = {
+        **config,
+        **selection,
+        "base_url": [url] if url else [],
+        "grading": grading.get("mode", "symbolic"),
+        "judge": grading.get("judge"),
+        "rel_tol": grading.get("rel_tol", 1e-6),
+        "grade_timeout": grading.get("deadline_s", 10.0),
+    }
     return settings, recorded
 
 
 _V2_COLUMNS = {
     "attempts": "problem_id, number, status, record, gen_s, exec_s, completion_tokens, created_at, tokens_reused, "
-                "regeneration_points",
+    "regeneration_points",
     "grades": "problem_id, grader, attempt, correct, status, method, answer, detail, created_at, score",
 }
 
@@ -139,7 +151,7 @@ _V2_COLUMNS = {
 def _table(name: str) -> str:
     """The v3 CREATE TABLE statement of `name`, taken from SCHEMA (one definition of each table)."""
     start = SCHEMA.index(f"CREATE TABLE {name} (")
-    return SCHEMA[start: SCHEMA.index("\n);", start) + 3]
+    return SCHEMA[start : SCHEMA.index("\n);", start) + 3]
 
 
 def _v2_to_v3(conn: sqlite3.Connection) -> None:

@@ -49,8 +49,9 @@ def _locked(method: Callable[P, R]) -> Callable[P, R]:
 
 
 class RunStore:
-    def __init__(self, conn: sqlite3.Connection, path: Path, lock: RunLock | None = None,
-                 session: int | None = None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, lock: RunLock | None = None, session: int | None = None
+    ) -> None:
         self._conn = conn
         self._lock = threading.RLock()
         self._run_lock = lock
@@ -77,15 +78,21 @@ class RunStore:
             conn.execute(
                 "INSERT INTO run (id, config, recorded, model, model_info, versions, dataset, isolation, started_at, "
                 "status) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (record.settings.model_dump_json(), record.recorded.model_dump_json(), record.model,
-                 json.dumps(record.model_info), json.dumps(record.versions), record.dataset.model_dump_json(),
-                 json.dumps(record.isolation) if record.isolation is not None else None, record.started_at,
-                 record.status.value),
+                (
+                    record.settings.model_dump_json(),
+                    record.recorded.model_dump_json(),
+                    record.model,
+                    json.dumps(record.model_info),
+                    json.dumps(record.versions),
+                    record.dataset.model_dump_json(),
+                    json.dumps(record.isolation) if record.isolation is not None else None,
+                    record.started_at,
+                    record.status.value,
+                ),
             )
             conn.executemany(
                 "INSERT INTO problems VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(i, p.id, p.subject, p.level, p.problem, p.answer, p.content_hash())
-                 for i, p in enumerate(problems)],
+                [(i, p.id, p.subject, p.level, p.problem, p.answer, p.content_hash()) for i, p in enumerate(problems)],
             )
         store = cls(conn, path, lock)
         store.begin_session(command, {}, record.isolation)
@@ -141,8 +148,10 @@ class RunStore:
         """Close the file; a writer logs how its session ended and releases the run."""
         if self.session is not None and self._run_lock is not None:
             with self._conn:
-                self._conn.execute("UPDATE sessions SET ended_at = ?, outcome = ?, detail = ? WHERE number = ?",
-                                   (_now(), outcome or self.record().status.value, detail, self.session))
+                self._conn.execute(
+                    "UPDATE sessions SET ended_at = ?, outcome = ?, detail = ? WHERE number = ?",
+                    (_now(), outcome or self.record().status.value, detail, self.session),
+                )
         self._conn.close()
         if self._run_lock is not None:
             self._run_lock.release()
@@ -153,12 +162,21 @@ class RunStore:
     def begin_session(self, command: str, applied: dict[str, Any], isolation: dict[str, Any] | None) -> None:
         """Log this process as the run's writer. Sessions still open ended without a word (kill -9)."""
         with self._conn:
-            self._conn.execute("UPDATE sessions SET outcome = 'killed', detail = 'ended without closing the run' "
-                               "WHERE ended_at IS NULL")
+            self._conn.execute(
+                "UPDATE sessions SET outcome = 'killed', detail = 'ended without closing the run' "
+                "WHERE ended_at IS NULL"
+            )
             cursor = self._conn.execute(
                 "INSERT INTO sessions (command, pid, host, started_at, applied, isolation) VALUES (?, ?, ?, ?, ?, ?)",
-                (command, os.getpid(), socket.gethostname(), _now(), json.dumps(applied),
-                 json.dumps(isolation) if isolation is not None else None))
+                (
+                    command,
+                    os.getpid(),
+                    socket.gethostname(),
+                    _now(),
+                    json.dumps(applied),
+                    json.dumps(isolation) if isolation is not None else None,
+                ),
+            )
         self.session = cursor.lastrowid
 
     # -- writing ---------------------------------------------------------------------------------
@@ -168,9 +186,19 @@ class RunStore:
             self._conn.execute(
                 "INSERT INTO attempts (problem_id, sample, number, status, record, gen_s, exec_s, completion_tokens, "
                 "created_at, tokens_reused, regeneration_points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (attempt.problem_id, attempt.sample, attempt.number, attempt.status.value, attempt.model_dump_json(),
-                 attempt.gen_s, attempt.exec_s, attempt.completion_tokens, _now(), attempt.tokens_reused,
-                 len(attempt.regeneration)),
+                (
+                    attempt.problem_id,
+                    attempt.sample,
+                    attempt.number,
+                    attempt.status.value,
+                    attempt.model_dump_json(),
+                    attempt.gen_s,
+                    attempt.exec_s,
+                    attempt.completion_tokens,
+                    _now(),
+                    attempt.tokens_reused,
+                    len(attempt.regeneration),
+                ),
             )
 
     @_locked
@@ -180,16 +208,32 @@ class RunStore:
             self._conn.executemany(
                 "INSERT OR REPLACE INTO grades (problem_id, sample, grader, attempt, correct, status, method, answer, "
                 "detail, created_at, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(unit[0], unit[1], grader, attempt, int(g.correct), g.status, g.method, g.answer, g.detail, _now(),
-                  g.score) for grader, g in grades.items()],
+                [
+                    (
+                        unit[0],
+                        unit[1],
+                        grader,
+                        attempt,
+                        int(g.correct),
+                        g.status,
+                        g.method,
+                        g.answer,
+                        g.detail,
+                        _now(),
+                        g.score,
+                    )
+                    for grader, g in grades.items()
+                ],
             )
 
     @_locked
     def set_votes(self, problem_id: str, classes: dict[int, int]) -> None:
         """Which samples of a problem printed equivalent answers (sample -> class), for majority voting."""
         with self._conn:
-            self._conn.executemany("INSERT OR REPLACE INTO votes VALUES (?, ?, ?)",
-                                   [(problem_id, sample, cls) for sample, cls in classes.items()])
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO votes VALUES (?, ?, ?)",
+                [(problem_id, sample, cls) for sample, cls in classes.items()],
+            )
 
     @_locked
     def set_endpoints(self, usage: dict[str, list[EndpointStats]]) -> None:
@@ -197,8 +241,22 @@ class RunStore:
         with self._conn:
             self._conn.executemany(
                 "INSERT OR REPLACE INTO endpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(self.session, role, e.url, e.requests, e.answered, e.errors, e.taken_out, e.latency_s,
-                  e.latency_max_s) for role, stats in usage.items() for e in stats])
+                [
+                    (
+                        self.session,
+                        role,
+                        e.url,
+                        e.requests,
+                        e.answered,
+                        e.errors,
+                        e.taken_out,
+                        e.latency_s,
+                        e.latency_max_s,
+                    )
+                    for role, stats in usage.items()
+                    for e in stats
+                ],
+            )
 
     @_locked
     def clear_grades(self) -> None:
@@ -210,8 +268,10 @@ class RunStore:
     def set_record(self, record: RunRecord) -> None:
         """Replace the settings and what was recorded with them (regrade changes the grading settings)."""
         with self._conn:
-            self._conn.execute("UPDATE run SET config = ?, recorded = ? WHERE id = 1",
-                               (record.settings.model_dump_json(), record.recorded.model_dump_json()))
+            self._conn.execute(
+                "UPDATE run SET config = ?, recorded = ? WHERE id = 1",
+                (record.settings.model_dump_json(), record.recorded.model_dump_json()),
+            )
 
     # -- the judge cache (grading.JudgeCache) -----------------------------------------------------
     @_locked
@@ -222,44 +282,70 @@ class RunStore:
     @_locked
     def put(self, key: str, grade: Grade, reply: str) -> None:
         with self._conn:
-            self._conn.execute("INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?)",
-                               (key, grade.model_dump_json(), reply, _now()))
+            self._conn.execute(
+                "INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?)", (key, grade.model_dump_json(), reply, _now())
+            )
 
     @_locked
     def judge_entries(self) -> dict[str, tuple[Grade, str]]:
         """The whole judge cache, for workers that grade away from the store (a cluster's nodes)."""
-        return {r["key"]: (Grade.model_validate_json(r["grade"]), r["reply"])
-                for r in self._conn.execute("SELECT key, grade, reply FROM judge_cache")}
+        return {
+            r["key"]: (Grade.model_validate_json(r["grade"]), r["reply"])
+            for r in self._conn.execute("SELECT key, grade, reply FROM judge_cache")
+        }
 
     @_locked
     def set_status(self, status: RunStatus, detail: str = "") -> None:
         with self._conn:
             finished = _now() if status == RunStatus.FINISHED else None
-            self._conn.execute("UPDATE run SET status = ?, status_detail = ?, finished_at = ? WHERE id = 1",
-                               (status.value, detail, finished))
+            self._conn.execute(
+                "UPDATE run SET status = ?, status_detail = ?, finished_at = ? WHERE id = 1",
+                (status.value, detail, finished),
+            )
 
     # -- reading ---------------------------------------------------------------------------------
     @_locked
     def record(self) -> RunRecord:
         row = self._conn.execute("SELECT * FROM run WHERE id = 1").fetchone()
-        sessions = [SessionRecord(number=r["number"], command=r["command"], pid=r["pid"], host=r["host"],
-                                  started_at=r["started_at"], ended_at=r["ended_at"], outcome=r["outcome"],
-                                  detail=r["detail"], applied=json.loads(r["applied"]),
-                                  isolation=json.loads(r["isolation"]) if r["isolation"] else None)
-                    for r in self._conn.execute("SELECT * FROM sessions ORDER BY number")]
-        return RunRecord.model_validate({
-            "settings": json.loads(row["config"]), "recorded": json.loads(row["recorded"]), "model": row["model"],
-            "model_info": json.loads(row["model_info"]), "versions": json.loads(row["versions"]),
-            "dataset": json.loads(row["dataset"]),
-            "isolation": json.loads(row["isolation"]) if row["isolation"] else None,
-            "started_at": row["started_at"], "finished_at": row["finished_at"], "status": row["status"],
-            "status_detail": row["status_detail"], "sessions": sessions})
+        sessions = [
+            SessionRecord(
+                number=r["number"],
+                command=r["command"],
+                pid=r["pid"],
+                host=r["host"],
+                started_at=r["started_at"],
+                ended_at=r["ended_at"],
+                outcome=r["outcome"],
+                detail=r["detail"],
+                applied=json.loads(r["applied"]),
+                isolation=json.loads(r["isolation"]) if r["isolation"] else None,
+            )
+            for r in self._conn.execute("SELECT * FROM sessions ORDER BY number")
+        ]
+        return RunRecord.model_validate(
+            {
+                "settings": json.loads(row["config"]),
+                "recorded": json.loads(row["recorded"]),
+                "model": row["model"],
+                "model_info": json.loads(row["model_info"]),
+                "versions": json.loads(row["versions"]),
+                "dataset": json.loads(row["dataset"]),
+                "isolation": json.loads(row["isolation"]) if row["isolation"] else None,
+                "started_at": row["started_at"],
+                "finished_at": row["finished_at"],
+                "status": row["status"],
+                "status_detail": row["status_detail"],
+                "sessions": sessions,
+            }
+        )
 
     @_locked
     def problems(self) -> list[Problem]:
         rows = self._conn.execute("SELECT * FROM problems ORDER BY position").fetchall()
-        return [Problem(id=r["id"], subject=r["subject"], level=r["level"], problem=r["problem"],
-                        answer=r["answer"]) for r in rows]
+        return [
+            Problem(id=r["id"], subject=r["subject"], level=r["level"], problem=r["problem"], answer=r["answer"])
+            for r in rows
+        ]
 
     @_locked
     def attempts(self) -> dict[Unit, list[Attempt]]:
@@ -278,8 +364,13 @@ class RunStore:
         out: dict[str, dict[Unit, Grade]] = {}
         for r in self._conn.execute("SELECT * FROM grades"):
             out.setdefault(r["grader"], {})[(r["problem_id"], r["sample"])] = Grade(
-                correct=bool(r["correct"]), status=r["status"], method=r["method"], answer=r["answer"],
-                detail=r["detail"], score=r["score"])
+                correct=bool(r["correct"]),
+                status=r["status"],
+                method=r["method"],
+                answer=r["answer"],
+                detail=r["detail"],
+                score=r["score"],
+            )
         return out
 
     @_locked
@@ -288,14 +379,22 @@ class RunStore:
 
     @_locked
     def endpoints(self) -> list[EndpointRecord]:
-        return [EndpointRecord(**dict(r)) for r in self._conn.execute("SELECT * FROM endpoints ORDER BY session, "
-                                                                      "role, url")]
+        return [
+            EndpointRecord(**dict(r)) for r in self._conn.execute("SELECT * FROM endpoints ORDER BY session, role, url")
+        ]
 
     @_locked
     def load(self) -> RunData:
         """Everything a report needs, read once and consistently."""
-        return RunData(path=self.path, record=self.record(), problems=self.problems(), attempts=self.attempts(),
-                       grades=self.all_grades(), votes=self.votes(), endpoints=self.endpoints())
+        return RunData(
+            path=self.path,
+            record=self.record(),
+            problems=self.problems(),
+            attempts=self.attempts(),
+            grades=self.all_grades(),
+            votes=self.votes(),
+            endpoints=self.endpoints(),
+        )
 
 
 def _check(path: Path) -> int:
@@ -314,8 +413,10 @@ def _check(path: Path) -> int:
     if app_id != APPLICATION_ID:
         raise UserError(f"{path} is not a mathcodebench run database")
     if version > SCHEMA_VERSION or (version not in MIGRATIONS and version != SCHEMA_VERSION):
-        raise UserError(f"{path} has schema version {version}; this mathcodebench reads 1 to {SCHEMA_VERSION} "
-                        "(a newer mathcodebench made it?)")
+        raise UserError(
+            f"{path} has schema version {version}; this mathcodebench reads 1 to {SCHEMA_VERSION} "
+            "(a newer mathcodebench made it?)"
+        )
     return int(version)
 
 
