@@ -5,7 +5,8 @@ Per judge: agreement with the labels, Cohen's kappa, the false-accept rate (judg
 over the pairs labelled incorrect) and the false-reject rate (judged incorrect, labelled correct, over the pairs
 labelled correct), with counts, and pairs/s. Verdicts are cached by content in --cache, so an interrupted
 measurement resumes and a second run only prints. With --save the measurement (full corpus only) goes into
-src/mathcodebench/grading/calibration.json, keyed by judge spec and judge prompt version, for the report.
+src/mathcodebench/grading/calibration.json, keyed by judge spec and judge prompt version, for the report (with
+--limit, marked as a sample of the corpus).
 
     python benchmarks/judge_calibration.py [--judge embedded --judge embedded-1.5b] [--limit N] [--save]
 
@@ -24,15 +25,16 @@ import random
 import time
 from pathlib import Path
 
-from mathcodebench.grading import Grade
-from mathcodebench.grading.agreement import Agreement, agreement
+from mathcodebench.grading import Grade, calibration
+from mathcodebench.grading.agreement import agreement
+from mathcodebench.grading.calibration import Calibration
 from mathcodebench.grading.judge import JUDGE_PROMPT_VERSION, LLMJudge
 from mathcodebench.grading.labelled import Pair, read_pairs
 from mathcodebench.models import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "graded_pairs.jsonl"
-CALIBRATION = ROOT / "src" / "mathcodebench" / "grading" / "calibration.json"
+DEFAULT_JUDGES = ["embedded", "embedded-1.5b"]
 DEFAULT_CACHE = ROOT / "runs" / "judge-calibration-cache.jsonl"
 
 
@@ -57,7 +59,8 @@ class FileCache:
             out.write(json.dumps({"key": key, "grade": grade.model_dump(), "reply": reply}) + "\n")
 
 
-def measure(spec: str, pairs: list[Pair], cache: FileCache) -> dict[str, object]:
+def measure(spec: str, pairs: list[Pair], corpus: Path, of: int, cache: FileCache) -> tuple[Calibration, float | None]:
+    """The judge's calibration on `pairs` (of the corpus's `of`) and its pairs/s (None: all were cached)."""
     judge = LLMJudge(create_model(spec), cache)
     start, judged_now, grades = time.perf_counter(), 0, []
     for index, pair in enumerate(pairs, start=1):
@@ -67,64 +70,24 @@ def measure(spec: str, pairs: list[Pair], cache: FileCache) -> dict[str, object]
         if index % 25 == 0:
             print(f"  {spec}: {index}/{len(pairs)}", flush=True)
     seconds = time.perf_counter() - start
-    table = agreement([bool(p.label) for p in pairs], [g.correct for g in grades])
-    return {
-        **summary(table),
-        "unparseable": sum(g.status == "unparseable" for g in grades),
-        "pairs_per_s": judged_now / seconds if judged_now else None,
-        "judged_now": judged_now,
-        "weights_sha256": judge.model.describe().get("weights_sha256"),
-    }
-
-
-def summary(t: Agreement) -> dict[str, object]:
-    negatives, positives = t.second_only + t.both_incorrect, t.both_correct + t.first_only
-    return {
-        "n": t.n,
-        "agreement": round(t.rate, 4),
-        "kappa": None if t.kappa is None else round(t.kappa, 4),
-        "false_accept": round(t.second_only / negatives, 4) if negatives else None,
-        "false_accepts": t.second_only,
-        "labelled_incorrect": negatives,
-        "false_reject": round(t.first_only / positives, 4) if positives else None,
-        "false_rejects": t.first_only,
-        "labelled_correct": positives,
-    }
+    calibration = Calibration.of(
+        agreement([bool(p.label) for p in pairs], [g.correct for g in grades]),
+        of,
+        unparseable=sum(g.status == "unparseable" for g in grades),
+        weights_sha256=judge.model.describe().get("weights_sha256"),
+        date=datetime.date.today().isoformat(),
+        corpus=corpus.relative_to(ROOT).as_posix() if corpus.is_relative_to(ROOT) else str(corpus),
+        corpus_sha256=corpus_sha256(corpus),
+    )
+    return calibration, judged_now / seconds if judged_now else None
 
 
 def corpus_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def save(spec: str, result: dict[str, object], corpus: Path) -> None:
-    """Record one judge's full-corpus measurement, keyed by spec and prompt version (other entries kept)."""
-    data = json.loads(CALIBRATION.read_text()) if CALIBRATION.exists() else {}
-    keep = (
-        "n",
-        "agreement",
-        "kappa",
-        "false_accept",
-        "false_accepts",
-        "labelled_incorrect",
-        "false_reject",
-        "false_rejects",
-        "labelled_correct",
-        "unparseable",
-        "weights_sha256",
-    )
-    data.setdefault(spec, {})[JUDGE_PROMPT_VERSION] = {
-        **{k: result[k] for k in keep},
-        "date": datetime.date.today().isoformat(),
-        "corpus": corpus.relative_to(ROOT).as_posix() if corpus.is_relative_to(ROOT) else str(corpus),
-        "corpus_sha256": corpus_sha256(corpus),
-    }
-    tmp = CALIBRATION.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(CALIBRATION)
-
-
-def rate(count: object, of: object, share: object) -> str:
-    return "n/a" if share is None else f"{100 * float(share):.1f} % ({count}/{of})"  # type: ignore[arg-type]
+def rate(count: int, of: int, share: float | None) -> str:
+    return "n/a" if share is None else f"{100 * share:.1f} % ({count}/{of})"
 
 
 def main() -> None:
@@ -133,12 +96,11 @@ def main() -> None:
     parser.add_argument("--judge", action="append", help="judge model spec (repeatable; default: both embedded)")
     parser.add_argument("--limit", type=int, help="judge a fixed random sample of N pairs (seed 0)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="verdict cache (resumes)")
-    parser.add_argument("--save", action="store_true", help=f"record full-corpus results in {CALIBRATION.name}")
+    parser.add_argument("--save", action="store_true", help=f"record the results in {calibration.CALIBRATION.name}")
     args = parser.parse_args()
-    if args.save and args.limit:
-        parser.error("--save records full-corpus measurements only; drop --limit")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     pairs = [p for p in read_pairs(args.corpus) if p.label is not None]
+    labelled = len(pairs)
     if args.limit and args.limit < len(pairs):
         pairs = sorted(random.Random(0).sample(pairs, args.limit), key=lambda p: p.id)
     cache = FileCache(args.cache)
@@ -146,24 +108,23 @@ def main() -> None:
         f"{len(pairs)} labelled pairs from {args.corpus} (sha256 {corpus_sha256(args.corpus)[:12]}), "
         f"{sum(not p.label for p in pairs)} labelled incorrect; judge prompt {JUDGE_PROMPT_VERSION}"
     )
-    results = {spec: measure(spec, pairs, cache) for spec in args.judge or ["embedded", "embedded-1.5b"]}
+    results = {spec: measure(spec, pairs, args.corpus, labelled, cache) for spec in args.judge or DEFAULT_JUDGES}
     print(
         f"{'judge':<15} {'n':>5} {'agreement':>10} {'kappa':>7} {'false accept':>20} {'false reject':>20} "
         f"{'unparseable':>12} {'pairs/s':>8}"
     )
-    for spec, r in results.items():
-        kappa = "n/a" if r["kappa"] is None else f"{r['kappa']:.3f}"
-        speed = "cached" if r["pairs_per_s"] is None else f"{r['pairs_per_s']:.3f}"
+    for spec, (c, speed) in results.items():
+        kappa = "n/a" if c.kappa is None else f"{c.kappa:.3f}"
         print(
-            f"{spec:<15} {r['n']:>5} {100 * float(r['agreement']):>9.1f}% {kappa:>7} "  # type: ignore[arg-type]
-            f"{rate(r['false_accepts'], r['labelled_incorrect'], r['false_accept']):>20} "
-            f"{rate(r['false_rejects'], r['labelled_correct'], r['false_reject']):>20} "
-            f"{r['unparseable']:>12} {speed:>8}"
+            f"{spec:<15} {c.n:>5} {100 * c.agreement:>9.1f}% {kappa:>7} "
+            f"{rate(c.false_accepts, c.labelled_incorrect, c.false_accept):>20} "
+            f"{rate(c.false_rejects, c.labelled_correct, c.false_reject):>20} "
+            f"{c.unparseable:>12} {'cached' if speed is None else f'{speed:.3f}':>8}"
         )
         if args.save:
-            save(spec, r, args.corpus)
+            calibration.record(spec, JUDGE_PROMPT_VERSION, c)
     if args.save:
-        print(f"saved to {CALIBRATION}")
+        print(f"saved to {calibration.CALIBRATION}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,11 @@ from .worker import SymbolicGrader
 GradingMode = Literal["symbolic", "judge", "cascade", "both"]
 FINAL = "final"
 MODE_GRADERS: dict[str, tuple[str, ...]] = {
-    "symbolic": (SYMBOLIC,), "judge": (JUDGE,), "cascade": (SYMBOLIC, JUDGE), "both": (SYMBOLIC, JUDGE)}
+    "symbolic": (SYMBOLIC,),
+    "judge": (JUDGE,),
+    "cascade": (SYMBOLIC, JUDGE),
+    "both": (SYMBOLIC, JUDGE),
+}
 _DEFAULT_DECISIVE = {"symbolic": SYMBOLIC, "judge": JUDGE, "both": JUDGE}  # cascade: the last grader that ran
 
 
@@ -58,6 +62,11 @@ class GradingSettings(BaseModel):
         return MODE_GRADERS[self.mode]
 
     @property
+    def decisive_grader(self) -> str | None:
+        """The grader whose verdict is `final`; None for cascade (the last grader that ran, per answer)."""
+        return self.decisive or _DEFAULT_DECISIVE.get(self.mode)
+
+    @property
     def needs_judge(self) -> bool:
         return JUDGE in self.graders
 
@@ -65,8 +74,9 @@ class GradingSettings(BaseModel):
 class Grading:
     def __init__(self, settings: GradingSettings, judge_model: ChatModel | None, cache: JudgeCache) -> None:
         self.settings = settings
-        deps = GraderDeps(rel_tol=settings.rel_tol, deadline_s=settings.deadline_s, judge_model=judge_model,
-                          cache=cache)
+        deps = GraderDeps(
+            rel_tol=settings.rel_tol, deadline_s=settings.deadline_s, judge_model=judge_model, cache=cache
+        )
         self.graders: dict[str, Grader] = {name: create_grader(name, deps) for name in settings.graders}
         self._voter: SymbolicGrader | None = None  # majority voting's readings, when no symbolic grader runs
 
@@ -81,7 +91,7 @@ class Grading:
             if self.settings.mode == "cascade" and any(g.correct for g in grades.values()):
                 break
             grades[name] = self.graders[name].grade(output, problem.answer, problem.problem)
-        decisive = self.settings.decisive or _DEFAULT_DECISIVE.get(self.settings.mode) or list(grades)[-1]
+        decisive = self.settings.decisive_grader or list(grades)[-1]
         grades[FINAL] = grades[decisive]
         return grades
 

@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..data import LEVELS, SUBJECTS, Problem
-from ..grading import JUDGE, SYMBOLIC, Agreement, agreement
+from ..grading import JUDGE, SYMBOLIC, Agreement, agreement, calibration
+from ..grading.calibration import Calibration
 from ..models.endpoints import EndpointStats
 from ..solve import DEFAULT_PROMPT, METHOD_PROMPTS, Attempt, AttemptStatus
 from ..store import EndpointRecord, RunData, Unit
@@ -82,6 +83,26 @@ class GraderComparison(BaseModel):
     symbolic_accuracy: float
     judge_accuracy: float
     disagreements: list[Disagreement]
+    judge: str  # its spec
+    decisive: str  # the grader whose verdict the accuracy is (cascade: the last that ran, per answer)
+    calibration: Calibration | None  # the judge measured against labels, when it has been (grading/calibration.py)
+
+    @property
+    def roles(self) -> str:
+        """Which verdict the accuracy is, and what the judge's measured calibration says of the judge."""
+        role = (
+            f"the accuracy is the {self.decisive} grader's"
+            if self.decisive != "cascade"
+            else "the accuracy is, per answer, the last grader's that ran (cascade)"
+        )
+        if self.decisive == SYMBOLIC:
+            role += f"; the {JUDGE} is the cross-check"
+        measured = (
+            self.calibration.describe()
+            if self.calibration is not None
+            else "not measured against labelled answers (benchmarks/judge_calibration.py)"
+        )
+        return f"Graders: {role}. The {JUDGE} {self.judge} is {measured}."
 
 
 class SafetyStats(BaseModel):
@@ -122,8 +143,12 @@ def run_label(model: str, regeneration: str = "full", prompt_version: str = DEFA
     """How a run is named in tables: its model, marked when its retries were regenerated token by token, when it
     reasoned with tools (tir), and when it was told something other than its method's built-in prompt (two
     prompts compare like two models)."""
-    return model + (" (tbt)" if regeneration == "tbt" else "") + (f" ({method})" if method != "pot" else "") + (
-        f" (prompt {prompt_version})" if prompt_version != METHOD_PROMPTS[method] else "")
+    return (
+        model
+        + (" (tbt)" if regeneration == "tbt" else "")
+        + (f" ({method})" if method != "pot" else "")
+        + (f" (prompt {prompt_version})" if prompt_version != METHOD_PROMPTS[method] else "")
+    )
 
 
 class Summary(BaseModel):
@@ -207,17 +232,24 @@ def summarize(data: RunData) -> Summary:
     missing = [str(m) for m in isolation.get("missing", [])]
     what = "samples" if samples > 1 else "problems"
     unfinished = len(data.problems) * samples - len(grades) - len(not_attempted) - len(not_graded)
-    warnings = [w for w in (
-        f"{len(not_attempted)} {what} not attempted (backend errors); resume to attempt them" if not_attempted
-        else "",
-        f"{len(not_graded)} {what} not graded (judge unavailable); resume to grade them" if not_graded else "",
-        f"{unfinished} {what} not finished ({record.status.value} run)" if unfinished else "",
-        f"{statuses[AttemptStatus.SANDBOX_ERROR]} sandbox errors (programs not run; not counted as attempts)"
-        if statuses[AttemptStatus.SANDBOX_ERROR] else "",
-        "sandbox ran with isolation layers missing: " + "; ".join(missing) if missing else "",
-        f"programs ran as uid 0 (sandbox mode {isolation.get('mode')})" if isolation.get("mode") == "unsafe-root"
-        else "",
-    ) if w]
+    warnings = [
+        w
+        for w in (
+            f"{len(not_attempted)} {what} not attempted (backend errors); resume to attempt them"
+            if not_attempted
+            else "",
+            f"{len(not_graded)} {what} not graded (judge unavailable); resume to grade them" if not_graded else "",
+            f"{unfinished} {what} not finished ({record.status.value} run)" if unfinished else "",
+            f"{statuses[AttemptStatus.SANDBOX_ERROR]} sandbox errors (programs not run; not counted as attempts)"
+            if statuses[AttemptStatus.SANDBOX_ERROR]
+            else "",
+            "sandbox ran with isolation layers missing: " + "; ".join(missing) if missing else "",
+            f"programs ran as uid 0 (sandbox mode {isolation.get('mode')})"
+            if isolation.get("mode") == "unsafe-root"
+            else "",
+        )
+        if w
+    ]
     pass_at, maj_at = _repeated(data, finished) if samples > 1 else ([], [])
     return Summary(
         db=str(data.path),
@@ -278,15 +310,30 @@ def endpoint_use(records: list[EndpointRecord]) -> list[EndpointUse]:
         key = (r.role, r.url)
         stats = EndpointStats.model_validate(r.model_dump(exclude={"session", "role"}))
         by[key] = by[key].plus(stats) if key in by else stats
-    return [EndpointUse(role=role, url=url, requests=s.requests, answered=s.answered, errors=s.errors,
-                        taken_out=s.taken_out, mean_latency_s=s.latency_s / s.answered if s.answered else None,
-                        max_latency_s=s.latency_max_s) for (role, url), s in by.items()]
+    return [
+        EndpointUse(
+            role=role,
+            url=url,
+            requests=s.requests,
+            answered=s.answered,
+            errors=s.errors,
+            taken_out=s.taken_out,
+            mean_latency_s=s.latency_s / s.answered if s.answered else None,
+            max_latency_s=s.latency_max_s,
+        )
+        for (role, url), s in by.items()
+    ]
 
 
 def unsolved_units(data: RunData) -> list[Unit]:
     """Samples of finished problems with no answered attempt after the budget (they count as incorrect)."""
-    return [unit for p in data.problems if data.finished(p.id) for unit in data.units(p.id)
-            if not any(a.status == AttemptStatus.ANSWERED for a in data.counted(unit))]
+    return [
+        unit
+        for p in data.problems
+        if data.finished(p.id)
+        for unit in data.units(p.id)
+        if not any(a.status == AttemptStatus.ANSWERED for a in data.counted(unit))
+    ]
 
 
 def _repeated(data: RunData, finished: list[Problem]) -> tuple[list[AtK], list[AtK]]:
@@ -349,11 +396,26 @@ def compare_graders(data: RunData) -> GraderComparison | None:
     first = [symbolic[u].correct for u in both]
     second = [judge[u].correct for u in both]
     table = agreement(first, second)
+    spec = data.record.settings.judge or JUDGE
     return GraderComparison(
-        agreement=table, rate=table.rate, kappa=table.kappa,
-        symbolic_accuracy=sum(first) / len(both), judge_accuracy=sum(second) / len(both),
-        disagreements=[Disagreement(problem_id=unit_label(u, data.samples), answer=symbolic[u].answer,
-                                    reference=by_unit[u].answer, symbolic=symbolic[u].correct,
-                                    judge=judge[u].correct, judge_score=judge[u].score)
-                       for u in both if symbolic[u].correct != judge[u].correct],
+        agreement=table,
+        rate=table.rate,
+        kappa=table.kappa,
+        symbolic_accuracy=sum(first) / len(both),
+        judge_accuracy=sum(second) / len(both),
+        disagreements=[
+            Disagreement(
+                problem_id=unit_label(u, data.samples),
+                answer=symbolic[u].answer,
+                reference=by_unit[u].answer,
+                symbolic=symbolic[u].correct,
+                judge=judge[u].correct,
+                judge_score=judge[u].score,
+            )
+            for u in both
+            if symbolic[u].correct != judge[u].correct
+        ],
+        judge=spec,
+        decisive=data.record.settings.grading_settings().decisive_grader or "cascade",
+        calibration=calibration.known(spec, data.record.recorded.judge_prompt_version),
     )
