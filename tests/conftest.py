@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -61,15 +62,7 @@ class ScriptedModel:
         if isinstance(response, BaseException):
             raise response
         assert isinstance(response, str)
-        return Completion(
-            text=response,
-            finish_reason="stop",
-            prompt_tokens=10,
-            completion_tokens=len(response) // 4,
-            latency_s=0.001,
-            model=self.spec,
-            params=params,
-        )
+        return scripted_completion(response, self.spec, params)
 
     def check(self) -> None:
         """Preflight: a scripted model is always there."""
@@ -172,3 +165,21 @@ __all__ = [
     "single",
     "stored_attempts",
 ]
+
+
+def cli_run(url: str, *args: str) -> list[str]:
+    """`mathcodebench run` in a new process against a (stand-in) Ollama server at `url`."""
+    return [sys.executable, "-m", "mathcodebench.cli", "run", "--model", "ollama/llama3.1:8b", "--base-url", url, *args]
+
+
+def scripted_completion(text: str, model: str, params: GenerationParams) -> Completion:
+    """What a scripted model returns: `text`, ended normally, with token counts of the right order."""
+    return Completion(
+        text=text,
+        finish_reason="stop",
+        prompt_tokens=10,
+        completion_tokens=len(text) // 4,
+        latency_s=0.001,
+        model=model,
+        params=params,
+    )

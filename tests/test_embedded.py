@@ -11,6 +11,7 @@ from conftest import BROKEN, ForcedFirst, check_regenerated_from_failure, fenced
 from mathcodebench.data import Problem
 from mathcodebench.models import GenerationParams, Message, create_model
 from mathcodebench.models.weights import QWEN_CODER_05B, ensure_weights
+from mathcodebench.report import summarize
 from mathcodebench.sandbox import create_sandbox
 from mathcodebench.settings import Settings
 from mathcodebench.solve import AttemptStatus, SolvePolicy, load_prompt, solve
@@ -127,3 +128,32 @@ def test_tool_integrated_reasoning_on_the_embedded_model_runs_its_blocks(model):
     assert ran, attempt.response
     for turn in ran:
         assert turn.text.endswith("```\n") and turn.status is not None and turn.exec_s > 0
+
+
+def test_repeated_samples_on_the_embedded_model_are_sampled_apart_and_scored_at_k(model, db):
+    """Two samples of one problem at temperature 0.7: each its own seed, both stored and graded, pass@k reported."""
+    settings = Settings(limit=1, attempts=1, samples=2, max_tokens=200, sample_temperature=0.7)
+    data = run_to_end(settings, db, model)
+    units = sorted(data.attempts)
+    assert [u[1] for u in units] == [1, 2]
+    first, second = (data.attempts[u][0] for u in units)
+    assert first.params.seed != second.params.seed and first.params.temperature == 0.7
+    assert first.response and second.response
+    summary = summarize(data)
+    assert [a.k for a in summary.pass_at] == [1, 2] and len(summary.maj_at) == 2
+
+
+def test_a_prompt_file_reaches_the_embedded_model_and_is_stored_with_the_run(model, db, tmp_path):
+    """A user's template changes what the real model is given (its prompt token count) and is kept with the run."""
+    path = tmp_path / "terse.j2"
+    path.write_text(
+        "{% block system %}Answer with a Python program in a ```python block.{% endblock %}\n"
+        "{% block user %}{{ problem }}{% endblock %}\n"
+        "{% block retry %}{{ problem }}\n{{ feedback }}{% endblock %}\n"
+    )
+    default = run_to_end(Settings(limit=1, attempts=1, max_tokens=60), db, model)
+    mine = run_to_end(Settings(limit=1, attempts=1, max_tokens=60, prompt=str(path)), tmp_path / "mine.db", model)
+    (tried_default,), (tried_mine,) = default.attempts.values(), mine.attempts.values()
+    assert tried_mine[0].prompt_tokens < tried_default[0].prompt_tokens  # the terse system prompt was used
+    assert mine.record.recorded.prompt.text == path.read_text()
+    assert mine.record.recorded.prompt_version.startswith("terse@")

@@ -12,17 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from mathcodebench.data import LEVELS, SUBJECTS
+
 CORPUS = Path(__file__).resolve().parent / "data" / "graded_pairs.jsonl"
 SOURCES = {"embedded-0.5b", "embedded-1.5b", "hand"}
-SUBJECTS = {
-    "Algebra",
-    "Counting & Probability",
-    "Geometry",
-    "Intermediate Algebra",
-    "Number Theory",
-    "Prealgebra",
-    "Precalculus",
-}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +31,7 @@ def test_every_pair_has_the_fields_a_label_and_a_one_line_reason(pairs):
         assert isinstance(pair["label"], bool), pair["id"]
         assert pair["reason"].strip() and "\n" not in pair["reason"], pair["id"]
         assert pair["source"] in SOURCES, pair["id"]
-        assert pair["subject"] in SUBJECTS and pair["level"] in range(1, 6), pair["id"]
+        assert pair["subject"] in SUBJECTS and pair["level"] in LEVELS, pair["id"]
 
 
 def test_size_share_of_incorrect_and_of_real_outputs(pairs):
@@ -46,7 +39,7 @@ def test_size_share_of_incorrect_and_of_real_outputs(pairs):
     assert sum(not p["label"] for p in pairs) >= len(pairs) / 3
     real = [p for p in pairs if p["source"] != "hand"]
     assert len(real) >= 0.4 * len(pairs)
-    assert {(p["subject"], p["level"]) for p in real} == {(s, lv) for s in SUBJECTS for lv in range(1, 6)}
+    assert {(p["subject"], p["level"]) for p in real} == {(s, lv) for s in SUBJECTS for lv in LEVELS}
 
 
 def test_ids_and_pairs_are_unique(pairs):

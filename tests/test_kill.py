@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from conftest import stored_attempts
+from conftest import cli_run, stored_attempts
 from servers import OllamaStandIn
 
 
@@ -22,25 +22,7 @@ def reply(body):
 
 
 def command(url, db, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "mathcodebench.cli",
-        "run",
-        "--model",
-        "ollama/llama3.1:8b",
-        "--base-url",
-        url,
-        "--limit",
-        "8",
-        "--attempts",
-        "3",
-        "--concurrency",
-        "1",
-        *extra,
-        "--db",
-        str(db),
-    ]
+    return cli_run(url, "--limit", "8", "--attempts", "3", "--concurrency", "1", *extra, "--db", str(db))
 
 
 def contents(db):

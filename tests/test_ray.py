@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import ScriptedModel, fenced, run_to_end
+from conftest import ScriptedModel, cli_run, fenced, run_to_end, scripted_completion
 from mathcodebench import api
 from mathcodebench.errors import UserError
 from mathcodebench.models import Completion, GenerationParams, Message
@@ -91,14 +91,7 @@ def servers():
 
 
 def command(solver, db, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "mathcodebench.cli",
-        "run",
-        "--model",
-        "ollama/llama3.1:8b",
-        "--base-url",
+    return cli_run(
         solver.url,
         "--limit",
         "6",
@@ -115,7 +108,7 @@ def command(solver, db, *extra):
         *extra,
         "--db",
         str(db),
-    ]
+    )
 
 
 def environment(judge, **more):
@@ -313,15 +306,7 @@ class Stateless:
         prompt = messages[-1].content
         code = f"print({len(prompt) % 7})" if "A previous program" in prompt else "print(undefined)"
         text = f"```python\n{code}\n```"
-        return Completion(
-            text=text,
-            finish_reason="stop",
-            prompt_tokens=10,
-            completion_tokens=len(text) // 4,
-            latency_s=0.001,
-            model=self.spec,
-            params=params,
-        )
+        return scripted_completion(text, self.spec, params)
 
     def check(self) -> None:
         """Always there."""
