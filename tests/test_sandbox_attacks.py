@@ -96,16 +96,22 @@ def _scratch_roots(box) -> list[Path]:
 
 
 def _files_left(box) -> list[str]:
-    """Everything in the sandbox's directories but the run directories themselves (and their parents)."""
+    """Everything in the sandbox's directories but the run directories themselves (and their parents), and but the
+    jail's read-only mounts and the directories leading to them (an interpreter installed under /tmp is mounted at
+    its own path inside the jail's /tmp)."""
     allowed_dirs = set()
     for root in _scratch_roots(box):
         for run in list(root.glob("run*")) + list(root.glob("*/run*")):
             allowed_dirs |= {run, run.parent}
-    left = []
+    found = []
     for root in _scratch_roots(box):
         for top, dirs, files in os.walk(root):  # never follows a link a program may have left
-            left += [os.path.join(top, name) for name in dirs + files if Path(top, name) not in allowed_dirs]
-    return left
+            for name in list(dirs):
+                if os.path.ismount(Path(top, name)):  # a bind mount of the jail, not something a program made
+                    dirs.remove(name)
+                    allowed_dirs |= {Path(top, name), *Path(top, name).parents}
+            found += [Path(top, name) for name in dirs + files]
+    return [str(path) for path in found if path not in allowed_dirs]
 
 
 @pytest.fixture(scope="module", params=MODES)
