@@ -1,6 +1,7 @@
-"""Resume after kill -9 at many points of a run: the resumed run's stored attempts and grades equal an
-uninterrupted run's, none missing, none doubled. The model is an Ollama-protocol stand-in that answers
-deterministically (a failing program first, a working one on a retry), so both runs must agree exactly."""
+"""SIGTERM stops a run as Ctrl-C does (interrupted, resumable). Resume after kill -9 at many points of a run: the
+resumed run's stored attempts and grades equal an uninterrupted run's, none missing, none doubled. The model is an
+Ollama-protocol stand-in that answers deterministically (a failing program first, a working one on a retry), so
+both runs must agree exactly."""
 
 import json
 import os
@@ -64,5 +65,33 @@ def test_resume_after_kill_9_at_many_points(tmp_path):
         assert got == expected
         assert len(got[0]) == 16 and len(got[1]) == 16  # 8 problems x 2 attempts; symbolic + final per problem
         assert sqlite3.connect(killed).execute("SELECT status FROM run").fetchone() == ("finished",)
+    finally:
+        server.stop()
+
+
+def test_sigterm_stops_a_run_cleanly_and_it_resumes_to_the_same_result(tmp_path):
+    server = OllamaStandIn(reply=reply, latency_s=0.1)
+    try:
+        whole, stopped = tmp_path / "whole.sqlite", tmp_path / "stopped.sqlite"
+        assert subprocess.run(command(server.url, whole), capture_output=True, timeout=300).returncode == 0
+        proc = subprocess.Popen(command(server.url, stopped), stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while stored_attempts(stopped) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before it could be stopped"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, err
+        assert "SIGTERM: stopping" in err and "--resume" in err and "Traceback" not in err
+        conn = sqlite3.connect(stopped)
+        assert conn.execute("SELECT status FROM run").fetchone() == ("interrupted",)
+        conn.close()
+        resumed = subprocess.run(
+            [sys.executable, "-m", "mathcodebench.cli", "run", "--resume", str(stopped)],
+            capture_output=True,
+            timeout=300,
+        )
+        assert resumed.returncode == 0, resumed.stderr
+        assert contents(stopped) == contents(whole)
     finally:
         server.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -693,7 +694,19 @@ def _generates(spec: str) -> None:
         raise UserError(f"the embedded model {spec} does not generate: {last[:300]}")
 
 
+def _stop_cleanly(signum: int, _frame: object) -> None:
+    """SIGTERM (a scheduler preempting the job, `kill`) and SIGHUP (a closed terminal) stop a run as Ctrl-C does:
+    the attempts in flight are stored, the run is marked interrupted and can be resumed."""
+    err_console.print(
+        f"{signal.Signals(signum).name}: stopping once the attempts in flight are stored", highlight=False
+    )
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:  # not one the caller chose to ignore (nohup)
+            signal.signal(signum, _stop_cleanly)
     try:
         app()
     except UserError as exc:
