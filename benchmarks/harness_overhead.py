@@ -20,7 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from mathcodebench import api
-from mathcodebench.data import LEVELS, SUBJECTS, Selection
+from mathcodebench.data import LEVELS, SUBJECTS
+from mathcodebench.settings import Settings
 
 REPLY = json.dumps(
     {
@@ -89,24 +90,26 @@ def synthetic_dataset(directory: Path, per_cell: int) -> Path:
 
 
 def overhead(latency: float, concurrency: int, per_cell: int, work: Path) -> tuple[int, float, float, float]:
+    """(problems, wall s solving and grading them, the ideal N * L / C, mean sandbox seconds per program)."""
     server, url = stand_in(latency)
-    data = synthetic_dataset(work, per_cell)
-    config = api.RunConfig(
+    settings = Settings(
         model="openai-compatible/stand-in",
-        base_url=url,
-        dataset=str(data),
-        selection=Selection(),
+        base_url=[url],
+        dataset=str(synthetic_dataset(work, per_cell)),
         attempts=1,
         concurrency=concurrency,
     )
-    store, model, chosen = api.start_run(config, work / f"overhead-{latency}-{concurrency}.sqlite")
-    start = time.perf_counter()
-    api.execute(store, model, config)
-    wall = time.perf_counter() - start
-    server.kill()
-    n = len(chosen.problems)
-    assert len(store.grades("final")) == n and all(g.correct for g in store.grades("final").values())
-    attempts = [a for tried in store.attempts().values() for a in tried]
+    try:
+        with api.start(settings, work / f"overhead-{latency}-{concurrency}.sqlite") as run:
+            start = time.perf_counter()  # the sandbox pool is up: what is timed is the run itself
+            run.execute()
+            wall = time.perf_counter() - start
+            data = run.store.load()
+    finally:
+        server.kill()
+    n = len(data.problems)
+    assert len(data.final) == n and all(g.correct for g in data.final.values()), "a stand-in answer was lost"
+    attempts = [a for tried in data.attempts.values() for a in tried]
     return n, wall, n * latency / concurrency, sum(a.exec_s for a in attempts) / len(attempts)
 
 
