@@ -242,6 +242,19 @@ WORDS = [
     ("June 21", r"\text{June 20}", False),
 ]
 
+SENTENCES = [  # a program that prints its answer in a sentence
+    ("The number of ways is 12", "12", True),
+    ("Answer: 3/4", r"\frac34", True),
+    ("There are 4 ordered quadruples (a, b, c, d) such that matrix_eq_squared == matrix_eq.", "4", True),
+    ("There are 12 ways to arrange the books.", "12", True),
+    ("There is 1 solution.", "1", True),
+    ("There are exactly 3 integers n such that n**2 < 10", "3", True),
+    ("There are 2,450 possible codes", "2450", True),
+    ("There are 13 ways to arrange the books.", "12", False),
+    ("There are 4 solutions: 1, 2, 3, 5", "1, 2, 3, 5", True),
+    ("There are no solutions", "0", False),
+]
+
 
 FAMILIES = {
     "complex": COMPLEX,
@@ -253,6 +266,7 @@ FAMILIES = {
     "percent-degrees-money-time": PERCENT_DEGREES_MONEY_TIME,
     "decoration": DECORATION,
     "words": WORDS,
+    "sentences": SENTENCES,
 }
 CASES = [(family, *case) for family, table in FAMILIES.items() for case in table]
 

@@ -50,15 +50,23 @@ _UNIT_WORD = re.compile(r"^[A-Za-z][A-Za-z.'-]*(?:\^\{?[23]\}?|[²³])?$")
 _GLUED_UNIT = re.compile(r"^(.*\d)([A-Za-z]{2,}(?:\^\{?[23]\}?|[²³])?)$")
 _LABEL = re.compile(r"^(?:(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*[:=]?\s*|[A-Za-z][\w ,'()-]*?:\s+)", re.I)
 _WORDS_IS = re.compile(r"^[A-Za-z][A-Za-z ,']*?\s(?:is|are|equals)\s+(?=\S)", re.I)
+# A count stated as existence: `There are 4 ordered quadruples (a, b, c, d) such that ...`, `There is 1 way.`: the
+# number is the answer, whatever describes what was counted.
+_THERE_ARE = re.compile(
+    r"^there\s+(?:are|is|were|was|exists?)\s+(?:exactly\s+|only\s+)?(-?\d[\d,]*(?:\.\d+)?)\s+[A-Za-z].*$", re.I
+)
 
 
 def strip_label(text: str) -> str:
-    """`Answer: 5`, `The final answer is 5`, `Total cost: $45`, `The number of ways is 12` -> the value.
+    """`Answer: 5`, `The final answer is 5`, `Total cost: $45`, `The number of ways is 12`, `There are 12 ways to
+    do it` -> the value.
     Python code is no label: `lambda: 2` stays as it is (and is no answer)."""
     text = text.strip()
     if keyword.iskeyword(text.split(":")[0].split(" ")[0]):
         return text
     for pattern in (_LABEL, _WORDS_IS):
+        if pattern is _WORDS_IS and (count := _THERE_ARE.match(text)):
+            return count.group(1)
         stripped = pattern.sub("", text, count=1).strip()
         if stripped:
             text = stripped
