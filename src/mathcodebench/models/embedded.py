@@ -18,7 +18,10 @@ SPECS: dict[str, ChunkedWeights] = {
     "embedded-1.5b": QWEN_CODER_15B,
     "qwen2.5-coder-1.5b": QWEN_CODER_15B,
 }
-DEFAULT_SLOTS = 1  # problems decoded together when --concurrency is not given (see README, "Embedded speed")
+# Problems decoded together when --concurrency is not given. Batched responses are bit-identical to one at a time
+# (tests/test_embedded_determinism.py, benchmarks/embedded_speed.py), so the fastest measured N is the default:
+# 8 sequences gave 2.1x the tokens/s of 1 on 2 cores (README, "The embedded model: reproducible, fast, ...").
+DEFAULT_SLOTS = MAX_SLOTS
 
 
 class EmbeddedModel:
