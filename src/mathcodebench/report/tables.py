@@ -175,7 +175,8 @@ CAPTIONS: dict[str, tuple[str, str]] = {
         "Symbolic grader against the LLM judge on the same answers",
         (
             "Agreement and each grader's accuracy in %; \u03ba: Cohen's kappa; only symbolic/only judge: answers "
-            "only that grader accepted."
+            "only that grader accepted; counts: the grader whose verdict the accuracy is; judge \u03ba (labels): the "
+            "judge's kappa against the labelled corpus (below 0.6: unreliable), where it was measured."
         ),
     ),
 }
@@ -573,6 +574,8 @@ def graders_table(data: ReportInput) -> Table | None:
         Column("judge"),
         Column("only symbolic"),
         Column("only judge"),
+        Column("counts", "l"),
+        Column("judge \u03ba (labels)"),
     )
     rows: list[list[Cell]] = []
     records: list[dict[str, Scalar]] = []
@@ -590,6 +593,8 @@ def graders_table(data: ReportInput) -> Table | None:
                 Cell(g.judge_accuracy, Kind.PERCENT),
                 Cell(a.first_only, Kind.COUNT),
                 Cell(a.second_only, Kind.COUNT),
+                Cell(g.decisive),
+                Cell(g.calibration.kappa if g.calibration else None, Kind.KAPPA),
             ]
         )
         records.append(
@@ -604,6 +609,9 @@ def graders_table(data: ReportInput) -> Table | None:
                 "symbolic_only": a.first_only,
                 "judge_only": a.second_only,
                 "both_incorrect": a.both_incorrect,
+                "decisive": g.decisive,
+                "judge_kappa_labels": g.calibration.kappa if g.calibration else None,
+                "judge_false_accept_labels": g.calibration.false_accept if g.calibration else None,
             }
         )
     return table("graders", columns, rows, records)
