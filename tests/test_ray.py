@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import ScriptedModel, cli_run, fenced, run_to_end, scripted_completion
+from conftest import ScriptedModel, cli_run, fenced, run_to_end
 from mathcodebench import api
 from mathcodebench.errors import UserError
 from mathcodebench.models import Completion, GenerationParams, Message
@@ -306,7 +306,16 @@ class Stateless:
         prompt = messages[-1].content
         code = f"print({len(prompt) % 7})" if "A previous program" in prompt else "print(undefined)"
         text = f"```python\n{code}\n```"
-        return scripted_completion(text, self.spec, params)
+        # Built here, not by conftest's helper: the class travels by value and the nodes cannot import conftest.
+        return Completion(
+            text=text,
+            finish_reason="stop",
+            prompt_tokens=10,
+            completion_tokens=len(text) // 4,
+            latency_s=0.001,
+            model=self.spec,
+            params=params,
+        )
 
     def check(self) -> None:
         """Always there."""
