@@ -3,6 +3,8 @@ runs in one sandbox session, its output is appended and the model goes on; the b
 and failures have their statuses and feedback; raw-continuation and chat-only models alike. The sandbox session
 here is real (the default mode); the models are scripted."""
 
+import threading
+
 import pytest
 
 from conftest import ScriptedModel, run_to_end
@@ -144,3 +146,30 @@ def test_a_run_with_tir_grades_the_boxed_answer_and_reports_tool_use(tmp_path):
     (attempt,) = data.attempts[("sample/algebra/1", 1)]
     assert attempt.turns[0].output == "22" and attempt.answer == "22"
     assert data.final[("sample/algebra/1", 1)].answer == "22"  # the boxed answer is what was graded
+
+
+class Together(Stepper):
+    """Answers only once `n` solutions are generating at the same time (a barrier), so a run in which fewer than
+    `n` solutions can be in flight at once fails instead of answering."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(["The value is $\\boxed{22}$."])
+        self.barrier = threading.Barrier(n, timeout=30)
+        self.broken = False
+
+    def generate(self, messages: list[Message], params: GenerationParams) -> Completion:
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            self.broken = True
+        return super().generate(messages, params)
+
+
+def test_tir_solutions_in_flight_each_have_a_sandbox_server_while_the_model_generates(tmp_path):
+    """A solution holds a fork server for its whole length; with one server per core (2 here) only 2 of 4
+    solutions in flight could be generating at once."""
+    model = Together(4)
+    settings = Settings(model="scripted", method="tir", limit=4, attempts=1, concurrency=4)
+    data = run_to_end(settings, tmp_path / "tir.sqlite", model)
+    assert not model.broken, "fewer than 4 solutions were generating at once"
+    assert len(data.final) == 4 and all(a.status == AttemptStatus.ANSWERED for t in data.attempts.values() for a in t)

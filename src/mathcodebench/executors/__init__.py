@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import os
+
 from ..models import ChatModel
 from ..sandbox import Sandbox, create_sandbox
 from ..settings import Settings
 from ..solve import SolvePolicy
-from .base import DriverSink, Executor, Finished, Plan, Usage
+from .base import DriverSink, Executor, Finished, Plan, Usage, sandbox_servers
 from .local import LocalExecutor
 
 
@@ -20,7 +22,9 @@ def create_executor(
         from .ray import RayExecutor  # Ray is an optional extra: imported only when asked for
 
         return RayExecutor(settings, policy, model, judge)
-    return LocalExecutor(settings, policy, model, judge, sandbox or create_sandbox(settings.sandbox))
+    if sandbox is None:
+        sandbox = create_sandbox(settings.sandbox, workers=sandbox_servers(settings, model, os.cpu_count() or 1))
+    return LocalExecutor(settings, policy, model, judge, sandbox)
 
 
 __all__ = ["DriverSink", "Executor", "Finished", "LocalExecutor", "Plan", "Usage", "create_executor"]

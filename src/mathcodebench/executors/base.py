@@ -17,11 +17,26 @@ from ..grading import Grade
 from ..models import ChatModel
 from ..models.endpoints import EndpointStats
 from ..models.http import endpoint_stats
+from ..settings import Settings
 from ..solve import Attempt
 from ..store import RunStore, Unit
 from ..work import Done, Sink
 
 Finished = Callable[[list[Done]], None]
+
+
+def in_flight(settings: Settings, model: ChatModel) -> int:
+    """Problems solved at once: --concurrency, else what the model's backend serves best."""
+    return settings.concurrency or int(getattr(model, "default_concurrency", 1))
+
+
+def sandbox_servers(settings: Settings, model: ChatModel, cores: int) -> int:
+    """Fork servers to start: one per core; with tool-integrated reasoning at least one per solution in flight,
+    since a solution holds a server for its whole length (its session, model turns included): with fewer, the
+    solutions beyond them would wait for a server while the others generate."""
+    return max(cores, in_flight(settings, model)) if settings.method == "tir" else cores
+
+
 Usage = dict[str, list[EndpointStats]]  # role (model, judge) -> what each of its endpoints did
 
 

@@ -12,7 +12,7 @@ from ..sandbox import Sandbox
 from ..settings import Settings
 from ..solve import SolvePolicy
 from ..work import Done, Worker
-from .base import DriverSink, Finished, Plan, Usage, roles, usage_now, usage_since
+from .base import DriverSink, Finished, Plan, Usage, in_flight, roles, usage_now, usage_since
 
 
 def sandbox_record(sandbox: Sandbox) -> dict[str, Any]:
@@ -43,7 +43,7 @@ class LocalExecutor:
         return sandbox_record(self.sandbox)
 
     def run(self, plan: Plan, sink: DriverSink, finished: Finished) -> None:
-        workers = self.settings.concurrency or getattr(self.model, "default_concurrency", 1)
+        workers = in_flight(self.settings, self.model)
         grading = Grading(self.settings.grading_settings(), self.judge, plan.store)
         worker = Worker(self.model, self.sandbox, grading, self.policy)
 

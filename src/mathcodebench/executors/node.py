@@ -23,7 +23,7 @@ from ..settings import Settings
 from ..solve import Attempt, SolvePolicy
 from ..store import Unit
 from ..work import Outcome, Worker
-from .base import Usage, roles, usage_now, usage_since
+from .base import Usage, roles, sandbox_servers, usage_now, usage_since
 from .local import sandbox_record
 
 
@@ -144,7 +144,9 @@ class NodeWorker:
         import ray
 
         self.model, self.judge = self.models.build(self.settings)
-        self.sandbox = create_sandbox(self.settings.sandbox, workers=self.cpus)
+        self.sandbox = create_sandbox(
+            self.settings.sandbox, workers=sandbox_servers(self.settings, self.model, self.cpus)
+        )
         self.grading = Grading(self.settings.grading_settings(), self.judge, self.cache)
         self.worker = Worker(self.model, self.sandbox, self.grading, self.policy)
         self._models = roles(self.model, self.judge)

@@ -33,7 +33,7 @@ from ..settings import Settings
 from ..solve import Attempt, SolvePolicy
 from ..store import RunStore, Unit
 from ..work import Done, Outcome
-from .base import DriverSink, Finished, Plan, Usage, add_usage
+from .base import DriverSink, Finished, Plan, Usage, add_usage, in_flight
 from .node import AttemptMade, Event, Graded, GraderFailed, Judged, Models, NodeInfo, NodeWorker, ProblemDone, Voted
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ class RayExecutor:
                 f"({type(exc).__name__}: {exc}); use a model spec each node can build"
             ) from None
         self.settings = settings
-        self.per_actor: int = settings.concurrency or int(getattr(model, "default_concurrency", 1))
+        self.per_actor: int = in_flight(settings, model)
         self._owns = connect(ray, settings.ray_address)
         try:
             nodes = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) >= 1]
