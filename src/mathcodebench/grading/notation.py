@@ -64,13 +64,15 @@ def strip_label(text: str) -> str:
     text = text.strip()
     if keyword.iskeyword(text.split(":")[0].split(" ")[0]):
         return text
-    for pattern in (_LABEL, _WORDS_IS):
-        if pattern is _WORDS_IS and (count := _THERE_ARE.match(text)):
-            return count.group(1)
-        stripped = pattern.sub("", text, count=1).strip()
-        if stripped:
-            text = stripped
-    return text
+    text = _strip(_LABEL, text)
+    if count := _THERE_ARE.match(text):
+        return count.group(1)
+    return _strip(_WORDS_IS, text)
+
+
+def _strip(prefix: re.Pattern[str], text: str) -> str:
+    """`text` without what `prefix` matches at its start, unless nothing would be left."""
+    return prefix.sub("", text, count=1).strip() or text
 
 
 @dataclass(frozen=True)
