@@ -180,7 +180,8 @@ def wait_for(db, attempts, proc):
     deadline = time.monotonic() + 120
     while stored_attempts(db) < attempts and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert proc.poll() is None, f"the run ended before {attempts} attempts were stored"
+    said = proc.stderr.read() if proc.poll() is not None and proc.stderr is not None else ""
+    assert proc.poll() is None, f"the run ended before {attempts} attempts were stored: {said}"
 
 
 def sessions(db):

@@ -71,6 +71,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def spare_the_zygotes() -> str | None:
+    """Lower this server's oom_score_adj to 0 before it forks its zygotes (they inherit it); None once done, else
+    why not. A harness may run with a raised value (Ray gives its workers 1000), which the zygote would share with
+    its child (OOM_FIRST): the memory cgroup's OOM killer then picks the one with the larger RSS, at times the
+    zygote, and the lane is lost. Below 1000, a child is always the choice (`child.py`)."""
+    with open("/proc/self/oom_score_adj") as fh:
+        inherited = int(fh.read())
+    if inherited <= 0:
+        return None
+    try:
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write("0")
+    except OSError as exc:
+        return f"zygotes spared by the OOM killer (oom_score_adj {inherited} inherited: {exc.strerror or exc})"
+    return None
+
+
 class CgroupTree:
     """The harness's cgroup directories for one sandbox; controllers that cannot be had are in `missing`."""
 

@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from . import child, protocol, scratch
 from .base import ExecStatus, Limits
 from .block import Held, ends_session, proc_cpu_s, proc_peak_kb, run_block, signaller
-from .cgroups import ChildCgroup
+from .cgroups import ChildCgroup, spare_the_zygotes
 from .classify import classify
 from .collect import OVER_QUOTA, Collected, collect
 from .identity import LANES, Identity, interpreter_paths
@@ -42,7 +42,7 @@ from .jail import NAMESPACES
 from .layers import landlock
 from .rlimits import MAX_PROCESSES
 from .runner import SESSION_READY, seed_numpy
-from .zygote import Spawned, Zygote
+from .zygote import Spawned, Zygote, ZygoteGone
 
 if TYPE_CHECKING:
     from .layers.seccomp import CompiledFilter
@@ -215,6 +215,9 @@ class Server:
         ]
         if "memory" in self.config.cgroups:
             self.layers.append("memory cgroup per child: anonymous, memfd, tmpfs and shm pages; true peak")
+            unspared = spare_the_zygotes()
+            if unspared is not None:
+                self.missing.append(unspared)
         if "cpuacct" in self.config.cgroups:
             self.layers.append("cpuacct cgroup per child: exact CPU time, known before the child has exited")
         if "pids" in self.config.cgroups:
@@ -502,13 +505,16 @@ def main() -> None:
                 request = protocol.receive(rx)
             except EOFError:
                 return
-            reply, previous = server.handle(request)
+            try:
+                reply, previous = server.handle(request)
+            except ZygoteGone as exc:
+                reply, previous = {"error": str(exc)}, None
             protocol.send(tx, reply)  # before any cleanup: the harness has its result now
             if "error" in reply:
                 sys.exit(f"sandbox server {config.slot}: {reply['error']}")
             try:
                 server.finish(previous)
-            except scratch.CleanupError as exc:
+            except (scratch.CleanupError, ZygoteGone) as exc:
                 sys.exit(f"sandbox server {config.slot}: {exc}")
     finally:
         for zygote in server.zygotes:

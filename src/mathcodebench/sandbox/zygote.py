@@ -31,6 +31,11 @@ _CHILD = struct.Struct("=ciq")  # b"c", pid, RSS (kB) at fork
 _PIPES = 5  # stdout, stderr, request, status, done
 _EXIT = struct.Struct("=ciiqd")  # b"x", pid, wait status, ru_maxrss (kB), cpu seconds
 _SPAWN = b"s"
+_FAILED = b"e"  # followed by why the zygote is ending
+
+
+class ZygoteGone(Exception):
+    """A lane's zygote is gone: no child can be had from it, so the server must end (saying why)."""
 
 
 @dataclass
@@ -82,6 +87,17 @@ def _fork_child(sock: socket.socket, confinement: child.Confinement) -> int:
     return pid
 
 
+def _main(sock: socket.socket, confinement: child.Confinement, server_pid: int) -> NoReturn:
+    """The zygote's whole life after fork. Never returns: an exception unwinding here would go on running the
+    server's code in a second process; it is told to the server instead."""
+    try:
+        _serve(sock, confinement, server_pid)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            sock.send(_FAILED + f"{type(exc).__name__}: {exc}".encode()[:4000])
+    os._exit(1)
+
+
 def _serve(sock: socket.socket, confinement: child.Confinement, server_pid: int) -> NoReturn:
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != server_pid:
@@ -130,7 +146,7 @@ class Zygote:
         self.pid = os.fork()
         if self.pid == 0:
             self._sock.close()
-            _serve(theirs, confinement, server_pid)
+            _main(theirs, confinement, server_pid)
         theirs.close()
         self._children: list[Spawned] = []  # not yet taken
         self._exits: dict[int, Exit] = {}
@@ -141,9 +157,11 @@ class Zygote:
         self._sock.send(_SPAWN)
 
     def _read(self) -> None:
-        message, fds, _, _ = socket.recv_fds(self._sock, 64, _PIPES)
+        message, fds, _, _ = socket.recv_fds(self._sock, 4096, _PIPES)
         if not message:
-            raise EOFError("the zygote exited")
+            raise ZygoteGone(f"the zygote of lane {self.lane} {self._ending()}")
+        if message[:1] == _FAILED:
+            raise ZygoteGone(f"the zygote of lane {self.lane} failed: {message[1:].decode('utf-8', 'replace')}")
         if message[:1] == b"c":
             _, pid, rss = _CHILD.unpack(message)
             stdout, stderr, request, status, done = fds
@@ -154,6 +172,17 @@ class Zygote:
             self._abandoned.discard(pid)
         else:
             self._exits[pid] = Exit(status, maxrss, cpu)
+
+    def _ending(self) -> str:
+        """How the zygote ended (it has closed its socket, so it is exiting or has exited)."""
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = -1
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            with contextlib.suppress(ValueError):
+                return f"was killed by {signal.Signals(number).name}"
+            return f"was killed by signal {number}"
+        return f"exited with status {os.waitstatus_to_exitcode(status)}"
 
     def take(self) -> Spawned:
         while not self._children:
@@ -171,7 +200,8 @@ class Zygote:
     def close(self) -> None:
         """End the zygote (it ends its children first) and reap it."""
         self._sock.close()
-        os.waitpid(self.pid, 0)
+        if self.pid > 0:
+            os.waitpid(self.pid, 0)
 
     def abandon(self, spawned: Spawned) -> None:
         """Kill a child that will not run a program; its exit report is dropped when it comes."""
