@@ -254,8 +254,9 @@ def test_exec_prints_json_for_a_hostile_program(tmp_path):
     assert result["status"] == "error" and "PermissionError" in result["stderr"]
 
 
-def test_close_while_a_program_runs_stops_every_server():
-    box = create_sandbox("host", workers=2)
+@pytest.mark.parametrize("mode", ["default", "host"])
+def test_close_while_a_program_runs_stops_every_server(mode):
+    box = create_sandbox(mode, workers=2)
     outcome: list[object] = []
 
     def busy() -> None:
@@ -268,7 +269,7 @@ def test_close_while_a_program_runs_stops_every_server():
     thread.start()
     time.sleep(1.0)
     processes = box.processes()  # the server, its zygotes (one per lane), the sleeping child and the next
-    assert len(processes) == 2 + LANES + 1
+    assert len(processes) == 2 + LANES + 1 + (2 if box.jailed else 0)  # in the jail also bwrap and its init
     box.close()
     thread.join(10)
     assert not thread.is_alive() and isinstance(outcome[0], SandboxError)

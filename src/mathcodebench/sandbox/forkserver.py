@@ -118,7 +118,9 @@ class _Server:
         assert self.proc.stdin is not None and self.proc.stdout is not None and self.proc.stderr is not None
         self.stdin, self.stdout, self.stderr = self.proc.stdin, self.proc.stdout, self.proc.stderr
         self.tx, self.rx = self.stdin.fileno(), self.stdout.fileno()
-        self._stopped, self._stopping = False, threading.Lock()  # stop() may come from two threads at once
+        # stop() may come from another thread than a call's (the pool closing): the lock orders the two, and a
+        # call in flight (`_busy`) keeps the pipes open for its caller, who closes them once it has its answer.
+        self._stopped, self._busy, self._stopping = False, False, threading.Lock()
         self.jail: int | None = None  # a pidfd of the jail's init
         try:
             if pool.jailed:
@@ -145,13 +147,23 @@ class _Server:
         return f"sandbox server {self.slot} {what}: {last}"
 
     def _call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        if self._stopped:
-            raise ServerFailure(f"sandbox server {self.slot} was stopped")
+        with self._stopping:
+            if self._stopped:
+                raise ServerFailure(f"sandbox server {self.slot} was stopped")
+            self._busy = True
         try:
             protocol.send(self.tx, request)
             reply = protocol.receive(self.rx, timeout_s=timeout_s + SERVER_GRACE_S)
         except (OSError, EOFError, ValueError) as exc:  # TimeoutError is an OSError
             raise ServerFailure(self._why(exc, "failed")) from None
+        finally:
+            with self._stopping:
+                self._busy = False
+                stopped_meanwhile = self._stopped
+            if stopped_meanwhile:
+                self._release()
+        if stopped_meanwhile:
+            raise ServerFailure(f"sandbox server {self.slot} was stopped")
         if "error" in reply:
             raise ServerFailure(f"sandbox server {self.slot}: {reply['error']}")
         return reply
@@ -188,14 +200,23 @@ class _Server:
             if self._stopped:
                 return
             self._stopped = True
+            busy = self._busy
+        if busy:  # its caller is reading from it: killed, its end read there, and released by that caller
+            self._kill()
+            return
+        self._release()
+
+    def _release(self) -> None:
+        """Close the server's pipes once nothing reads them (it exits), and free its cgroups and scratch."""
         self.stdin.close()
         try:
             self.proc.wait(STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             self._kill()
-        if self.jail is not None:
-            os.close(self.jail)
-            self.jail = None
+        with self._stopping:  # `_kill` may be using it from the stopping thread
+            if self.jail is not None:
+                os.close(self.jail)
+                self.jail = None
         self.stdout.close()
         self.stderr.close()
         self._pool.cgroup_tree.release(self.cgroups)
@@ -204,14 +225,17 @@ class _Server:
                 scratch.remove(self.scratch)
 
     def _kill(self) -> None:
-        if self.jail is not None:
-            try:
-                signal.pidfd_send_signal(self.jail, signal.SIGKILL)
+        try:
+            with self._stopping:
+                jail = self.jail
+                if jail is not None:
+                    signal.pidfd_send_signal(jail, signal.SIGKILL)
+            if jail is not None:
                 os.kill(self.proc.pid, signal.SIGCONT)  # bwrap, to reap the init
                 self.proc.wait(STOP_GRACE_S)
                 return
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
