@@ -10,8 +10,14 @@ import subprocess
 import sys
 import time
 
-from conftest import fenced, read, stored_attempts
+import pytest
+
+from conftest import ScriptedModel, fenced, read, run_to_end, stored_attempts
+from mathcodebench import api
+from mathcodebench.errors import UserError
 from mathcodebench.report import summarize
+from mathcodebench.sandbox import create_sandbox
+from mathcodebench.settings import Settings
 from servers import FaultyServer, OllamaStandIn
 
 RIGHT = fenced("print(22)")
@@ -244,3 +250,33 @@ def test_resume_applies_what_cannot_change_results_and_refuses_the_rest(tmp_path
     assert record.settings.base_url == [new.url] and record.settings.concurrency == 4
     assert record.settings.attempts == 3 and record.settings.temperature == 0.2
     assert record.sessions[-1].applied == {"base_url": [new.url], "concurrency": 4, "request_timeout": 30.0}
+
+
+def test_a_sandbox_failing_its_self_test_stops_start_and_resume_in_one_line_writing_nothing(tmp_path):
+    broken = create_sandbox("host", workers=1)
+    broken.close()  # every program it is given now fails as infrastructure (SandboxError)
+    model = ScriptedModel({}, default=RIGHT)
+    settings = Settings(limit=2, attempts=1)
+    new = tmp_path / "new.sqlite"
+    with pytest.raises(UserError, match=r"^--sandbox host: the sandbox failed its self-test: .*closed"):
+        api.start(settings, new, model=model, check=False, sandbox=broken)
+    assert not new.exists()
+    db = tmp_path / "run.sqlite"
+    sessions = len(run_to_end(settings, db, model).record.sessions)
+    with pytest.raises(UserError, match="the sandbox failed its self-test"):
+        api.resume(db, model=model, check=False, sandbox=broken)
+    with api.resume(db, model=model, check=False) as run:  # the failed resume let go of the run's lock
+        run.execute()
+    assert len(read(db).record.sessions) == sessions + 1  # the failed resume left no session behind
+
+
+def test_an_answer_stored_just_before_a_kill_is_not_blamed_on_the_judge(tmp_path):
+    db = tmp_path / "run.sqlite"
+    run_to_end(Settings(limit=2, attempts=1), db, ScriptedModel({}, default=RIGHT))
+    with sqlite3.connect(db) as conn:  # what a kill -9 between storing an answer and storing its grade leaves
+        conn.execute("DELETE FROM grades WHERE problem_id = (SELECT min(problem_id) FROM grades)")
+        conn.execute("UPDATE run SET status = 'interrupted'")
+    summary = summarize(read(db))
+    assert len(summary.not_graded) == 1
+    said = [w for w in summary.warnings if "not graded" in w]
+    assert said == ["1 problems not graded (answered before the run stopped); resume to grade them"], said

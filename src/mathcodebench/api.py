@@ -338,9 +338,15 @@ def resume(
     except BaseException:
         store.close()
         raise
+    try:
+        isolation = executor.isolation()
+    except BaseException:
+        executor.close()
+        store.close()
+        raise
     if applied:
         store.set_record(record.model_copy(update={"settings": settings}))
-    store.begin_session(command, applied, executor.isolation())
+    store.begin_session(command, applied, isolation)
     return Run(store, settings, prompt, model, judge, executor)
 
 

@@ -6,9 +6,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from ..data import Problem
+from ..errors import UserError
 from ..grading import Grading
 from ..models import ChatModel
-from ..sandbox import Sandbox
+from ..sandbox import Sandbox, SandboxError
 from ..settings import Settings
 from ..solve import SolvePolicy
 from ..work import Done, Worker
@@ -16,13 +17,15 @@ from .base import DriverSink, Finished, Plan, Usage, in_flight, roles, usage_now
 
 
 def sandbox_record(sandbox: Sandbox) -> dict[str, Any]:
-    """The sandbox's isolation record (a fresh self-test included), as stored with the run."""
+    """The sandbox's isolation record (a fresh self-test included), as stored with the run. A sandbox that fails
+    while testing itself stops the run before it starts, in one line (the caller closes it)."""
     report = getattr(sandbox, "isolation", None)
-    return (
-        report().model_dump(mode="json")
-        if callable(report)
-        else {"mode": sandbox.name, "layers": list(sandbox.layers), "missing": list(sandbox.missing)}
-    )
+    if not callable(report):
+        return {"mode": sandbox.name, "layers": list(sandbox.layers), "missing": list(sandbox.missing)}
+    try:
+        return report().model_dump(mode="json")  # type: ignore[no-any-return]
+    except SandboxError as exc:
+        raise UserError(f"--sandbox {sandbox.requested}: the sandbox failed its self-test: {exc}") from None
 
 
 class LocalExecutor:

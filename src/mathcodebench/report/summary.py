@@ -18,7 +18,7 @@ from ..grading import JUDGE, SYMBOLIC, Agreement, agreement, calibration
 from ..grading.calibration import Calibration
 from ..models.endpoints import EndpointStats
 from ..solve import DEFAULT_PROMPT, METHOD_PROMPTS, Attempt, AttemptStatus
-from ..store import EndpointRecord, RunData, Unit
+from ..store import EndpointRecord, RunData, RunStatus, Unit
 from .samples import AtK, at_k, bootstrap_mean, ks, majority_correct, pass_at_k
 
 Z95 = 1.959963984540054
@@ -202,6 +202,15 @@ class Summary(BaseModel):
         return len(self.unsolved) / graded if graded else 0.0
 
 
+def _why_ungraded(data: RunData) -> str:
+    """Why answered samples have no grade: only the judge can be unavailable, and only a pass that ran to its end
+    (an incomplete run) says it was; otherwise the run stopped between an answer and its grade."""
+    judged = data.record.settings.grading_settings().needs_judge
+    if judged and data.record.status == RunStatus.INCOMPLETE:
+        return "judge unavailable"
+    return "answered before the run stopped"
+
+
 def summarize(data: RunData) -> Summary:
     record, settings, samples = data.record, data.record.settings, data.samples
     grades = data.final
@@ -238,7 +247,7 @@ def summarize(data: RunData) -> Summary:
             f"{len(not_attempted)} {what} not attempted (backend errors); resume to attempt them"
             if not_attempted
             else "",
-            f"{len(not_graded)} {what} not graded (judge unavailable); resume to grade them" if not_graded else "",
+            f"{len(not_graded)} {what} not graded ({_why_ungraded(data)}); resume to grade them" if not_graded else "",
             f"{unfinished} {what} not finished ({record.status.value} run)" if unfinished else "",
             f"{statuses[AttemptStatus.SANDBOX_ERROR]} sandbox errors (programs not run; not counted as attempts)"
             if statuses[AttemptStatus.SANDBOX_ERROR]
