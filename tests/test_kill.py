@@ -1,7 +1,7 @@
-"""SIGTERM stops a run as Ctrl-C does (interrupted, resumable). Resume after kill -9 at many points of a run: the
-resumed run's stored attempts and grades equal an uninterrupted run's, none missing, none doubled. The model is an
-Ollama-protocol stand-in that answers deterministically (a failing program first, a working one on a retry), so
-both runs must agree exactly."""
+"""SIGTERM stops a run as Ctrl-C does (interrupted, resumable; both say so at once). Resume after kill -9 at many
+points of a run: the resumed run's stored attempts and grades equal an uninterrupted run's, none missing, none
+doubled. The model is an Ollama-protocol stand-in that answers deterministically (a failing program first, a
+working one on a retry), so both runs must agree exactly."""
 
 import json
 import os
@@ -95,3 +95,42 @@ def test_sigterm_stops_a_run_cleanly_and_it_resumes_to_the_same_result(tmp_path)
         assert contents(stopped) == contents(whole)
     finally:
         server.stop()
+
+
+def chats(server):
+    return [r for r in server.requests if r["path"] == "/api/chat"]
+
+
+def test_ctrl_c_says_at_once_that_it_waits_for_the_attempt_in_flight(tmp_path):
+    answered = []
+
+    def counted(body):
+        answered.append(body)
+        return reply(body)
+
+    server = OllamaStandIn(reply=counted, latency_s=4.0)  # each model turn: the wait a silent Ctrl-C would leave
+    db = tmp_path / "run.sqlite"
+    try:
+        proc = subprocess.Popen(command(server.url, db), stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while (
+            (stored_attempts(db) < 1 or len(chats(server)) == len(answered))
+            and proc.poll() is None
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before it could be stopped"
+        asked = len(chats(server))
+        proc.send_signal(signal.SIGINT)  # a model turn is in flight
+        assert proc.stderr is not None
+        lines = iter(proc.stderr.readline, "")
+        said = next((line for line in lines if "stopping" in line), "")
+        waiting = proc.poll() is None and len(chats(server)) == asked
+        rest = proc.stderr.read()  # to the end (communicate would skip what readline has buffered)
+        proc.wait(timeout=120)
+    finally:
+        server.stop()
+    assert said.strip() == "Ctrl-C: stopping once the attempts in flight are stored"
+    assert waiting, "the message came only after the attempt in flight"
+    assert proc.returncode == 130 and "--resume" in rest and "Traceback" not in rest
+    assert sqlite3.connect(db).execute("SELECT status FROM run").fetchone() == ("interrupted",)

@@ -3,12 +3,13 @@ that could not do every problem (a backend or the sandbox down) exits 3 and says
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import signal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -171,7 +172,8 @@ def _execute(session: api.Run) -> RunStatus:
     )
     with session, RunProgress(console, label, total, len(finals), sum(g.correct for g in finals.values())) as shown:
         try:
-            return session.execute(shown)
+            with _stopping_cleanly():
+                return session.execute(shown)
         except KeyboardInterrupt:
             err_console.print(f"Interrupted. Continue with: mathcodebench run --resume {store.path}")
             raise typer.Exit(130) from None
@@ -423,7 +425,8 @@ def study(
         current[-1](*result)
 
     try:
-        results = run_study(file, on_model, on_problem, check=preflight)
+        with _stopping_cleanly():
+            results = run_study(file, on_model, on_problem, check=preflight)
     finally:
         while current:
             current.pop().__exit__(None, None, None)
@@ -695,18 +698,30 @@ def _generates(spec: str) -> None:
 
 
 def _stop_cleanly(signum: int, _frame: object) -> None:
-    """SIGTERM (a scheduler preempting the job, `kill`) and SIGHUP (a closed terminal) stop a run as Ctrl-C does:
-    the attempts in flight are stored, the run is marked interrupted and can be resumed."""
-    err_console.print(
-        f"{signal.Signals(signum).name}: stopping once the attempts in flight are stored", highlight=False
-    )
+    """Said at once: waiting for the attempts in flight can take a whole model turn."""
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    err_console.print(f"{name}: stopping once the attempts in flight are stored", highlight=False)
     raise KeyboardInterrupt
 
 
-def main() -> None:
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) is signal.SIG_DFL:  # not one the caller chose to ignore (nohup)
+@contextlib.contextmanager
+def _stopping_cleanly() -> Iterator[None]:
+    """While runs execute, Ctrl-C, SIGTERM (a scheduler preempting the job, `kill`) and SIGHUP (a closed
+    terminal) all stop them alike: the attempts in flight are stored, the run is marked interrupted and can be
+    resumed. A signal the caller chose to ignore (nohup) stays ignored."""
+    replaced = {}
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if (handler := signal.getsignal(signum)) in (signal.SIG_DFL, signal.default_int_handler):
+            replaced[signum] = handler
             signal.signal(signum, _stop_cleanly)
+    try:
+        yield
+    finally:
+        for signum, handler in replaced.items():
+            signal.signal(signum, handler)
+
+
+def main() -> None:
     try:
         app()
     except UserError as exc:
