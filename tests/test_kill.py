@@ -97,6 +97,12 @@ def test_sigterm_stops_a_run_cleanly_and_it_resumes_to_the_same_result(tmp_path)
         server.stop()
 
 
+def hears_ctrl_c():
+    """A background job of a non-interactive shell (as CI starts `make test`) inherits SIGINT ignored, which the
+    run then rightly keeps ignoring: the run under test gets the default, as from a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def chats(server):
     return [r for r in server.requests if r["path"] == "/api/chat"]
 
@@ -111,7 +117,7 @@ def test_ctrl_c_says_at_once_that_it_waits_for_the_attempt_in_flight(tmp_path):
     server = OllamaStandIn(reply=counted, latency_s=4.0)  # each model turn: the wait a silent Ctrl-C would leave
     db = tmp_path / "run.sqlite"
     try:
-        proc = subprocess.Popen(command(server.url, db), stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(command(server.url, db), stderr=subprocess.PIPE, text=True, preexec_fn=hears_ctrl_c)
         deadline = time.monotonic() + 120
         while (
             (stored_attempts(db) < 1 or len(chats(server)) == len(answered))
