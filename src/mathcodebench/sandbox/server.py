@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 # Everything a child calls after lockdown is imported here, before any fork: a locked-down child may no
 # longer be able to read the package's files.
-from . import child, protocol, scratch
+from . import child, hugepages, protocol, scratch
 from .base import ExecStatus, Limits
 from .block import Held, ends_session, proc_cpu_s, proc_peak_kb, run_block, signaller
 from .cgroups import ChildCgroup, spare_the_zygotes
@@ -495,6 +495,7 @@ def main() -> None:
     server = Server(config)
     seed_numpy()
     gc.freeze()  # children share the pre-imported heap copy-on-write
+    hugepages.collapse()  # ... in huge pages where it can: cheaper forks and exits
     server.start()
     protocol.send(
         tx, {"ready": True, "layers": server.layers, "missing": server.missing, "missing_modules": missing_modules}
