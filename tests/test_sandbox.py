@@ -2,6 +2,7 @@
 limits, output cap, clean environment, process-group kill."""
 
 import os
+import random
 import time
 
 import pytest
@@ -95,12 +96,19 @@ def test_segfault_is_a_crash(box):
 
 def test_random_is_deterministic_unless_the_program_seeds_it(box):
     code = "import random\nprint(random.random())"
-    assert box.run(code, FAST).stdout == box.run(code, FAST).stdout
+    assert box.run(code, FAST).stdout == box.run(code, FAST).stdout == f"{random.Random(0).random()}\n"
     seeded = "import random, time\nrandom.seed(time.time_ns())\nprint(random.random())"
     assert box.run(seeded, FAST).stdout != box.run(seeded, FAST).stdout
     if box.name != "subprocess":  # a fresh interpreter has not imported (so not seeded) numpy beforehand
         code = "import numpy\nprint(numpy.random.rand())"
         assert box.run(code, FAST).stdout == box.run(code, FAST).stdout
+
+
+def test_a_program_runs_with_no_new_privileges(box):
+    if box.name == "subprocess":
+        pytest.skip("the subprocess mode is a baseline, not isolation")
+    r = box.run("import ctypes\nprint(ctypes.CDLL(None).prctl(39, 0, 0, 0, 0))", FAST)  # PR_GET_NO_NEW_PRIVS
+    assert r.stdout == "1\n", r.stderr
 
 
 def test_numpy_and_sympy_work(box):

@@ -21,6 +21,7 @@ import select
 import signal
 import socket
 import struct
+import types
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -49,7 +50,7 @@ class Spawned:
     request: int
     status: int
     done: int
-    rss_kb: int  # the zygote's RSS when it forked: where the child's own RSS starts
+    rss_kb: int  # the zygote's RSS when it forked, where the child's own starts (0: a memory cgroup measures it)
     pidfd: int = -1  # opened by the server once the child is ready (the zygote may reap it any time after)
 
     def close(self) -> None:
@@ -72,14 +73,15 @@ def _rss_kb() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def _fork_child(sock: socket.socket, confinement: child.Confinement) -> int:
+def _fork_child(sock: socket.socket, confinement: child.Confinement, main: types.ModuleType) -> int:
     (out_r, out_w), (err_r, err_w), (req_r, req_w), (st_r, st_w), (done_r, done_w) = (os.pipe() for _ in range(_PIPES))
-    rss = _rss_kb()
+    measured = confinement.cgroup is not None and confinement.cgroup.bounds_memory  # the peak comes from there
+    rss = 0 if measured else _rss_kb()
     zygote = os.getpid()
     pid = os.fork()
     if pid == 0:
         sock.close()
-        child.main(confinement, child.Pipes(out_w, err_w, req_r, st_w, done_w), zygote)
+        child.main(confinement, child.Pipes(out_w, err_w, req_r, st_w, done_w), zygote, main)
     servers = [out_r, err_r, req_w, st_r, done_r]  # the order of Spawned's fields
     socket.send_fds(sock, [_CHILD.pack(b"c", pid, rss)], servers)
     for fd in (*servers, out_w, err_w, req_r, st_w, done_w):
@@ -106,6 +108,7 @@ def _serve(sock: socket.socket, confinement: child.Confinement, server_pid: int)
         confinement.cgroup.join()  # once: every child is born in the lane's cgroups
     keep = {sock.fileno(), *([] if confinement.ruleset_fd is None else [confinement.ruleset_fd])}
     child.close_all_but({0, 1, 2, *keep})  # what children inherit; nothing else (not the server's pipes)
+    main = child.settle(confinement)
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
     children: dict[int, int] = {}  # pidfd -> pid
@@ -123,7 +126,7 @@ def _serve(sock: socket.socket, confinement: child.Confinement, server_pid: int)
                         os.waitpid(pid, 0)
                     os._exit(0)
                 for _ in wanted:
-                    pid = _fork_child(sock, confinement)
+                    pid = _fork_child(sock, confinement, main)
                     pidfd = os.pidfd_open(pid)
                     children[pidfd] = pid
                     poller.register(pidfd, select.POLLIN)

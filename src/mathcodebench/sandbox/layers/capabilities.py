@@ -1,7 +1,7 @@
 """Capabilities of a confined child: none at all, or exactly one that it needs to read the interpreter.
 
-No-new-privileges comes first: no later execve (denied anyway) could gain a capability, so the bounding and
-ambient sets need no separate dropping.
+No-new-privileges is set before either (by the child's zygote, `child.settle`, and inherited): no later execve
+(denied anyway) could gain a capability, so the bounding and ambient sets need no separate dropping.
 
 `drop_all` is for a child that stays uid 0 (`--sandbox unsafe-root`): it cannot raise its own rlimits
 (CAP_SYS_RESOURCE), override file permissions, signal other users' processes, or load anything.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-from ._libc import PR_SET_NO_NEW_PRIVS, check, libc, prctl
+from ._libc import check, libc, prctl
 
 CAP_DAC_READ_SEARCH = 2
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -47,13 +47,11 @@ def _capset(mask: int) -> None:
 
 
 def drop_all() -> None:
-    prctl(PR_SET_NO_NEW_PRIVS, 1)
     _capset(0)
 
 
 def become(uid: int, keep: int = 0) -> None:
     """Switch every uid and gid to `uid`, no supplementary groups, and keep only the capabilities in `keep`."""
-    prctl(PR_SET_NO_NEW_PRIVS, 1)
     if keep:
         prctl(PR_SET_KEEPCAPS, 1)
     os.setgroups([])

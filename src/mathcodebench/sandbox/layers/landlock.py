@@ -9,7 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-from ._libc import PR_SET_NO_NEW_PRIVS, check, libc, prctl
+from ._libc import check, libc
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
 _CREATE_RULESET_VERSION = 1
@@ -85,5 +85,5 @@ def build_ruleset(read_paths: list[str], write_paths: list[str]) -> tuple[int, l
 
 
 def restrict_self(ruleset_fd: int) -> None:
-    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    """Needs no-new-privileges set (or CAP_SYS_ADMIN): a fork-server child inherits it from its zygote."""
     check(libc.syscall(_RESTRICT_SELF, ruleset_fd, 0), "landlock_restrict_self")

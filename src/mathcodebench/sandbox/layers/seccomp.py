@@ -20,12 +20,10 @@ import struct
 from typing import Any
 
 from ._libc import (
-    PR_SET_NO_NEW_PRIVS,
     PR_SET_SECCOMP,
     SECCOMP_MODE_FILTER,
     check,
     libc,
-    prctl,
 )
 
 # Syscall numbers from 424 on are the same on every architecture; 469 is file_setattr (Linux 6.17).
@@ -160,5 +158,5 @@ class CompiledFilter:
         self._prog = _SockFprog(self.instructions, ctypes.addressof(self._buffer))
 
     def apply(self) -> None:
-        prctl(PR_SET_NO_NEW_PRIVS, 1)
+        """Needs no-new-privileges set (else the kernel refuses, EACCES): a child inherits it from its zygote."""
         check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self._prog), 0, 0), "seccomp")
