@@ -1,5 +1,6 @@
-"""A lane's zygote that cannot go on says why, and the server hears it: a failure in the zygote never unwinds
-into a second copy of the server's code, and a zygote killed from outside is named as such."""
+"""The zygotes children are forked from: one that cannot go on says why, and the server hears it (a failure
+never unwinds into a second copy of the server's code; a zygote killed from outside is named as such); the OOM
+killer takes a program over its limit, never its zygote; and the heap they share is in huge pages."""
 
 import json
 import os
@@ -122,3 +123,24 @@ def test_where_the_zygotes_cannot_be_spared_the_server_says_so():
     done = subprocess.run([sys.executable, "-c", _UNPRIVILEGED], capture_output=True, text=True, timeout=60)
     said, adj = done.stdout.strip().splitlines()
     assert "zygotes spared by the OOM killer" in said and "1000 inherited" in said and adj == "1000"
+
+
+_COLLAPSE = """
+from mathcodebench.sandbox import hugepages
+data = bytearray(b"x") * (32 << 20)  # 32 MB of written, private anonymous memory
+def huge_kb():
+    with open("/proc/self/smaps_rollup") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("AnonHugePages:"))
+before = huge_kb()
+collapsed = hugepages.collapse()
+print(collapsed >> 20, (huge_kb() - before) >> 10, data.count(b"x") == len(data))
+"""
+
+
+@pytest.mark.skipif(
+    tuple(int(part) for part in os.uname().release.split(".")[:2]) < (6, 1), reason="MADV_COLLAPSE is Linux 6.1"
+)
+def test_the_servers_heap_is_collapsed_into_huge_pages_with_its_contents_intact():
+    done = subprocess.run([sys.executable, "-c", _COLLAPSE], capture_output=True, text=True, timeout=60, check=True)
+    collapsed_mb, huge_mb, intact = done.stdout.split()
+    assert int(collapsed_mb) >= 30 and int(huge_mb) >= 30 and intact == "True", done.stdout
