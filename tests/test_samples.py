@@ -127,6 +127,7 @@ def test_report_html_viewer_and_export_show_the_samples(run, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert "pass@k and maj@k" in r.stdout and "Problems by samples correct: 1/4: 1, 2/4: 1, 3/4: 1" in r.stdout
+    assert "attempts): 1 of 12 samples" in r.stdout  # unsolved samples out of samples, not of problems
     as_json = json.loads(
         subprocess.run(
             [sys.executable, "-m", "mathcodebench.cli", "report", str(run.path), "--json"],
@@ -138,6 +139,7 @@ def test_report_html_viewer_and_export_show_the_samples(run, tmp_path):
     assert [p["k"] for p in as_json["pass_at"]] == [1, 2, 4] and as_json["samples"] == 4
     html = render_html([run])
     assert 'id="samples"' in html and "pass@k" in html and "sample/algebra/3#3" in html
+    assert "<td>1 (8.3 %)</td>" in html  # 1 unsolved of 12 samples (it said 33.3 %: of 3 problems)
     out = tmp_path / "export"
     assert (
         subprocess.run(

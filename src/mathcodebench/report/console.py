@@ -67,7 +67,8 @@ def render(summary: Summary, console: Console) -> None:
     failures = ", ".join(f"{s} {c}" for s, c in summary.statuses.items())
     console.print(f"Attempt statuses: {failures or 'none'}")
     console.print(
-        f"Unsolved (no answer after up to {summary.max_attempts} attempts): {len(summary.unsolved)} of {o.n}"
+        f"Unsolved (no answer after up to {summary.max_attempts} attempts): {len(summary.unsolved)} of "
+        + (f"{o.n * summary.samples} samples" if summary.samples > 1 else f"{o.n}")
         + (f"  [{', '.join(summary.unsolved)}]" if summary.unsolved else "")
     )
     if summary.samples > 1:
