@@ -48,6 +48,8 @@ def encode_request(code: str, limits: Limits, session: bool = False) -> bytes:
 
 
 class _Bounds(NamedTuple):
+    """A request's limits as the child needs them (`rlimits.Bounds`), without building a pydantic model."""
+
     timeout_s: float
     memory_mb: int
     file_size_mb: int
@@ -135,9 +137,9 @@ def settle(c: Confinement) -> types.ModuleType:
     return prepare()
 
 
-def main(c: Confinement, pipes: Pipes, parent: int, main: types.ModuleType) -> NoReturn:
-    """The child's whole life after fork (from `parent`, the zygote, which `settle`d it into `main`). Never
-    returns."""
+def main(c: Confinement, pipes: Pipes, parent: int, module: types.ModuleType) -> NoReturn:
+    """The child's whole life after fork (from `parent`, the zygote, which `settle`d it: `module` is the program's
+    `__main__`). Never returns."""
     try:
         _confine(c, pipes, parent)
         random.seed(0)  # `random` re-seeds itself from urandom after a fork: deterministic again, as `prepare` set it
@@ -159,5 +161,5 @@ def main(c: Confinement, pipes: Pipes, parent: int, main: types.ModuleType) -> N
         os.write(2, f"sandbox setup failed: {exc!r}\n".encode())
         os._exit(SETUP_FAILED)
     if session:
-        run_session(pipes.request, pipes.status, main, done_fd=pipes.done)
-    run_program(code, main, done_fd=pipes.done)
+        run_session(pipes.request, pipes.status, module, done_fd=pipes.done)
+    run_program(code, module, done_fd=pipes.done)

@@ -10,7 +10,9 @@ Each zygote lives in its lane's cgroups (a memory, a pids and a cpuacct cgroup),
 moving a process into a cgroup v1 (what a child did itself before) waits for an RCU grace period, several ms
 and at times tens of ms on a loaded machine, while forks and exits across the machine wait with it. A zygote
 keeps the server's privileges and never drops them (its children do, `child.py`), it counts as one task of its
-lane's pids cgroup, and its children make themselves the memory cgroup's first choice when it must kill.
+lane's pids cgroup, and its children make themselves the memory cgroup's first choice when it must kill (the
+server has made sure the zygote's own score is below theirs). What every child of a lane would do alike (its
+working directory, no-new-privileges, the prepared interpreter) the zygote does once (`child.settle`).
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def _rss_kb() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def _fork_child(sock: socket.socket, confinement: child.Confinement, main: types.ModuleType) -> int:
+def _fork_child(sock: socket.socket, confinement: child.Confinement, module: types.ModuleType) -> int:
     (out_r, out_w), (err_r, err_w), (req_r, req_w), (st_r, st_w), (done_r, done_w) = (os.pipe() for _ in range(_PIPES))
     measured = confinement.cgroup is not None and confinement.cgroup.bounds_memory  # the peak comes from there
     rss = 0 if measured else _rss_kb()
@@ -81,7 +83,7 @@ def _fork_child(sock: socket.socket, confinement: child.Confinement, main: types
     pid = os.fork()
     if pid == 0:
         sock.close()
-        child.main(confinement, child.Pipes(out_w, err_w, req_r, st_w, done_w), zygote, main)
+        child.main(confinement, child.Pipes(out_w, err_w, req_r, st_w, done_w), zygote, module)
     servers = [out_r, err_r, req_w, st_r, done_r]  # the order of Spawned's fields
     socket.send_fds(sock, [_CHILD.pack(b"c", pid, rss)], servers)
     for fd in (*servers, out_w, err_w, req_r, st_w, done_w):
@@ -108,7 +110,7 @@ def _serve(sock: socket.socket, confinement: child.Confinement, server_pid: int)
         confinement.cgroup.join()  # once: every child is born in the lane's cgroups
     keep = {sock.fileno(), *([] if confinement.ruleset_fd is None else [confinement.ruleset_fd])}
     child.close_all_but({0, 1, 2, *keep})  # what children inherit; nothing else (not the server's pipes)
-    main = child.settle(confinement)
+    module = child.settle(confinement)  # what each child would do alike, done once here
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
     children: dict[int, int] = {}  # pidfd -> pid
@@ -126,7 +128,7 @@ def _serve(sock: socket.socket, confinement: child.Confinement, server_pid: int)
                         os.waitpid(pid, 0)
                     os._exit(0)
                 for _ in wanted:
-                    pid = _fork_child(sock, confinement, main)
+                    pid = _fork_child(sock, confinement, module)
                     pidfd = os.pidfd_open(pid)
                     children[pidfd] = pid
                     poller.register(pidfd, select.POLLIN)
